@@ -1,0 +1,61 @@
+"""Explicit configuration: frozen dataclasses whose hash is the cache key of every result they shape."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+# Bump when a change to the code changes the features a config produces: old cached rows then stop matching.
+FEATURE_CODE_VERSION = 1
+
+DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
+
+
+def stable_hash(payload: object, *, length: int = 16) -> str:
+    """sha256 of the canonical JSON form of payload (sorted keys), truncated."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that changes a gradient feature. batch_size is absent on purpose: it changes speed, not values."""
+
+    model: str = DEFAULT_MODEL
+    model_revision: str = ""  # filled in from the loaded model (file hash or hub commit)
+    mode: str = "fast"  # "fast" (factored per-layer sketch) or "full" (exact per-sample gradient + CountSketch)
+    dim: int = 1024
+    seed: int = 0
+    max_length: int = 1024
+    # fast mode: how many of the top transformer blocks are sketched (None = all), and the per-side rank
+    fast_blocks: int | None = 15
+    fast_rank: int = 8
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fast", "full"):
+            raise ValueError(f"mode must be 'fast' or 'full', not {self.mode!r}")
+        if self.dim < 2:
+            raise ValueError("dim must be at least 2")
+        if self.max_length < 8:
+            raise ValueError("max_length must be at least 8")
+
+    def identity(self) -> dict:
+        """The fields that define the projection; full mode ignores the fast-only knobs."""
+        d = dataclasses.asdict(self)
+        if self.mode == "full":
+            d.pop("fast_blocks")
+            d.pop("fast_rank")
+        d["code_version"] = FEATURE_CODE_VERSION
+        return d
+
+    def key(self) -> str:
+        return stable_hash(self.identity())
+
+
+def workspace_dir() -> Path:
+    """PRISM_HOME, else ./workspace; created on demand."""
+    path = Path(os.environ.get("PRISM_HOME", "workspace")).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
