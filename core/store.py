@@ -281,7 +281,7 @@ class Store:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(hashes), config.dim):
             raise ValueError(f"vectors shape {vectors.shape} does not match {len(hashes)} x {config.dim}")
-        key = config.key()
+        key = self.register_config(config)
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         table = pa.table({"config_key": pa.array([key] * len(hashes)), "content_hash": pa.array(hashes),
                           "vec": pa.FixedSizeListArray.from_arrays(flat, config.dim)})

@@ -1,0 +1,44 @@
+"""Shared fixtures: a fresh workspace per test, one de-quantised SmolLM2 cache for the whole run."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory):
+    """De-quantising the GGUF takes ~30 s: do it once per test run, not once per workspace."""
+    cache = os.environ.get("PRISM_MODELS") or str(tmp_path_factory.mktemp("models"))
+    os.environ["PRISM_MODELS"] = cache
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return Path(cache)
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("PRISM_HOME", str(ws))
+    return ws
+
+
+@pytest.fixture()
+def store(workspace):
+    from core.store import Store
+
+    s = Store()
+    yield s
+    s.close()
+
+
+def cli_env(workspace: Path) -> dict:
+    env = dict(os.environ)
+    env["PRISM_HOME"] = str(workspace)
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
