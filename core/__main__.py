@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", dest="mapping")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("map", help="clusters, sparse regions and the 2-D map of a dataset (features as needed)")
+    p.add_argument("name")
+    _feature_args(p)
+    p.add_argument("--k", type=int, help="number of clusters (default n/10)")
+    p.add_argument("--rule", choices=("paper", "density"), default="paper",
+                   help="sparse = clusters below the median size (paper) or the least dense half (density)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("datasets", help="list the workspace's datasets")
     p.add_argument("--json", action="store_true")
     return parser
@@ -140,6 +148,24 @@ def _run(args, store) -> int:
               f"{result.dataset}: G-Vendi {result.g_vendi:.3f} (n={result.n}, mode={result.mode}, d={result.dim}, "
               f"q={result.q:g}; {result.computed} computed, {result.cached} cached; "
               f"{result.rejected_rows} rejected rows)")
+        return 0
+    if args.command == "map":
+        from .clusters import ClusterConfig
+        from .gradient_map import MapConfig, build_map
+
+        config = _config(args)
+        bar = ProgressPrinter("features")
+        try:
+            run = pipeline.compute_features(store, args.name, config, batch_size=args.batch_size, progress=bar)
+        finally:
+            bar.close()
+        gmap = build_map(store, args.name, run.config_key, config.dim,
+                         cluster_config=ClusterConfig(k=args.k, seed=args.seed, rule=args.rule),
+                         map_config=MapConfig(seed=args.seed),
+                         stage=lambda s, f: print(f"stage {s}", file=sys.stderr, flush=True))
+        out = gmap.to_json()
+        _emit(args, out, f"{args.name}: n={out['n']} k={out['k']} sparse clusters {out['sparse_clusters']} "
+                         f"({int(gmap.sparse_rows.sum())} rows in sparse regions, rule {gmap.rule})")
         return 0
     if args.command == "datasets":
         rows = [store.dataset_info(n) for n in store.dataset_names()]

