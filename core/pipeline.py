@@ -147,3 +147,29 @@ def score(store: Store, dataset: str, config: FeatureConfig, *, q: float = 1.0, 
                        model=config.model, rejected_rows=info["rejected_rows"], q=q, config_key=run.config_key,
                        computed=run.computed, cached=run.cached, truncated=run.truncated,
                        seconds=time.perf_counter() - started)
+
+
+def save_upload(filename: str, data: bytes) -> Path:
+    """Keep an uploaded file in the workspace (content-addressed name, atomic write) so ingest can re-read it."""
+    import os
+    import re
+    import tempfile
+
+    from .config import workspace_dir
+
+    folder = workspace_dir() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name) or "upload.jsonl"
+    target = folder / f"{hashlib.sha256(data).hexdigest()[:8]}-{safe}"
+    if not target.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    return target
+
+
+def dataset_name_for(filename: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(filename).stem).strip("_") or "dataset"

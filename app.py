@@ -1,0 +1,14 @@
+"""Prism Studio: see where your training data is thin in the model's gradient space, and grow it there."""
+import streamlit as st
+
+from ui import get_runner, warm_up_umap_in_background
+
+st.set_page_config(page_title="Prism Studio", page_icon="🔷", layout="wide")
+get_runner()  # marks jobs left running by an earlier server process as interrupted
+warm_up_umap_in_background()
+
+pages = [
+    st.Page("pages/data.py", title="Data", icon="📂", default=True),
+    st.Page("pages/gradient_space.py", title="Gradient space", icon="🗺️", url_path="gradient-space"),
+]
+st.navigation(pages).run()

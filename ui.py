@@ -1,0 +1,111 @@
+"""Streamlit glue shared by the pages: the process-wide store and job runner, options, and the job panel."""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from core.analysis import AnalysisOptions, run_analysis
+from core.config import DEFAULT_MODEL
+from core.jobs import JobRunner
+from core.store import Store
+
+
+@st.cache_resource
+def get_store() -> Store:
+    """One DuckDB connection for the server process (DuckDB allows one writer); threads use cursors."""
+    return Store()
+
+
+@st.cache_resource
+def get_runner() -> JobRunner:
+    return JobRunner(get_store())
+
+
+@st.cache_resource
+def warm_up_umap_in_background() -> threading.Thread:
+    """umap's first fit JIT-compiles for ~20 s: do it at server start, off the page's thread."""
+    from core.gradient_map import warm_up_umap
+
+    thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def current_dataset(names: list[str]) -> str | None:
+    """The dataset in the URL (survives a refresh), else the last one picked in this session."""
+    wanted = st.query_params.get("dataset") or st.session_state.get("dataset")
+    return wanted if wanted in names else (names[-1] if names else None)
+
+
+def select_dataset(name: str) -> None:
+    st.session_state["dataset"] = name
+    st.query_params["dataset"] = name
+
+
+def options() -> AnalysisOptions:
+    return st.session_state.get("options") or AnalysisOptions()
+
+
+def options_form() -> AnalysisOptions:
+    """Model, mode and cluster settings in a form: nothing recomputes until the user applies them."""
+    cur = options()
+    with st.form("analysis-options"):
+        c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+        model = c1.text_input("Proxy model", value=cur.model,
+                              help=f"'{DEFAULT_MODEL}' is embedded and offline; or a Hugging Face id or local path")
+        mode = c2.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode))
+        k = c3.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
+        rule = c4.selectbox("Sparse rule", ["paper", "density"], index=["paper", "density"].index(cur.rule),
+                            help="paper: clusters below the median size; density: the least dense half of samples")
+        if st.form_submit_button("Apply"):
+            st.session_state["options"] = AnalysisOptions(model=model.strip() or DEFAULT_MODEL, mode=mode,
+                                                          k=int(k) or None, rule=rule)
+    return options()
+
+
+def start_analysis(dataset: str, opts: AnalysisOptions) -> str:
+    store, runner = get_store(), get_runner()
+    params = {"model": opts.model, "mode": opts.mode, "k": opts.k, "rule": opts.rule}
+    job_id = runner.start("analyse", dataset, params, lambda ctx: run_analysis(store, dataset, opts, ctx))
+    st.query_params["job"] = job_id
+    return job_id
+
+
+def active_job_id(dataset: str) -> str | None:
+    """The job in the URL if it is still active, else any active analysis of this dataset (e.g. after a refresh)."""
+    runner = get_runner()
+    job_id = st.query_params.get("job")
+    job = runner.get(job_id) if job_id else None
+    if job is None or not job.active:
+        job = runner.find_active("analyse", dataset)
+    return job.id if job else None
+
+
+@st.fragment(run_every="1s")
+def job_panel(job_id: str) -> None:
+    """Polls the job's row in DuckDB; the worker never calls streamlit. Reruns the page when the job ends."""
+    runner = get_runner()
+    job = runner.get(job_id)
+    if job is None:
+        return
+    if not job.active:
+        st.rerun()
+    eta = f" · about {job.eta_seconds:.0f} s left" if job.eta_seconds is not None else ""
+    detail = f"{job.done}/{job.total}" if job.total > 1 and job.stage == "gradient features" else job.message
+    st.progress(job.fraction, text=f"{job.stage or job.status}: {detail}{eta}")
+    if st.button("Cancel", key=f"cancel-{job_id}"):
+        runner.cancel(job_id)
+        st.toast("Cancelling after the current batch; finished work is kept.")
+
+
+def show_finished_job(job_id: str | None) -> None:
+    if not job_id:
+        return
+    job = get_runner().get(job_id)
+    if job and job.status == "failed":
+        st.error(f"The analysis failed: {job.error.splitlines()[0] if job.error else 'unknown error'}")
+        with st.expander("Details"):
+            st.code(job.error or "")
+    elif job and job.status in ("cancelled", "interrupted"):
+        st.warning(f"The last analysis was {job.status}; computed features are kept and a new run resumes them.")
