@@ -10,5 +10,6 @@ warm_up_umap_in_background()
 pages = [
     st.Page("pages/data.py", title="Data", icon="📂", default=True),
     st.Page("pages/gradient_space.py", title="Gradient space", icon="🗺️", url_path="gradient-space"),
+    st.Page("pages/synthesis.py", title="Synthesis", icon="✨", url_path="synthesis"),
 ]
 st.navigation(pages).run()

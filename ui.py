@@ -109,3 +109,84 @@ def show_finished_job(job_id: str | None) -> None:
             st.code(job.error or "")
     elif job and job.status in ("cancelled", "interrupted"):
         st.warning(f"The last analysis was {job.status}; computed features are kept and a new run resumes them.")
+
+
+def generator_settings() -> dict:
+    """Embedded or an OpenAI-compatible endpoint. The API key stays in this browser session's memory (or comes from
+    Streamlit secrets / the environment); it is never written to the workspace."""
+    kind = st.radio("Generator", ["embedded", "openai"], horizontal=True,
+                    format_func={"embedded": "Embedded SmolLM2-135M (offline, weak)",
+                                 "openai": "OpenAI-compatible endpoint"}.get)
+    if kind == "embedded":
+        return {"kind": "embedded", "model": DEFAULT_MODEL}
+    c1, c2, c3 = st.columns([3, 2, 2])
+    base_url = c1.text_input("Base URL", value=st.session_state.get("base_url", "http://127.0.0.1:8000/v1"))
+    model = c2.text_input("Model", value=st.session_state.get("gen_model", ""))
+    secret = _secret_key()
+    api_key = c3.text_input("API key", type="password", value="",
+                            placeholder="from secrets/env" if secret else "optional") or secret
+    st.session_state["base_url"], st.session_state["gen_model"] = base_url, model
+    settings = {"kind": "openai", "model": model, "base_url": base_url, "api_key": api_key}
+    if st.button("Test connection"):
+        from core.generators import make_generator
+
+        try:
+            reply = make_generator(get_store(), "openai", model=model, base_url=base_url, api_key=api_key,
+                                   timeout=15).test_connection()
+            st.success(f"Connected: the model answered {reply[:60]!r}")
+        except Exception as exc:  # show the endpoint's own error, whatever it is
+            st.error(f"Connection failed: {type(exc).__name__}: {str(exc)[:300]}")
+    return settings
+
+
+def _secret_key() -> str | None:
+    import os
+
+    try:
+        from_secrets = st.secrets.get("OPENAI_API_KEY")
+    except Exception:  # no secrets file
+        from_secrets = None
+    return from_secrets or os.environ.get("PRISM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+
+
+def start_synthesis(dataset: str, config, generator: dict) -> str:
+    from core.generators import make_generator
+    from core.pipeline import feature_config
+    from core.synthesis import run_synthesis, start_run
+
+    store, runner = get_store(), get_runner()
+    gen = make_generator(store, generator["kind"], model=generator.get("model"), base_url=generator.get("base_url"),
+                         api_key=generator.get("api_key"))
+    fc = feature_config()
+    run_id = start_run(store, dataset, config, gen.name, fc)
+    params = {"run_id": run_id, "generator": gen.name}  # no key: params are stored in DuckDB
+
+    def work(ctx):
+        ctx.progress(0, config.rounds * config.requests_per_round, stage="synthesis")
+        return run_synthesis(store, dataset, config, gen, fc, progress=ctx.progress, should_cancel=ctx.cancelled)
+
+    return runner.start("synthesize", dataset, params, work)
+
+
+def synthesis_map(dataset: str, run_id: str):
+    """The pool's cached map with the run's accepted samples placed on it by the stored reducer (None if no map)."""
+    import numpy as np
+
+    from core.gradient_map import latest_map, load_reducer, transform_points
+    from core.pipeline import feature_config
+    from core.plots import map_figure
+
+    store = get_store()
+    fc = feature_config()
+    gmap = latest_map(store, dataset, fc.key())
+    if gmap is None:
+        return None
+    rows = store.query("SELECT content_hash, problem FROM synth_candidates WHERE run_id = ? AND accepted", [run_id])
+    frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
+    extra = None
+    if rows:
+        feats = store.features_by_hash(fc.key(), fc.dim, [r[0] for r in rows])
+        X = np.stack([feats[r[0]] for r in rows])
+        extra = {"xy": transform_points(load_reducer(store, gmap), X), "text": [r[1] for r in rows],
+                 "name": f"accepted synthetic ({len(rows)})"}
+    return map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, extra_points=extra, height=480)

@@ -45,3 +45,24 @@ def test_streaming_equals_in_memory():
 def test_zero_rows_are_rejected():
     with pytest.raises(ValueError):
         vendi_score(np.zeros((3, 4)))
+
+
+def test_distinct_n_and_compression_on_known_inputs():
+    from core.diversity import compression_ratio, distinct_n
+
+    assert distinct_n(["a b a b"], 1) == 0.5  # 2 unique of 4
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # ab, ba of ab, ba, ab
+    assert distinct_n(["The cat.", "the CAT."], 1) == pytest.approx(2 / 6)  # case-folded; "." is a token
+    assert distinct_n([], 1) == 0.0
+    repetitive = compression_ratio(["the same sentence again"] * 50)
+    varied = compression_ratio([f"{i} {i * 7919 % 1000} q{i ** 2}" for i in range(50)])
+    assert repetitive > 5 > varied > 1
+
+
+def test_embedding_vendi_with_the_packaged_minilm():
+    from core.diversity import embedding_vendi
+
+    assert embedding_vendi(["a cat sat on the mat"] * 4) == pytest.approx(1.0, abs=1e-4)
+    varied = embedding_vendi(["a cat sat on the mat", "quarterly revenue rose 4%", "integrate x^2 dx",
+                              "the train to Paris leaves at noon"])
+    assert 2.5 < varied <= 4
