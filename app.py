@@ -3,13 +3,13 @@ import streamlit as st
 
 from ui import get_runner, warm_up_umap_in_background
 
-st.set_page_config(page_title="Prism Studio", page_icon="🔷", layout="wide")
+st.set_page_config(page_title="Prism Studio", page_icon=":material/diamond:", layout="wide")
 get_runner()  # marks jobs left running by an earlier server process as interrupted
 warm_up_umap_in_background()
 
 pages = [
-    st.Page("pages/data.py", title="Data", icon="📂", default=True),
-    st.Page("pages/gradient_space.py", title="Gradient space", icon="🗺️", url_path="gradient-space"),
-    st.Page("pages/synthesis.py", title="Synthesis", icon="✨", url_path="synthesis"),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
+    st.Page("pages/gradient_space.py", title="Gradient space", icon=":material/scatter_plot:", url_path="gradient-space"),
+    st.Page("pages/synthesis.py", title="Synthesis", icon=":material/auto_awesome:", url_path="synthesis"),
 ]
 st.navigation(pages).run()

@@ -79,9 +79,21 @@ def wait_idle(page, timeout=60_000):
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
+def lasso_everything(page) -> None:
+    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    x0, y0, x1, y1 = box["x"] + 5, box["y"] + 5, box["x"] + box["width"] - 5, box["y"] + box["height"] - 5
+    page.mouse.move(x0 + 30, y0 + 30)  # start inside: the plot's corners hold axis-drag handles
+    page.mouse.down()
+    for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 30)):
+        page.mouse.move(x, y, steps=20)
+    page.mouse.up()
+
+
 def test_upload_analyse_map_select(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.goto(server)
     wait_idle(page)
     page.get_by_text("No datasets yet").wait_for()
@@ -111,19 +123,21 @@ def test_upload_analyse_map_select(server, browser):
     page.screenshot(path=str(ARTIFACTS / "gradient-space.png"), full_page=True)
 
     # lasso around the whole plot area: every point is selected and listed
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    x0, y0, x1, y1 = box["x"] + 2, box["y"] + 2, box["x"] + box["width"] - 2, box["y"] + box["height"] - 2
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)):
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
-    page.get_by_text("Selected: 24 samples").wait_for(timeout=30_000)
+    for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
+        lasso_everything(page)
+        try:
+            page.get_by_text("Selected: 24 samples").wait_for(timeout=10_000)
+            break
+        except Exception:
+            continue
+    page.get_by_text("Selected: 24 samples").wait_for(timeout=20_000)
     wait_idle(page)
 
     # drill into a cluster through its selectbox
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Drill into a cluster").locator("input").click()
-    options = page.locator('[role="option"]')
+    combo = page.locator('[data-testid="stSelectbox"]').filter(has_text="Drill into a cluster").get_by_role("combobox")
+    combo.click()
+    combo.press("ArrowDown")  # opens the list (a mouse click on the arrow is swallowed after a plotly drag)
+    options = page.get_by_role("option")
     options.last.wait_for()
     label = options.last.inner_text()
     options.last.click()
