@@ -51,22 +51,25 @@ def main() -> None:
     ap.add_argument("--mixture-size", type=int, default=30)
     ap.add_argument("--paper-fraction", type=float, default=0.01, help="share of parameters projected densely")
     ap.add_argument("--skip-agreement", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--fast-blocks", type=int, default=15)
+    ap.add_argument("--fast-rank", type=int, default=8)
+    ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
+                    help="pool features are kept here, keyed by config, so variants reuse the full-mode pool")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     import torch
-    from scipy.stats import spearmanr
 
-    from core.diversity import vendi_score
-    from core.gradients import Batch, collate, encode_pair, featurize_pairs, make_featurizer
+    from core.gradients import collate, encode_pair, make_featurizer
     from core.models import load_model
     from core.pipeline import feature_config
-    from core.projection import DenseRademacherProjector
 
     log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     loaded, load_s = timed(load_model)
     tok = loaded.tokenizer
-    fast_cfg, full_cfg = feature_config(mode="fast"), feature_config(mode="full")
+    fast_cfg = feature_config(mode="fast", fast_blocks=args.fast_blocks or None, fast_rank=args.fast_rank)
+    full_cfg = feature_config(mode="full")
     fast, full = (make_featurizer(loaded.model, c, tokenizer=tok) for c in (fast_cfg, full_cfg))
     pairs = load_source("gsm8k_test.jsonl")[: args.n]
     encoded = [encode_pair(tok, p, r, fast_cfg.max_length) for p, r in pairs]
@@ -81,6 +84,22 @@ def main() -> None:
             for b in batches:
                 loaded.model(input_ids=b.input_ids, attention_mask=b.attention_mask)
 
+    result = {"n": args.n, "tokens": tokens, "batch_size": args.batch_size, "fast_blocks": fast_cfg.fast_blocks,
+              "fast_rank": fast_cfg.fast_rank, "dim": fast_cfg.dim}
+    if not args.skip_speed:
+        result |= speed(args, loaded, fast, full, batches, encoded, order, forward_all, log)
+    if not args.skip_agreement:
+        result |= agreement(args, fast, full, log)
+    report(args, result)
+
+
+def speed(args, loaded, fast, full, batches, encoded, order, forward_all, log):
+    import torch
+
+    from core.gradients import collate
+    from core.projection import DenseRademacherProjector
+
+    tok = loaded.tokenizer
     fast.features(batches[0])  # warm-up (allocator, kernels) for everyone
     _, forward_s = timed(forward_all)
     log(f"forward {forward_s:.1f}s")
@@ -103,7 +122,7 @@ def main() -> None:
     stacked = [(name, torch.cat([g[k][1] for g in grads_for_paper])) for k, (name, _) in
                enumerate(grads_for_paper[0])]
     del grads_for_paper
-    dense = DenseRademacherProjector(fast_cfg.dim, seed=0)
+    dense = DenseRademacherProjector(fast.config.dim, seed=0)
     _, slice_s = timed(lambda: dense.project(stacked, fraction=args.paper_fraction))
     del stacked
     paper_projection_s = slice_s / args.paper_fraction * (args.n / 8)
@@ -111,59 +130,78 @@ def main() -> None:
     log(f"paper {paper_s:.1f}s (backward {backward_s:.1f}s + dense projection {paper_projection_s:.1f}s, "
         f"from {slice_s:.1f}s on {args.paper_fraction:.0%} of the parameters for 8 samples)")
 
-    result = {"n": args.n, "tokens": tokens, "batch_size": args.batch_size, "forward_s": forward_s,
-              "fast_s": fast_s, "full_s": full_s, "full_backward_s": backward_s, "full_sketch_s": sketch_s,
-              "paper_s": paper_s, "paper_projection_s": paper_projection_s, "paper_extrapolated": True,
-              "fast_over_forward": fast_s / forward_s, "paper_over_fast": paper_s / fast_s,
-              "full_over_fast": full_s / fast_s, "fast_blocks": fast_cfg.fast_blocks, "dim": fast_cfg.dim}
+    return {"forward_s": forward_s, "fast_s": fast_s, "full_s": full_s, "full_backward_s": backward_s,
+            "full_sketch_s": sketch_s, "paper_s": paper_s, "paper_projection_s": paper_projection_s,
+            "paper_extrapolated": True, "fast_over_forward": fast_s / forward_s, "paper_over_fast": paper_s / fast_s,
+            "full_over_fast": full_s / fast_s}
 
-    if not args.skip_agreement:
-        rng = random.Random(0)
-        sources = {"gsm8k": load_source("gsm8k_train.jsonl"), "svamp": load_source("svamp.jsonl"),
-                   "minerva": load_source("minerva_math.jsonl")}
-        pool, labels = [], []
-        for name, rows in sources.items():
-            for p in rng.sample(rows, args.pool_per_source):
-                pool.append(p)
-                labels.append(name)
-        (Xf, _), t_fast = timed(lambda: featurize_pairs(fast, pool, batch_size=args.batch_size))
-        log(f"pool of {len(pool)}: fast {t_fast:.1f}s")
-        (Xu, _), t_full = timed(lambda: featurize_pairs(full, pool, batch_size=args.batch_size))
-        log(f"pool of {len(pool)}: full {t_full:.1f}s")
-        labels = np.array(labels)
-        names = list(sources)
-        mixtures = []
-        for k in range(args.mixtures):
-            n_sources = 1 + k % 3
-            chosen = rng.sample(names, n_sources)
-            weights = np.random.default_rng(k).dirichlet(np.ones(n_sources))
-            counts = np.floor(weights * args.mixture_size).astype(int)
-            counts[0] += args.mixture_size - counts.sum()
-            idx = []
-            for src, c in zip(chosen, counts):
-                idx += rng.sample(list(np.flatnonzero(labels == src)), int(c))
-            mixtures.append((n_sources, idx))
-        gv_fast = [vendi_score(Xf[idx]) for _, idx in mixtures]
-        gv_full = [vendi_score(Xu[idx]) for _, idx in mixtures]
-        rho = spearmanr(gv_fast, gv_full).statistic
-        by_sources = {m: {"fast": float(np.mean([g for (s, _), g in zip(mixtures, gv_fast) if s == m])),
-                          "full": float(np.mean([g for (s, _), g in zip(mixtures, gv_full) if s == m]))}
-                      for m in (1, 2, 3)}
-        src_count = [s for s, _ in mixtures]
-        result |= {"rho_fast_full": float(rho), "mixtures": len(mixtures), "mixture_size": args.mixture_size,
-                   "mean_g_vendi_by_sources": by_sources,
-                   "rho_sources_fast": float(spearmanr(src_count, gv_fast).statistic),
-                   "rho_sources_full": float(spearmanr(src_count, gv_full).statistic)}
 
+def pool_features(featurizer, pool, args, log):
+    from core.gradients import featurize_pairs
+
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"pool-{args.pool_per_source}-{featurizer.config.key()}.npy"
+    if path.exists():
+        return np.load(path)
+    (X, _), t = timed(lambda: featurize_pairs(featurizer, pool, batch_size=args.batch_size))
+    log(f"pool of {len(pool)}: {featurizer.config.mode} {t:.1f}s")
+    np.save(path, X)
+    return X
+
+
+def agreement(args, fast, full, log):
+    from scipy.stats import spearmanr
+
+    from core.diversity import vendi_score
+
+    rng = random.Random(0)
+    sources = {"gsm8k": load_source("gsm8k_train.jsonl"), "svamp": load_source("svamp.jsonl"),
+               "minerva": load_source("minerva_math.jsonl")}
+    pool, labels = [], []
+    for name, rows in sources.items():
+        for p in rng.sample(rows, args.pool_per_source):
+            pool.append(p)
+            labels.append(name)
+    Xf = pool_features(fast, pool, args, log)
+    Xu = pool_features(full, pool, args, log)
+    labels = np.array(labels)
+    names = list(sources)
+    mixtures = []
+    for k in range(args.mixtures):
+        n_sources = 1 + k % 3
+        chosen = rng.sample(names, n_sources)
+        weights = np.random.default_rng(k).dirichlet(np.ones(n_sources))
+        counts = np.floor(weights * args.mixture_size).astype(int)
+        counts[0] += args.mixture_size - counts.sum()
+        idx = []
+        for src, c in zip(chosen, counts):
+            idx += rng.sample(list(np.flatnonzero(labels == src)), int(c))
+        mixtures.append((n_sources, idx))
+    gv_fast = [vendi_score(Xf[idx]) for _, idx in mixtures]
+    gv_full = [vendi_score(Xu[idx]) for _, idx in mixtures]
+    rho = spearmanr(gv_fast, gv_full).statistic
+    by_sources = {m: {"fast": float(np.mean([g for (s, _), g in zip(mixtures, gv_fast) if s == m])),
+                      "full": float(np.mean([g for (s, _), g in zip(mixtures, gv_full) if s == m]))}
+                  for m in (1, 2, 3)}
+    src_count = [s for s, _ in mixtures]
+    return {"rho_fast_full": float(rho), "mixtures": len(mixtures), "mixture_size": args.mixture_size,
+            "mean_g_vendi_by_sources": by_sources,
+            "rho_sources_fast": float(spearmanr(src_count, gv_fast).statistic),
+            "rho_sources_full": float(spearmanr(src_count, gv_full).statistic)}
+
+
+def report(args, result):
     if args.json:
         print(json.dumps(result))
         return
     print(f"{'':10}{'seconds':>10}{'x forward':>11}{'per sample':>12}")
-    for key in ("forward", "fast", "full", "paper"):
-        s = result[f"{key}_s"]
-        print(f"{key:10}{s:10.1f}{s / forward_s:11.2f}{s / args.n:12.3f}")
-    print(f"fast / forward = {result['fast_over_forward']:.2f}x; paper / fast = {result['paper_over_fast']:.1f}x; "
-          f"full / fast = {result['full_over_fast']:.1f}x (paper projection extrapolated from a slice)")
+    if "forward_s" in result:
+        for key in ("forward", "fast", "full", "paper"):
+            s = result[f"{key}_s"]
+            print(f"{key:10}{s:10.1f}{s / result['forward_s']:11.2f}{s / args.n:12.3f}")
+        print(f"fast / forward = {result['fast_over_forward']:.2f}x; paper / fast = {result['paper_over_fast']:.1f}x;"
+              f" full / fast = {result['full_over_fast']:.1f}x (paper projection extrapolated from a slice)")
     if "rho_fast_full" in result:
         print(f"Spearman rho(G-Vendi fast, full) over {result['mixtures']} mixtures = {result['rho_fast_full']:.3f}")
         for m, v in result["mean_g_vendi_by_sources"].items():

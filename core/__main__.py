@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         os.environ["PRISM_HOME"] = args.workspace
-    from .data import IngestError, parse_mapping
+    from .data import IngestError
     from .store import Store, WorkspaceBusy
 
     try:

@@ -102,7 +102,6 @@ def compute_features(store: Store, dataset: str, config: FeatureConfig, *, batch
                      loaded=None) -> FeatureRun:
     """Compute only the missing feature rows, committing each batch: a killed run resumes where it stopped."""
     key = store.register_config(config)
-    n_total = store.dataset_info(dataset)["n"]
     missing = store.missing_feature_hashes(dataset, config)
     cached = store.feature_coverage(dataset, key, config.dim)
     if not missing:

@@ -399,8 +399,6 @@ def summarize(store: Store, run_id: str) -> dict:
 
 
 def candidates_frame(store: Store, run_id: str):
-    import pandas as pd
-
     _tables(store)
     cur = store.cursor()
     try:

@@ -5,7 +5,6 @@ import torch
 
 from core.config import FeatureConfig
 from core.gradients import Batch, Encoded, FastFeaturizer, FullFeaturizer, collate
-from core.projection import CountSketchProjector
 
 
 def tiny_llama(tie: bool = False):

@@ -45,7 +45,6 @@ def test_killed_featurisation_resumes_without_recomputing(workspace):
         proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
 
-    from core.config import FeatureConfig
     from core.pipeline import feature_config
     from core.store import Store
 

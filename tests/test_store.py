@@ -6,7 +6,6 @@ import pytest
 
 from core.config import FeatureConfig
 from core.data import ingest_file
-from core.store import Store, WorkspaceBusy
 from tests.conftest import DATA
 
 
