@@ -38,6 +38,18 @@ def current_dataset(names: list[str]) -> str | None:
     return wanted if wanted in names else (names[-1] if names else None)
 
 
+def pick_dataset(label: str = "Dataset") -> str:
+    """A dataset selectbox that remembers the choice in the URL; stops the page when the workspace is empty."""
+    names = get_store().dataset_names()
+    if not names:
+        st.info("No datasets yet: add one on the Data page.")
+        st.stop()
+    picked = st.selectbox(label, names, index=names.index(current_dataset(names)))
+    if st.query_params.get("dataset") != picked:
+        select_dataset(picked)
+    return picked
+
+
 def select_dataset(name: str) -> None:
     st.session_state["dataset"] = name
     st.query_params["dataset"] = name

@@ -139,6 +139,16 @@ def _emit(args, obj: dict, text: str) -> None:
     print(json.dumps(obj) if getattr(args, "json", False) else text, flush=True)
 
 
+def _features(store, name: str, config, batch_size: int):
+    from . import pipeline
+
+    bar = ProgressPrinter("features")
+    try:
+        return pipeline.compute_features(store, name, config, batch_size=batch_size, progress=bar)
+    finally:
+        bar.close()
+
+
 def _run(args, store) -> int:
     from .data import parse_mapping
     from . import pipeline
@@ -154,11 +164,7 @@ def _run(args, store) -> int:
         return 0
     if args.command == "features":
         config = _config(args)
-        bar = ProgressPrinter("features")
-        try:
-            run = pipeline.compute_features(store, args.name, config, batch_size=args.batch_size, progress=bar)
-        finally:
-            bar.close()
+        run = _features(store, args.name, config, args.batch_size)
         _emit(args, {"dataset": args.name, **run.__dict__},
               f"{args.name}: {run.n} feature rows ({run.computed} computed, {run.cached} cached) [{run.config_key}]")
         return 0
@@ -180,11 +186,7 @@ def _run(args, store) -> int:
         from .gradient_map import MapConfig, build_map
 
         config = _config(args)
-        bar = ProgressPrinter("features")
-        try:
-            run = pipeline.compute_features(store, args.name, config, batch_size=args.batch_size, progress=bar)
-        finally:
-            bar.close()
+        run = _features(store, args.name, config, args.batch_size)
         gmap = build_map(store, args.name, run.config_key, config.dim,
                          cluster_config=ClusterConfig(k=args.k, seed=args.seed, rule=args.rule),
                          map_config=MapConfig(seed=args.seed),

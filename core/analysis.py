@@ -6,8 +6,9 @@ import hashlib
 
 from .clusters import ClusterConfig
 from .config import DEFAULT_MODEL
-from .gradient_map import GradientMap, MapConfig, build_map, latest_map
+from .gradient_map import GradientMap, MapConfig, build_map
 from .store import Store
+from .summaries import cached_summaries, guess_label_columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,10 @@ def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None)
     gmap = build_map(store, dataset, result.config_key, config.dim, cluster_config=options.cluster_config(),
                      map_config=MapConfig(seed=options.seed),
                      stage=(lambda s, f: ctx.progress(int(f * 100), 100, message=s)) if ctx else None)
+    if ctx:
+        ctx.progress(99, 100, message="cluster summaries")
+    frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
+    cached_summaries(store, gmap, frame, guess_label_columns(frame))
     return {"g_vendi": result.g_vendi, "n": result.n, "config_key": result.config_key, "map_key": gmap.key,
             "k": gmap.k, "sparse_clusters": int(gmap.sparse_clusters.sum()), **base}
 
@@ -100,11 +105,7 @@ def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dic
 
 def find_map(store: Store, dataset: str, options: AnalysisOptions, config_key: str) -> GradientMap | None:
     """The cached map for these options if it exists (the cluster settings are part of its key)."""
-    from .gradient_map import _feature_fingerprint, load_cached, map_key
+    from .gradient_map import find_cached_map
 
-    latest = latest_map(store, dataset, config_key)
-    if latest is None:
-        return None
-    ids, X = store.load_features(dataset, config_key, options.dim)
-    key = map_key(dataset, config_key, _feature_fingerprint(ids, X), options.cluster_config(), MapConfig(seed=options.seed))
-    return latest if latest.key == key else load_cached(store, key)
+    return find_cached_map(store, dataset, config_key, options.dim, options.cluster_config(),
+                           MapConfig(seed=options.seed))

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 
 RULES = ("paper", "density")
+EXACT_KNN_MAX = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,15 @@ def knn_density(X: np.ndarray, neighbours: int = 10) -> np.ndarray:
     kk = int(min(neighbours, X.shape[0] - 1))
     if kk < 1:
         return np.ones(X.shape[0], dtype=np.float32)
-    index = faiss.IndexFlatIP(X.shape[1])
+    if X.shape[0] > EXACT_KNN_MAX:
+        # exact search is O(n²·d): past ~20k rows an inverted-file index (approximate, ~sqrt(n) lists) keeps it
+        # to minutes; density is a ranking signal, so near neighbours found approximately serve it well
+        nlist = int(np.sqrt(X.shape[0]))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(X.shape[1]), X.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(X)
+        index.nprobe = 8
+    else:
+        index = faiss.IndexFlatIP(X.shape[1])
     index.add(X)
     sims, _ = index.search(X, kk + 1)
     return sims[:, 1:].mean(axis=1)

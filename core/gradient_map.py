@@ -31,6 +31,7 @@ class MapConfig:
     min_dist: float = 0.1
     pca_dims: int = 50
     seed: int = 0
+    seeded_max_rows: int = 20_000
 
 
 @dataclasses.dataclass
@@ -98,8 +99,11 @@ def fit_umap(X: np.ndarray, config: MapConfig = MapConfig()):
         return xy.astype(np.float32), ("pca", pca, flat)
     import umap
 
+    # a random_state pins UMAP to one thread: reproducible maps where it is cheap, both cores where it is not
+    seeded = n <= config.seeded_max_rows
     reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=min(config.n_neighbors, n - 1),
-                        min_dist=config.min_dist, random_state=config.seed, init="spectral" if n > 16 else "random")
+                        min_dist=config.min_dist, random_state=config.seed if seeded else None,
+                        init="spectral" if n > 16 else "random", low_memory=True)
     xy = reducer.fit_transform(Z)
     return xy.astype(np.float32), ("umap", pca, reducer)
 
@@ -165,6 +169,7 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
     key = map_key(dataset, config_key, _feature_fingerprint(ids, X), cluster_config, map_config)
     cached = load_cached(store, key)
     if cached is not None:
+        store.cache_put(settings_key(dataset, config_key, cluster_config, map_config), {"key": key, "n": len(ids)})
         stage("cached", 1.0)
         return cached
     stage("clustering", 0.1)
@@ -183,13 +188,28 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
         np.save(buf, xy)
         _atomic_write(layout, buf.getvalue())
     stage("saving", 0.95)
-    _save(store, key, ukey, dataset, config_key, ids, clustering, xy, cluster_config)
+    _save(store, key, ukey, dataset, config_key, ids, clustering, xy, cluster_config, map_config)
     stage("done", 1.0)
     return load_cached(store, key)
 
 
+def settings_key(dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig) -> str:
+    """Where the map made with these settings is recorded, so a page finds it without reading the features."""
+    return "map-for:" + stable_hash({"dataset": dataset, "features": config_key, "cluster": dataclasses.asdict(cc),
+                                     "map": dataclasses.asdict(mc)})
+
+
+def find_cached_map(store: Store, dataset: str, config_key: str, dim: int, cc: ClusterConfig,
+                    mc: MapConfig) -> GradientMap | None:
+    """The cached map for these settings if it still covers every feature row of the dataset."""
+    ref = store.cache_get(settings_key(dataset, config_key, cc, mc))
+    if ref is None or ref["n"] != store.feature_coverage(dataset, config_key, dim):
+        return None
+    return load_cached(store, ref["key"])
+
+
 def _save(store: Store, key: str, ukey: str, dataset: str, config_key: str, ids: list[str], c: Clustering,
-          xy: np.ndarray, cc: ClusterConfig) -> None:
+          xy: np.ndarray, cc: ClusterConfig, mc: MapConfig | None = None) -> None:
     import pyarrow as pa
 
     art = _artifact_dir(store)
@@ -214,6 +234,8 @@ def _save(store: Store, key: str, ukey: str, dataset: str, config_key: str, ids:
                                    "cluster_config": dataclasses.asdict(cc), "umap_key": ukey,
                                    "created_at": time.time()})
     store.cache_put(f"latest-map:{dataset}:{config_key}", {"key": key})
+    store.cache_put(settings_key(dataset, config_key, cc, MapConfig() if mc is None else mc),
+                    {"key": key, "n": len(ids)})
 
 
 def latest_map(store: Store, dataset: str, config_key: str) -> GradientMap | None:

@@ -9,6 +9,10 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#FF9DA6", "#9D755D", "#B
            "#E45756", "#1F77B4", "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#D62728")
 
 
+# a colour scale with one flat band per palette entry, so integer colours map to exact palette colours
+_DISCRETE = [[edge, c] for i, c in enumerate(PALETTE) for edge in (i / len(PALETTE), (i + 1) / len(PALETTE))]
+
+
 def snippet(text: str, limit: int = 140) -> str:
     """Hover text: plotly renders a few HTML tags in hover labels, so user text is escaped first."""
     text = " ".join(str(text).split())
@@ -34,7 +38,7 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
         if idx.size == 0:
             continue
         if color_by == "cluster":
-            color = [PALETTE[c % len(PALETTE)] for c in labels[idx]]
+            color = labels[idx] % len(PALETTE)  # numbers + a discrete colour scale: cheap to validate and send
             symbol = "diamond-open" if name == "sparse regions" else "circle"
             size = 9 if name == "sparse regions" else 6
         else:
@@ -43,7 +47,9 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
             size = 7
         fig.add_trace(go.Scattergl(
             x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{name} ({idx.size})",
-            marker=dict(color=color, symbol=symbol, size=size, line=dict(width=1.5) if symbol != "circle" else None),
+            marker=dict(color=color, symbol=symbol, size=size, line=dict(width=1.5) if symbol != "circle" else None,
+                        **({"colorscale": _DISCRETE, "cmin": 0, "cmax": len(PALETTE) - 1}
+                           if color_by == "cluster" else {})),
             customdata=np.stack([idx, frame["id"].to_numpy()[idx], labels[idx]], axis=1),
             hovertext=[f"cluster {labels[i]}{' · sparse' if sparse_rows[i] else ''}<br>{hover[i]}" for i in idx],
             hoverinfo="text"))

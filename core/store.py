@@ -190,11 +190,13 @@ class Store:
         """Samples as a pandas DataFrame (id, prompt, response, content_hash, meta columns flattened)."""
         import pandas as pd
 
-        samples = self.samples(name)
-        frame = pd.DataFrame({"id": [s.id for s in samples], "prompt": [s.prompt for s in samples],
-                              "response": [s.response for s in samples],
-                              "content_hash": [s.content_hash for s in samples]})
-        meta = pd.DataFrame([s.meta for s in samples])
+        cur = self.cursor()
+        try:
+            frame = cur.execute("SELECT sample_id AS id, prompt, response, content_hash, meta FROM samples "
+                                "WHERE dataset = ? ORDER BY ordinal", [name]).df()
+        finally:
+            cur.close()
+        meta = pd.DataFrame([json.loads(m) if m else {} for m in frame.pop("meta")])
         for col in meta.columns:
             if col not in frame.columns:
                 frame[col] = meta[col].values

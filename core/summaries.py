@@ -42,13 +42,32 @@ def summarise(frame, labels: np.ndarray, sparse_clusters: np.ndarray, *, label_c
     texts = (frame["prompt"] + " " + frame["response"]).tolist()
     words = distinctive_words(texts, labels, k)
     label_columns = label_columns if label_columns is not None else guess_label_columns(frame)
+    sizes = np.bincount(labels, minlength=k)
+    # one groupby per label column, not one pass per cluster: k is ~n/10
+    mixes = {col: frame.assign(_c=labels).groupby(["_c", frame[col].astype(str)]).size() for col in label_columns}
+    ids = frame["id"].to_numpy()
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
     out = []
     for c in range(k):
-        members = np.flatnonzero(labels == c)
-        mix = {col: {str(v): int(n) for v, n in frame[col].iloc[members].value_counts().items()}
+        members = order[starts[c]:starts[c + 1]]
+        mix = {col: ({str(v): int(n) for v, n in mixes[col].loc[c].items()} if sizes[c] else {})
                for col in label_columns}
-        out.append(ClusterSummary(c, len(members), bool(sparse_clusters[c]), words[c],
-                                  frame["id"].iloc[members[:examples]].tolist(), mix))
+        out.append(ClusterSummary(c, int(sizes[c]), bool(sparse_clusters[c]), words[c],
+                                  ids[members[:examples]].tolist(), mix))
+    return out
+
+
+def cached_summaries(store, gmap, frame, label_columns: list[str]) -> list[ClusterSummary]:
+    """Summaries of a map's clusters, computed once and kept in the workspace (k is ~n/10: worth caching)."""
+    import dataclasses as dc
+
+    key = f"summaries:{gmap.key}:{','.join(label_columns)}"
+    cached = store.cache_get(key)
+    if cached is not None:
+        return [ClusterSummary(**c) for c in cached]
+    out = summarise(frame, gmap.labels, gmap.sparse_clusters, label_columns=label_columns)
+    store.cache_put(key, [dc.asdict(s) for s in out])
     return out
 
 

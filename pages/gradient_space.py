@@ -5,21 +5,12 @@ import streamlit as st
 
 from core.analysis import cached_overview, find_map
 from core.plots import map_figure
-from core.summaries import guess_label_columns, summarise
-from ui import (active_job_id, current_dataset, get_store, job_panel, options_form, select_dataset,
-                show_finished_job, start_analysis)
+from core.summaries import cached_summaries, guess_label_columns
+from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job, start_analysis
 
 store = get_store()
 st.title("Gradient space")
-names = store.dataset_names()
-if not names:
-    st.info("No datasets yet: add one on the Data page.")
-    st.stop()
-dataset = current_dataset(names)
-picked = st.selectbox("Dataset", names, index=names.index(dataset))
-if picked != dataset or st.query_params.get("dataset") != picked:
-    select_dataset(picked)
-dataset = picked
+dataset = pick_dataset()
 opts = options_form()
 
 job_id = active_job_id(dataset)
@@ -71,7 +62,7 @@ if points:
     st.dataframe(frame.iloc[rows][table_cols], hide_index=True, width="stretch")
 
 # ---- cluster drill-down --------------------------------------------------------------------------------------------
-summaries = summarise(frame, gmap.labels, gmap.sparse_clusters, label_columns=label_cols)
+summaries = cached_summaries(store, gmap, frame, label_cols)
 order = sorted(range(gmap.k), key=lambda c: (not summaries[c].sparse, summaries[c].size))
 labels = {c: f"cluster {c} · {summaries[c].size} samples{' · sparse' if summaries[c].sparse else ''}" for c in order}
 st.subheader("Clusters")

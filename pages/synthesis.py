@@ -6,17 +6,11 @@ import streamlit as st
 
 from core.export import grown_rows, to_bytes
 from core.synthesis import SynthesisConfig, candidates_frame, runs_for, summarize
-from ui import (current_dataset, generator_settings, get_runner, get_store, job_panel, select_dataset,
-                start_synthesis, synthesis_map)
+from ui import generator_settings, get_runner, get_store, job_panel, pick_dataset, start_synthesis, synthesis_map
 
 store = get_store()
 st.title("Synthesis")
-names = store.dataset_names()
-if not names:
-    st.info("No datasets yet: add one on the Data page.")
-    st.stop()
-dataset = st.selectbox("Seed dataset", names, index=names.index(current_dataset(names)))
-select_dataset(dataset)
+dataset = pick_dataset("Seed dataset")
 
 generator = generator_settings()
 with st.form("synthesis-budget"):

@@ -114,3 +114,41 @@ def test_column_mapping_upload(app_workspace):
     samples = get_store().samples("mapped")
     assert samples[0].meta == {"origin": rows[0]["source"]} and samples[0].prompt == rows[0]["question"]
     wait_for_jobs()
+
+
+def test_synthesis_page_launches_a_run_against_an_endpoint(app_workspace):
+    """The Synthesis page with an OpenAI-compatible endpoint (a local stub): launch, watch, see results, export.
+    The API key typed into the form reaches the endpoint and is stored nowhere."""
+    from tests.openai_stub import Stub
+
+    secret = "sk-apptest-SECRET-77"
+    at = new_app()
+    at.switch_page("pages/synthesis.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("No synthesis runs" in i.value for i in at.info)
+    at.radio[0].set_value("openai").run()
+    with Stub(api_key=secret) as stub:
+        at.text_input[0].set_value(stub.url)
+        at.text_input[1].set_value("stub-model")
+        at.text_input[2].set_value(secret)
+        at.run()
+        next(b for b in at.button if b.label == "Test connection").click()
+        at.run()
+        assert any("Connected" in s.value for s in at.success), [e.value for e in at.error]
+        requests = next(n for n in at.number_input if n.label == "Requests per round")
+        requests.set_value(2)
+        next(b for b in at.button if b.label == "Launch synthesis run").click()
+        at.run()
+        assert not at.exception, at.exception
+        wait_for_jobs()
+        assert stub.state.bad_auth == 0
+    at.run()
+    assert not at.exception, at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert "Accepted" in labels and "Control (no filter)" in labels
+    assert len(at.get("download_button")) == 2
+    assert any(len(df.value) >= 2 for df in at.dataframe)  # the candidates table
+    for path in app_workspace.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

@@ -3,6 +3,7 @@
 Upload a JSONL, ingest, watch the analysis job, see the metrics and a map with one point per sample, lasso-select
 points, drill into a cluster; screenshots go to test-artifacts/.
 """
+import json
 import os
 import shutil
 import socket
@@ -150,4 +151,23 @@ def test_upload_analyse_map_select(server, browser):
     page.reload()
     wait_idle(page)
     page.get_by_text("G-Vendi", exact=True).wait_for(timeout=60_000)
+
+    # Synthesis: a tiny run with the embedded generator, watched to the end, then exported
+    page.get_by_role("link", name="Synthesis").click()
+    wait_idle(page)
+    for label, value in (("Requests per round", "1"), ("Problems per request", "1"),
+                         ("Solutions per problem (vote)", "1"), ("Max tokens per problem reply", "48"),
+                         ("Max tokens per solution", "48")):
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Tab")  # commit the value; Enter would submit the form early
+    page.get_by_role("button", name="Launch synthesis run").click()
+    page.get_by_text("Control (no filter)").wait_for(timeout=600_000)
+    wait_idle(page)
+    page.screenshot(path=str(ARTIFACTS / "synthesis.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSONL").click()
+    rows = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert sum(r["origin"] == "seed" for r in rows) == 24
+    assert all(r["generator"].startswith("embedded:") for r in rows if r["origin"] == "synthetic")
     page.close()
