@@ -40,8 +40,19 @@ def similarity_eigenvalues(X: np.ndarray) -> np.ndarray:
 
 
 def vendi_score(X: np.ndarray, q: float = 1.0) -> float:
-    """G-Vendi when X holds gradient features: rows are L2-normalised here, so any scale is fine."""
+    """G-Vendi when X holds gradient features: rows are L2-normalised here, so any scale is fine.
+
+    Large inputs go through the chunked accumulator instead of a float64 copy of X."""
+    X = np.asarray(X)
+    if X.ndim == 2 and X.shape[0] * X.shape[1] > IN_MEMORY_MAX_ELEMENTS and X.shape[0] > X.shape[1]:
+        acc = StreamingVendi(X.shape[1])
+        for start in range(0, X.shape[0], 50_000):
+            acc.add(X[start:start + 50_000])
+        return acc.score(q)
     return entropy_score(similarity_eigenvalues(X), q)
+
+
+IN_MEMORY_MAX_ELEMENTS = 20_000_000
 
 
 class StreamingVendi:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -74,6 +75,9 @@ class Store:
                 f"(DuckDB allows one writer; stop the app or the other command first): {exc}") from exc
         self._lock = threading.RLock()
         with self._lock:
+            # DuckDB's default cache is 80% of RAM: bound it, large work spills to disk instead
+            limit = os.environ.get("PRISM_DUCKDB_MEMORY", "2GB")
+            self._con.execute(f"SET memory_limit = '{limit}'")
             self._con.execute(SCHEMA)
 
     def close(self) -> None:

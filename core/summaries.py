@@ -44,15 +44,18 @@ def summarise(frame, labels: np.ndarray, sparse_clusters: np.ndarray, *, label_c
     label_columns = label_columns if label_columns is not None else guess_label_columns(frame)
     sizes = np.bincount(labels, minlength=k)
     # one groupby per label column, not one pass per cluster: k is ~n/10
-    mixes = {col: frame.assign(_c=labels).groupby(["_c", frame[col].astype(str)]).size() for col in label_columns}
+    mixes: dict[str, dict[int, dict[str, int]]] = {}
+    for col in label_columns:  # missing values are left out, as value_counts() would
+        counts = mixes.setdefault(col, {})
+        for (c, value), n in frame.assign(_c=labels).groupby(["_c", col]).size().items():
+            counts.setdefault(int(c), {})[str(value)] = int(n)
     ids = frame["id"].to_numpy()
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(sizes)])
     out = []
     for c in range(k):
         members = order[starts[c]:starts[c + 1]]
-        mix = {col: ({str(v): int(n) for v, n in mixes[col].loc[c].items()} if sizes[c] else {})
-               for col in label_columns}
+        mix = {col: mixes[col].get(c, {}) for col in label_columns}
         out.append(ClusterSummary(c, int(sizes[c]), bool(sparse_clusters[c]), words[c],
                                   ids[members[:examples]].tolist(), mix))
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import random
 import re
 import time
@@ -39,6 +40,8 @@ CREATE TABLE IF NOT EXISTS synth_candidates (
     solution VARCHAR, content_hash VARCHAR, cluster INTEGER, accepted BOOLEAN, reason VARCHAR, created_at DOUBLE,
     PRIMARY KEY (run_id, round, request_idx, problem_idx));
 """
+# math-verify warns on every call that its signal-based timeout is off; it must be off in worker threads
+logging.getLogger("math_verify").setLevel(logging.ERROR)
 REASONS = ("accepted", "dense cluster", "duplicate", "no majority", "no answer", "parse failure",
            "generation error", "solution error")
 
