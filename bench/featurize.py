@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--forward-and-fast-only", action="store_true", help="speed: skip full and paper (quick check)")
     ap.add_argument("--fast-blocks", type=int, default=15)
-    ap.add_argument("--fast-rank", type=int, default=8)
+    ap.add_argument("--fast-rank", type=int, default=16)
     ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
                     help="pool features are kept here, keyed by config, so variants reuse the full-mode pool")
     ap.add_argument("--json", action="store_true")

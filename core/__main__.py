@@ -42,6 +42,7 @@ def _feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--fast-blocks", type=int, default=15, help="top blocks sketched in fast mode (0 = all)")
+    p.add_argument("--fast-rank", type=int, default=16, help="per-side rank of the fast mode's layer sketches")
     p.add_argument("--batch-size", type=int, default=16)
 
 
@@ -49,7 +50,8 @@ def _config(args):
     from .pipeline import feature_config
 
     return feature_config(model=args.model, mode=args.mode, dim=args.dim, seed=args.seed,
-                          max_length=args.max_length, fast_blocks=args.fast_blocks or None)
+                          max_length=args.max_length, fast_blocks=args.fast_blocks or None,
+                          fast_rank=args.fast_rank)
 
 
 def build_parser() -> argparse.ArgumentParser:

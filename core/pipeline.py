@@ -49,7 +49,7 @@ class ScoreResult:
 
 
 def feature_config(*, model: str = DEFAULT_MODEL, mode: str = "fast", dim: int = 1024, seed: int = 0,
-                   max_length: int = 1024, fast_blocks: int | None = 15, fast_rank: int = 8) -> FeatureConfig:
+                   max_length: int = 1024, fast_blocks: int | None = 15, fast_rank: int = 16) -> FeatureConfig:
     """A config with the model's revision filled in (read from files or the hub, without loading weights)."""
     from .models import resolve_revision
 

@@ -162,7 +162,7 @@ def test_upload_analyse_map_select(server, browser):
         field.fill(value)
         field.press("Tab")  # commit the value; Enter would submit the form early
     page.get_by_role("button", name="Launch synthesis run").click()
-    page.get_by_text("Control (no filter)").wait_for(timeout=600_000)
+    page.get_by_text("Control (no filter)", exact=True).wait_for(timeout=600_000)
     wait_idle(page)
     page.screenshot(path=str(ARTIFACTS / "synthesis.png"), full_page=True)
     with page.expect_download() as download:
