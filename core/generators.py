@@ -82,7 +82,7 @@ class EmbeddedGenerator:
         from .models import resolve_revision
 
         self.model_id = model
-        self.name = f"embedded:{model}"
+        self.name = model if model.startswith("embedded:") else f"embedded:{model}"
         self.batch_size = batch_size
         self.cache = RequestCache(store, {"backend": "embedded", "model": model, "rev": resolve_revision(model)})
 
