@@ -147,35 +147,6 @@ class Store:
     def _dataset_exists(cur, name: str) -> bool:
         return bool(cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchall())
 
-    def add_samples(self, name: str, samples: list[Sample]) -> int:
-        """Append samples to an existing dataset, skipping ids already present; returns how many were added."""
-        if not samples:
-            return 0
-        import pyarrow as pa
-
-        cur = self.cursor()
-        try:
-            start = cur.execute("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?",
-                                [name]).fetchone()[0]
-            table = pa.table({
-                "dataset": [name] * len(samples), "ordinal": list(range(start, start + len(samples))),
-                "sample_id": [s.id for s in samples], "content_hash": [s.content_hash for s in samples],
-                "prompt": [s.prompt for s in samples], "response": [s.response for s in samples],
-                "meta": [json.dumps(s.meta, ensure_ascii=False) for s in samples],
-            })
-            cur.execute("BEGIN TRANSACTION")
-            cur.register("incoming_samples", table)
-            before = cur.execute("SELECT count(*) FROM samples WHERE dataset = ?", [name]).fetchone()[0]
-            cur.execute("INSERT INTO samples SELECT dataset, ordinal, sample_id, content_hash, prompt, response, "
-                        "CAST(meta AS JSON) FROM incoming_samples ON CONFLICT DO NOTHING")
-            cur.unregister("incoming_samples")
-            after = cur.execute("SELECT count(*) FROM samples WHERE dataset = ?", [name]).fetchone()[0]
-            cur.execute("UPDATE datasets SET n_samples = ? WHERE name = ?", [after, name])
-            cur.execute("COMMIT")
-            return after - before
-        finally:
-            cur.close()
-
     def dataset_info(self, name: str) -> dict:
         rows = self.query("SELECT name, source, created_at, n_samples, rejected_rows, report FROM datasets "
                           "WHERE name = ?", [name])
@@ -206,17 +177,6 @@ class Store:
                 frame[col] = meta[col].values
         return frame
 
-    def delete_dataset(self, name: str) -> None:
-        cur = self.cursor()
-        try:
-            cur.execute("BEGIN TRANSACTION")
-            cur.execute("DELETE FROM samples WHERE dataset = ?", [name])
-            cur.execute("DELETE FROM scores WHERE dataset = ?", [name])
-            cur.execute("DELETE FROM datasets WHERE name = ?", [name])
-            cur.execute("COMMIT")
-        finally:
-            cur.close()
-
     # ---- features ------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -239,23 +199,6 @@ class Store:
         self.query(f"CREATE TABLE IF NOT EXISTS {table} (config_key VARCHAR, content_hash VARCHAR, "
                    f"vec FLOAT[{int(config.dim)}], PRIMARY KEY (config_key, content_hash))")
         return key
-
-    def config_identity(self, key: str) -> dict | None:
-        rows = self.query("SELECT identity FROM feature_configs WHERE config_key = ?", [key])
-        return json.loads(rows[0][0]) if rows else None
-
-    def find_configs(self, *, dataset: str | None = None, **match) -> list[dict]:
-        """Stored configs whose identity has the given field values, newest first, with their key and coverage."""
-        out = []
-        for key, identity, created in self.query(
-                "SELECT config_key, identity, created_at FROM feature_configs ORDER BY created_at DESC"):
-            ident = json.loads(identity)
-            if all(ident.get(k) == v for k, v in match.items() if v is not None):
-                ident["config_key"] = key
-                if dataset is not None:
-                    ident["coverage"] = self.feature_coverage(dataset, key, ident["dim"])
-                out.append(ident)
-        return out
 
     def feature_coverage(self, dataset: str, key: str, dim: int) -> int:
         table = self._feature_table(dim)
