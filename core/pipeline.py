@@ -91,9 +91,9 @@ def resolve_dataset(store: Store, file_or_name: str, *, mapping: dict[str, str] 
         raise FileNotFoundError(f"{file_or_name!r} is neither a dataset in {store.path} nor a file")
     name = path.stem
     if store.has_dataset(name):
-        report = store.dataset_info(name)["report"]
-        if report.get("file_sha256") != file_sha256(path):
-            name = f"{path.stem}-{file_sha256(path)[:8]}"
+        digest = file_sha256(path)  # read the file once, not once per comparison
+        if store.dataset_info(name)["report"].get("file_sha256") != digest:
+            name = f"{path.stem}-{digest[:8]}"
     return ingest(store, path, name=name, mapping=mapping)[0]
 
 
