@@ -5,10 +5,10 @@ import threading
 
 import streamlit as st
 
-from core.analysis import AnalysisOptions, run_analysis
+from core.analysis.analyse import AnalysisOptions, run_analysis
 from core.config import DEFAULT_MODEL
 from core.jobs import JobRunner
-from core.store import Store
+from core.data.store import Store
 
 
 @st.cache_resource
@@ -25,7 +25,7 @@ def get_runner() -> JobRunner:
 @st.cache_resource
 def warm_up_umap_in_background() -> threading.Thread:
     """umap's first fit JIT-compiles for ~20 s: do it at server start, off the page's thread."""
-    from core.gradient_map import warm_up_umap
+    from core.analysis.gradient_map import warm_up_umap
 
     thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
     thread.start()
@@ -140,7 +140,7 @@ def generator_settings() -> dict:
     st.session_state["base_url"], st.session_state["gen_model"] = base_url, model
     settings = {"kind": "openai", "model": model, "base_url": base_url, "api_key": api_key}
     if st.button("Test connection"):
-        from core.generators import make_generator
+        from core.synthesis.generators import make_generator
 
         try:
             reply = make_generator(get_store(), "openai", model=model, base_url=base_url, api_key=api_key,
@@ -162,9 +162,9 @@ def _secret_key() -> str | None:
 
 
 def start_synthesis(dataset: str, config, generator: dict) -> str:
-    from core.generators import make_generator
-    from core.pipeline import feature_config
-    from core.synthesis import run_synthesis, start_run
+    from core.synthesis.generators import make_generator
+    from core.features.compute import feature_config
+    from core.synthesis.loop import run_synthesis, start_run
 
     store, runner = get_store(), get_runner()
     gen = make_generator(store, generator["kind"], model=generator.get("model"), base_url=generator.get("base_url"),
@@ -184,8 +184,8 @@ def synthesis_map(dataset: str, run_id: str):
     """The pool's cached map with the run's accepted samples placed on it by the stored reducer (None if no map)."""
     import numpy as np
 
-    from core.gradient_map import latest_map, load_reducer, transform_points
-    from core.pipeline import feature_config
+    from core.analysis.gradient_map import latest_map, load_reducer, transform_points
+    from core.features.compute import feature_config
     from core.plots import map_figure
 
     store = get_store()

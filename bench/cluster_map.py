@@ -19,8 +19,8 @@ def child(n: int, dim: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from core.clusters import default_k, knn_density, paper_sparse, spherical_kmeans
-    from core.gradient_map import MapConfig, fit_umap, warm_up_umap
+    from core.analysis.clusters import default_k, knn_density, paper_sparse, spherical_kmeans
+    from core.analysis.gradient_map import MapConfig, fit_umap, warm_up_umap
 
     warm = warm_up_umap()  # JIT cost is paid once per process; reported apart
     X = np.random.default_rng(0).normal(size=(n, dim)).astype(np.float32)

@@ -62,9 +62,9 @@ def main() -> None:
 
     import torch
 
-    from core.gradients import collate, encode_pair, make_featurizer
-    from core.models import load_model
-    from core.pipeline import feature_config
+    from core.features.gradients import collate, encode_pair, make_featurizer
+    from core.features.models import load_model
+    from core.features.compute import feature_config
 
     log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     loaded, load_s = timed(load_model)
@@ -97,8 +97,8 @@ def main() -> None:
 def speed(args, loaded, fast, full, batches, encoded, order, forward_all, log):
     import torch
 
-    from core.gradients import collate
-    from core.projection import DenseRademacherProjector
+    from core.features.gradients import collate
+    from core.features.projection import DenseRademacherProjector
 
     tok = loaded.tokenizer
     fast.features(batches[0])  # warm-up (allocator, kernels) for everyone
@@ -140,7 +140,7 @@ def speed(args, loaded, fast, full, batches, encoded, order, forward_all, log):
 
 
 def pool_features(featurizer, pool, args, log):
-    from core.gradients import featurize_pairs
+    from core.features.gradients import featurize_pairs
 
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def pool_features(featurizer, pool, args, log):
 def agreement(args, fast, full, log):
     from scipy.stats import spearmanr
 
-    from core.diversity import vendi_score
+    from core.analysis.diversity import vendi_score
 
     rng = random.Random(0)
     sources = {"gsm8k": load_source("gsm8k_train.jsonl"), "svamp": load_source("svamp.jsonl"),

@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def prepare(n: int) -> None:
-    from core.analysis import AnalysisOptions, baselines
-    from core.data import IngestReport, Sample, content_hash
-    from core.diversity import streaming_vendi
-    from core.gradient_map import MapConfig, build_map
-    from core.pipeline import feature_config
-    from core.store import Store
+    from core.analysis.analyse import AnalysisOptions, baselines
+    from core.data.ingest import IngestReport, Sample, content_hash
+    from core.analysis.diversity import streaming_vendi
+    from core.analysis.gradient_map import MapConfig, build_map
+    from core.features.compute import feature_config
+    from core.data.store import Store
 
     rows = [json.loads(l) for l in open(ROOT.parent / "shared" / "data" / "gsm8k_train.jsonl")]
     with Store() as store:

@@ -32,11 +32,11 @@ def main() -> None:
     os.environ.setdefault("PRISM_HOME", args.workspace)
     from featurize import load_source
 
-    from core.clusters import ClusterConfig, cluster
-    from core.data import Sample, content_hash
-    from core.data import IngestReport
-    from core.pipeline import compute_features, feature_config
-    from core.store import Store
+    from core.analysis.clusters import ClusterConfig, cluster
+    from core.data.ingest import Sample, content_hash
+    from core.data.ingest import IngestReport
+    from core.features.compute import compute_features, feature_config
+    from core.data.store import Store
 
     mixtures = {"gsm8k90+minerva10": ("gsm8k_train.jsonl", "minerva_math.jsonl"),
                 "svamp90+gsm8k10": ("svamp.jsonl", "gsm8k_train.jsonl")}

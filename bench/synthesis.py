@@ -34,11 +34,11 @@ def main() -> None:
     os.environ.setdefault("PRISM_HOME", args.workspace)
     from featurize import load_source
 
-    from core.data import IngestReport, Sample, content_hash
-    from core.generators import EmbeddedGenerator
-    from core.pipeline import compute_features, feature_config
-    from core.store import Store
-    from core.synthesis import SynthesisConfig, candidates_frame, run_synthesis
+    from core.data.ingest import IngestReport, Sample, content_hash
+    from core.synthesis.generators import EmbeddedGenerator
+    from core.features.compute import compute_features, feature_config
+    from core.data.store import Store
+    from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis
 
     rng = random.Random(0)
     rows = [(p, r, "gsm8k") for p, r in rng.sample(load_source("gsm8k_train.jsonl"), args.gsm8k)]

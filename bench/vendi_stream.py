@@ -35,8 +35,8 @@ def unit_rows(n: int, seed: int):
 
 def write_store(n: int) -> dict:
     from core.config import FeatureConfig
-    from core.data import IngestReport, Sample
-    from core.store import Store
+    from core.data.ingest import IngestReport, Sample
+    from core.data.store import Store
 
     cfg = FeatureConfig(model="random", model_revision="bench", dim=DIM)
     t = time.perf_counter()
@@ -54,8 +54,8 @@ def write_store(n: int) -> dict:
 
 def stream(n: int) -> dict:
     from core.config import FeatureConfig
-    from core.diversity import streaming_vendi
-    from core.store import Store
+    from core.analysis.diversity import streaming_vendi
+    from core.data.store import Store
 
     cfg = FeatureConfig(model="random", model_revision="bench", dim=DIM)
     with Store() as store:
@@ -75,7 +75,7 @@ def in_memory(n: int, which: str) -> dict:
 
         score = float(vendi.score_dual(X))
     else:
-        from core.diversity import vendi_score
+        from core.analysis.diversity import vendi_score
 
         score = vendi_score(X)
     return {"n": n, "g_vendi": score, "seconds": time.perf_counter() - t, "peak_rss_mib": rss_mib(),

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from typing import Any, Callable
 
-from .store import Store
+from core.data.store import Store
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

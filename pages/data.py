@@ -4,8 +4,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data import KNOWN_SHAPES, IngestError, peek_columns
-from core.pipeline import dataset_name_for, ingest, save_upload
+from core.data.ingest import KNOWN_SHAPES, IngestError, peek_columns
+from core.data.datasets import dataset_name_for, ingest, save_upload
 from ui import get_runner, get_store, options, select_dataset, start_analysis
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo" / "gsm8k_svamp_demo.jsonl"

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import cached_overview, find_map
+from core.analysis.analyse import cached_overview, find_map
 from core.plots import map_figure
-from core.summaries import cached_summaries, guess_label_columns
+from core.analysis.summaries import cached_summaries, guess_label_columns
 from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job, start_analysis
 
 store = get_store()

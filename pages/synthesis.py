@@ -4,8 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.export import grown_rows, to_bytes
-from core.synthesis import SynthesisConfig, candidates_frame, runs_for, summarize
+from core.synthesis.export import grown_rows, to_bytes
+from core.synthesis.loop import SynthesisConfig, candidates_frame, runs_for, summarize
 from ui import generator_settings, get_runner, get_store, job_panel, pick_dataset, start_synthesis, synthesis_map
 
 store = get_store()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(ROOT))
 
 
@@ -29,7 +29,7 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def store(workspace):
-    from core.store import Store
+    from core.data.store import Store
 
     s = Store()
     yield s

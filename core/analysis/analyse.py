@@ -1,0 +1,111 @@
+"""One 'analyse' step for a dataset: gradient features -> G-Vendi -> baselines -> clusters + map, all cached."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from core.analysis.clusters import ClusterConfig
+from core.config import DEFAULT_MODEL
+from core.analysis.gradient_map import GradientMap, MapConfig, build_map
+from core.data.store import Store
+from core.analysis.summaries import cached_summaries, guess_label_columns
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisOptions:
+    model: str = DEFAULT_MODEL
+    mode: str = "fast"
+    dim: int = 1024
+    seed: int = 0
+    k: int | None = None
+    rule: str = "paper"
+    batch_size: int = 16
+
+    def cluster_config(self) -> ClusterConfig:
+        return ClusterConfig(k=self.k, seed=self.seed, rule=self.rule)
+
+    def feature_config(self):
+        from core.features.compute import feature_config
+
+        return feature_config(model=self.model, mode=self.mode, dim=self.dim, seed=self.seed)
+
+
+def content_fingerprint(store: Store, dataset: str) -> str:
+    rows = store.query("SELECT content_hash FROM samples WHERE dataset = ? ORDER BY content_hash", [dataset])
+    return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()[:16]
+
+
+def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> dict[str, float]:
+    """distinct-1/2, compression ratio and embedding Vendi, cached per dataset content."""
+    from core.analysis import diversity
+
+    key = "text:" + content_fingerprint(store, dataset)
+    wanted = ["distinct_1", "distinct_2", "compression_ratio"] + (["embedding_vendi"] if with_embeddings else [])
+    cached = {m: store.get_score(dataset, key, m) for m in wanted}
+    if all(cached.values()):
+        return {m: v[0] for m, v in cached.items()}
+    frame = store.samples_frame(dataset)
+    texts = (frame["prompt"] + "\n" + frame["response"]).tolist()
+    values = {"distinct_1": diversity.distinct_n(texts, 1), "distinct_2": diversity.distinct_n(texts, 2),
+              "compression_ratio": diversity.compression_ratio(texts)}
+    if with_embeddings:
+        values["embedding_vendi"] = diversity.embedding_vendi(texts)
+    for metric, value in values.items():
+        store.save_score(dataset, key, metric, value, len(texts))
+    return values
+
+
+def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None) -> dict:
+    """The whole analysis as one resumable job; ctx (a JobContext) gets progress and may cancel between batches."""
+    from core.analysis.scoring import score
+
+    config = options.feature_config()
+    progress = (lambda d, t: ctx.progress(d, t)) if ctx else None
+    if ctx:
+        ctx.progress(0, 1, stage="gradient features")
+    result = score(store, dataset, config, batch_size=options.batch_size, progress=progress,
+                   should_cancel=ctx.cancelled if ctx else None)
+    if ctx:
+        ctx.check_cancel()
+        ctx.progress(0, 1, stage="baseline metrics")
+    base = baselines(store, dataset)
+    if ctx:
+        ctx.check_cancel()
+        ctx.progress(0, 100, stage="clusters and map")
+    gmap = build_map(store, dataset, result.config_key, config.dim, cluster_config=options.cluster_config(),
+                     map_config=MapConfig(seed=options.seed),
+                     stage=(lambda s, f: ctx.progress(int(f * 100), 100, message=s)) if ctx else None)
+    if ctx:
+        ctx.progress(99, 100, message="cluster summaries")
+    frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
+    cached_summaries(store, gmap, frame, guess_label_columns(frame))
+    return {"g_vendi": result.g_vendi, "n": result.n, "config_key": result.config_key, "map_key": gmap.key,
+            "k": gmap.k, "sparse_clusters": int(gmap.sparse_clusters.sum()), **base}
+
+
+def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dict | None:
+    """What is already known about a dataset under these options, without computing anything (no model load)."""
+    from core.config import FeatureConfig
+    from core.features.models import resolve_revision
+
+    config = FeatureConfig(model=options.model, model_revision=resolve_revision(options.model), mode=options.mode,
+                           dim=options.dim, seed=options.seed)
+    key = config.key()
+    g = store.get_score(dataset, key, "g_vendi")
+    if g is None:
+        return None
+    text_key = "text:" + content_fingerprint(store, dataset)
+    out = {"g_vendi": g[0], "n": g[1], "config_key": key}
+    for metric in ("distinct_1", "distinct_2", "compression_ratio", "embedding_vendi"):
+        v = store.get_score(dataset, text_key, metric)
+        if v:
+            out[metric] = v[0]
+    return out
+
+
+def find_map(store: Store, dataset: str, options: AnalysisOptions, config_key: str) -> GradientMap | None:
+    """The cached map for these options if it exists (the cluster settings are part of its key)."""
+    from core.analysis.gradient_map import find_cached_map
+
+    return find_cached_map(store, dataset, config_key, options.dim, options.cluster_config(),
+                           MapConfig(seed=options.seed))

@@ -1,0 +1,69 @@
+"""Subcommands that grow a dataset and write it out: synthesize, export."""
+from __future__ import annotations
+
+import sys
+
+from core.cli.common import ProgressPrinter, emit
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synthesize", help="grow the sparse regions with Prismatic Synthesis (resumable)")
+    p.add_argument("name")
+    p.add_argument("--generator", choices=("embedded", "openai"), default="embedded")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", dest="generator_model", help="generator model name (openai) or id (embedded)")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--requests-per-round", type=int, default=8)
+    p.add_argument("--problems-per-request", type=int, default=2)
+    p.add_argument("--solutions-per-problem", type=int, default=3)
+    p.add_argument("--max-accepted", type=int)
+    p.add_argument("--max-seconds", type=float)
+    p.add_argument("--max-problem-tokens", type=int, default=384)
+    p.add_argument("--max-solution-tokens", type=int, default=384)
+    p.add_argument("--answer-mode", choices=("math", "exact", "none"), default="math")
+    p.add_argument("--request-batch", type=int, default=4, help="requests generated per committed step")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=synthesize)
+
+    p = sub.add_parser("export", help="write the grown dataset (seed + accepted synthetic rows) with provenance")
+    p.add_argument("name")
+    p.add_argument("--run", help="synthesis run id (default: the latest run of the dataset)")
+    p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=export)
+
+
+def synthesize(args, store) -> int:
+    from core.features.compute import feature_config
+    from core.synthesis.generators import make_generator
+    from core.synthesis.loop import SynthesisConfig, run_synthesis
+
+    kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
+    generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
+                               **kwargs)  # the API key comes from PRISM_API_KEY / OPENAI_API_KEY only
+    config = SynthesisConfig(rounds=args.rounds, requests_per_round=args.requests_per_round,
+                             problems_per_request=args.problems_per_request,
+                             solutions_per_problem=args.solutions_per_problem, max_accepted=args.max_accepted,
+                             max_seconds=args.max_seconds, max_problem_tokens=args.max_problem_tokens,
+                             max_solution_tokens=args.max_solution_tokens, answer_mode=args.answer_mode,
+                             seed=args.seed, request_batch=args.request_batch)
+    with ProgressPrinter("synthesis") as bar:
+        summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
+    emit(args, summary, f"{args.name}: {summary['accepted']} accepted, rejected {summary['rejected']}; "
+                        f"G-Vendi {summary['g_vendi_before']:.3f} -> {summary['g_vendi_after']:.3f} "
+                        f"(control {summary['g_vendi_control']:.3f}) [run {summary['run_id']}]")
+    return 0
+
+
+def export(args, store) -> int:
+    from core.synthesis.export import export as export_rows
+    from core.synthesis.loop import runs_for
+
+    run_id = args.run or next((r["run_id"] for r in runs_for(store, args.name)), None)
+    n = export_rows(store, args.name, run_id=run_id, fmt=args.format, out=args.out)
+    print(f"wrote {n} rows to {args.out}" + (f" (run {run_id})" if run_id else " (no synthesis run)"),
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,125 @@
+"""The workspace store: one DuckDB file holding datasets, samples, feature configs, features, scores and jobs.
+
+The class is assembled from one mixin per kind of table (samples.py, vectors.py); this file holds the connection,
+the schema and the small key-value and score tables."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from core.config import workspace_dir
+from core.data.samples import SampleTables
+from core.data.vectors import VectorTables
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR PRIMARY KEY,
+    source VARCHAR,
+    created_at DOUBLE,
+    n_samples INTEGER,
+    rejected_rows INTEGER,
+    report JSON
+);
+CREATE TABLE IF NOT EXISTS samples (
+    dataset VARCHAR,
+    ordinal INTEGER,
+    sample_id VARCHAR,
+    content_hash VARCHAR,
+    prompt VARCHAR,
+    response VARCHAR,
+    meta JSON,
+    PRIMARY KEY (dataset, sample_id)
+);
+CREATE TABLE IF NOT EXISTS feature_configs (
+    config_key VARCHAR PRIMARY KEY,
+    identity JSON,
+    created_at DOUBLE
+);
+CREATE TABLE IF NOT EXISTS scores (
+    dataset VARCHAR,
+    config_key VARCHAR,
+    metric VARCHAR,
+    q DOUBLE,
+    value DOUBLE,
+    n INTEGER,
+    computed_at DOUBLE,
+    PRIMARY KEY (dataset, config_key, metric, q)
+);
+CREATE TABLE IF NOT EXISTS kv_cache (
+    key VARCHAR PRIMARY KEY,
+    value JSON,
+    created_at DOUBLE
+);
+"""
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
+
+
+class Store(SampleTables, VectorTables):
+    """Thread-safe facade over one DuckDB connection; each call takes its own cursor."""
+
+    def __init__(self, path: str | Path | None = None):
+        import duckdb
+
+        self.path = Path(path) if path else workspace_dir() / "prism.duckdb"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise WorkspaceBusy(
+                f"the workspace database {self.path} is in use by another process "
+                f"(DuckDB allows one writer; stop the app or the other command first): {exc}") from exc
+        self._lock = threading.RLock()
+        with self._lock:
+            # DuckDB's default cache is 80% of RAM: bound it, large work spills to disk instead
+            limit = os.environ.get("PRISM_DUCKDB_MEMORY", "2GB")
+            self._con.execute(f"SET memory_limit = '{limit}'")
+            self._con.execute(SCHEMA)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def cursor(self):
+        """A cursor for the calling thread; DuckDB cursors of one connection are safe across threads."""
+        return self._con.cursor()
+
+    def query(self, sql: str, params: list | tuple = ()) -> list[tuple]:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params).fetchall()
+        finally:
+            cur.close()
+
+    # ---- scores and small cached values ----------------------------------------------------------------------
+
+    def save_score(self, dataset: str, config_key: str, metric: str, value: float, n: int, q: float = 1.0) -> None:
+        self.query("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [dataset, config_key, metric, q, value, n, time.time()])
+
+    def get_score(self, dataset: str, config_key: str, metric: str, q: float = 1.0) -> tuple[float, int] | None:
+        rows = self.query("SELECT value, n FROM scores WHERE dataset = ? AND config_key = ? AND metric = ? AND q = ?",
+                          [dataset, config_key, metric, q])
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def scores_for(self, dataset: str) -> list[dict]:
+        rows = self.query("SELECT config_key, metric, q, value, n, computed_at FROM scores WHERE dataset = ? "
+                          "ORDER BY computed_at DESC", [dataset])
+        return [dict(zip(("config_key", "metric", "q", "value", "n", "computed_at"), r)) for r in rows]
+
+    def cache_get(self, key: str):
+        rows = self.query("SELECT value FROM kv_cache WHERE key = ?", [key])
+        return json.loads(rows[0][0]) if rows else None
+
+    def cache_put(self, key: str, value) -> None:
+        self.query("INSERT OR REPLACE INTO kv_cache VALUES (?, ?, ?)", [key, json.dumps(value), time.time()])

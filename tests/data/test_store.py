@@ -1,0 +1,77 @@
+"""The DuckDB store on disk: datasets, features keyed by content hash + config, no duplicates, identity checks."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core.config import FeatureConfig
+from core.data.ingest import ingest_file
+from tests.conftest import DATA
+
+
+def test_dataset_round_trip_and_features_never_duplicate(store):
+    report = ingest_file(DATA / "mixture_24.jsonl")
+    store.save_dataset("mix", report, source="mixture_24.jsonl")
+    assert store.dataset_names() == ["mix"]
+    samples = store.samples("mix")
+    assert [s.id for s in samples] == [s.id for s in report.samples]
+    assert samples[0].meta["source"] in ("gsm8k", "svamp")
+    with pytest.raises(ValueError, match="exists"):
+        store.save_dataset("mix", report, source="again")
+
+    cfg = FeatureConfig(model="m", model_revision="r", dim=8)
+    missing = store.missing_feature_hashes("mix", cfg)
+    assert len(missing) == 24
+    vecs = np.random.default_rng(0).normal(size=(24, 8)).astype(np.float32)
+    store.write_features(cfg, missing[:10], vecs[:10])
+    store.write_features(cfg, missing[:12], vecs[:12])  # overlapping batch: kept once
+    assert store.feature_coverage("mix", cfg.key(), 8) == 12
+    assert len(store.missing_feature_hashes("mix", cfg)) == 12
+    rows = store.query("SELECT count(*), count(DISTINCT content_hash) FROM features_d8")[0]
+    assert rows == (12, 12)
+
+    store.write_features(cfg, missing[12:], vecs[12:])
+    ids, X = store.load_features("mix", cfg.key(), 8)
+    by_hash = dict(zip(missing, vecs))
+    hashes = {s.id: s.content_hash for s in samples}
+    assert ids == [s.id for s in samples]
+    np.testing.assert_array_equal(X, np.stack([by_hash[hashes[i]] for i in ids]))
+    chunks = list(store.iter_feature_chunks("mix", cfg.key(), 8, chunk_rows=7))
+    assert sum(len(c) for c in chunks) == 24
+
+
+def test_configs_never_mix(store):
+    store.save_dataset("mix", ingest_file(DATA / "mixture_24.jsonl"), source="x")
+    a = FeatureConfig(model="m", model_revision="r", dim=8, seed=0)
+    b = dataclasses.replace(a, seed=1)
+    assert a.key() != b.key()
+    h = store.missing_feature_hashes("mix", a)
+    store.write_features(a, h, np.ones((24, 8), np.float32))
+    assert len(store.missing_feature_hashes("mix", b)) == 24
+    # a stored identity that disagrees with the key is refused rather than reused
+    store.query("UPDATE feature_configs SET identity = '{\"tampered\": true}' WHERE config_key = ?", [a.key()])
+    with pytest.raises(RuntimeError, match="another identity"):
+        store.register_config(a)
+
+
+def test_bulk_features_round_trip_without_row_loops(store):
+    report = ingest_file(DATA / "gsm8k_8.jsonl")
+    store.save_dataset("d", report, source="x")
+    cfg = FeatureConfig(model="m", model_revision="r", dim=1024)
+    hashes = [f"h{i:06d}" for i in range(20_000)]
+    X = np.random.default_rng(0).normal(size=(20_000, 1024)).astype(np.float32)
+    store.write_features(cfg, hashes, X)
+    got = store.features_by_hash(cfg.key(), 1024, hashes[::1000])
+    np.testing.assert_array_equal(np.stack([got[h] for h in hashes[::1000]]), X[::1000])
+
+
+def test_second_process_gets_a_clear_busy_error(workspace, store):
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    res = subprocess.run([sys.executable, "-m", "core", "datasets"], env=cli_env(workspace), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2
+    assert "in use by another process" in res.stderr

@@ -1,0 +1,171 @@
+"""Prismatic Synthesis: parsing and voting, the OpenAI client's fault handling against a local stub, kill -9 and
+resume, the embedded generator end to end, export with provenance, and no API key anywhere."""
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.synthesis.answers import extract_answer, majority, parse_problems
+from core.synthesis.loop import REASONS
+from tests.conftest import DATA, cli_env
+from tests.openai_stub import Stub
+
+SECRET = "sk-prism-test-SECRET-0042"
+
+
+def test_parse_problems_tolerates_formats():
+    text = ("Sure!\n**Problem 1:** Tom has 5 apples and eats 2. How many are left?\n\n"
+            "Problem 2) A train goes 60 miles in 2 hours. What is its speed?\nSolution: 30 mph\n"
+            "### Problem 3: short")
+    assert parse_problems(text, 5) == ["Tom has 5 apples and eats 2. How many are left?",
+                                       "A train goes 60 miles in 2 hours. What is its speed?"]
+    assert parse_problems(text, 1) == ["Tom has 5 apples and eats 2. How many are left?"]
+    assert parse_problems("", 2) == [] and parse_problems("42", 2) == []
+    assert parse_problems("A baker makes 12 loaves a day. How many in a week?", 2)  # no markers: one problem
+
+
+def test_majority_vote_on_math_answers():
+    answers = [extract_answer(t, "math") for t in ["so \\boxed{12}", "\\boxed{12.0} done", "\\boxed{7}"]]
+    assert majority(answers, "math") == (0, 2)
+    split = [extract_answer(t, "math") for t in ["\\boxed{1}", "\\boxed{2}", "no idea"]]
+    assert majority(split, "math")[0] is None
+    assert majority([None, None, None], "math") == (None, 0)
+    assert majority(["x", "x", "y"], "exact") == (0, 2)
+
+
+def test_openai_generator_retries_what_is_retryable(store):
+    from core.synthesis.generators import OpenAIGenerator, Request
+
+    with Stub(faults=["429", "500", "timeout", "truncated", "nonjson"], timeout_sleep=2.0) as stub:
+        gen = OpenAIGenerator(store, base_url=stub.url, model="stub", api_key=SECRET, concurrency=1, timeout=0.5,
+                              max_retries=6, backoff=0.01)
+        req = Request((("user", "Solve 2 and 3.\n\nSolve the problem step by step"),))
+        [res] = gen.generate([req])
+        assert res.text and "\\boxed{5}" in res.text and res.attempts == 6
+        assert gen.stats["retries"] == 5 and stub.state.served[:5] == ["429", "500", "timeout", "truncated",
+                                                                      "nonjson"]
+        again = gen.generate([req])[0]  # the request cache answers; the endpoint is not asked again
+        assert again.cached and again.text == res.text and len(stub.state.bodies) == 6
+
+    with Stub(faults=["500"] * 10) as stub:
+        gen = OpenAIGenerator(store, base_url=stub.url, model="stub-2", concurrency=1, max_retries=2, backoff=0.01)
+        [res] = gen.generate([Request((("user", "anything"),))])
+        assert res.text is None and "500" in res.error and res.attempts == 3
+
+
+def run_cli(workspace, *args, env_extra=None, timeout=900):
+    env = cli_env(workspace) | (env_extra or {})
+    return subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture()
+def seeded(workspace):
+    res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
+    assert res.returncode == 0, res.stderr
+    return workspace
+
+
+def test_stub_run_survives_faults_exports_provenance_and_never_leaks_the_key(seeded, tmp_path):
+    faults = ["429", "500", "timeout", "truncated", "nonjson", "noproblem", "noproblem"]
+    with Stub(faults=faults, api_key=SECRET, timeout_sleep=3.0) as stub:
+        res = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model",
+                      "stub-model", "--requests-per-round", "4", "--solutions-per-problem", "3", "--timeout", "1",
+                      "--concurrency", "2", "--json", env_extra={"PRISM_API_KEY": SECRET})
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert stub.state.bad_auth == 0  # the key from the environment was used
+        assert set(faults) <= set(stub.state.served)
+    out = json.loads(res.stdout)
+    assert {"dataset", "rounds", "accepted", "rejected", "g_vendi_before", "g_vendi_after", "g_vendi_control"} <= set(out)
+    assert out["rounds"] == 1 and set(out["rejected"]) <= set(REASONS)
+    n_candidates = out["accepted"] + sum(out["rejected"].values())
+    assert n_candidates >= 4  # every request leaves at least one recorded candidate
+    assert out["g_vendi_after"] >= out["g_vendi_before"] - 1e-9 or out["accepted"] == 0
+
+    jsonl, parquet = tmp_path / "grown.jsonl", tmp_path / "grown.parquet"
+    for fmt, path in (("jsonl", jsonl), ("parquet", parquet)):
+        r = run_cli(seeded, "export", "mix", "--format", fmt, "--out", str(path))
+        assert r.returncode == 0, r.stderr
+    rows = [json.loads(l) for l in jsonl.read_text().splitlines()]
+    seeds = [r for r in rows if r["origin"] == "seed"]
+    synthetic = [r for r in rows if r["origin"] == "synthetic"]
+    assert len(seeds) == 24 and len(synthetic) == out["accepted"]
+    for r in synthetic:
+        assert r["round"] == 0 and r["generator"] == "openai:stub-model" and r["votes"] >= 2
+        assert r["target_cluster"] is not None and r["prompt"] and r["response"]
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(parquet).num_rows == len(rows)
+
+    # the key is nowhere: database (and its WAL), logs, exports
+    for path in list(Path(seeded).rglob("*")) + [jsonl, parquet]:
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in res.stdout + res.stderr
+
+
+def test_killed_synthesis_resumes_without_duplicates(seeded):
+    with Stub(delay=0.15) as stub:
+        args = ["synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "stub-model",
+                "--requests-per-round", "8", "--request-batch", "2", "--solutions-per-problem", "3"]
+        proc = subprocess.Popen([sys.executable, "-m", "core", *args], env=cli_env(seeded), text=True,
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        try:
+            for line in proc.stderr:
+                if line.startswith("progress synthesis") and not line.split()[2].startswith("0/"):
+                    proc.send_signal(signal.SIGKILL)
+                    break
+        finally:
+            proc.wait(timeout=300)
+        assert proc.returncode == -signal.SIGKILL
+        from core.data.store import Store
+
+        with Store() as store:
+            before = store.query("SELECT round, request_idx, problem_idx, reason FROM synth_candidates")
+            accepted_before = {r[:3] for r in before if r[3] == "accepted"}
+        requests_done_before = {r[1] for r in before}
+        assert 2 <= len(requests_done_before) < 8
+        sent_before = len(stub.state.bodies)
+
+        res = run_cli(seeded, *args, "--json")
+        assert res.returncode == 0, res.stderr[-3000:]
+        with Store() as store:
+            after = store.query("SELECT round, request_idx, problem_idx, reason FROM synth_candidates")
+            total, distinct = store.query("SELECT count(*), count(DISTINCT (round, request_idx, problem_idx)) "
+                                          "FROM synth_candidates")[0]
+        assert total == distinct == len(after)
+        assert {r[1] for r in after} == set(range(8))  # the budget is finished
+        assert accepted_before <= {r[:3] for r in after if r[3] == "accepted"}  # nothing accepted was lost
+        fresh = 8 + 8 * 2 * 3  # what one uninterrupted run asks the endpoint at most
+        in_flight_slack = 2 + 2 * 2 * 3
+        assert len(stub.state.bodies) <= fresh + in_flight_slack
+        assert len(stub.state.bodies) - sent_before < fresh  # the resumed run paid only for what was missing
+        out = json.loads(res.stdout)
+        assert out["accepted"] + sum(out["rejected"].values()) == len(after)
+
+
+def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
+    from core.data.ingest import ingest_file
+    from core.synthesis.export import export
+    from core.synthesis.generators import EmbeddedGenerator
+    from core.features.compute import feature_config
+    from core.data.store import Store
+    from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis
+
+    with Store() as store:
+        store.save_dataset("mix", ingest_file(DATA / "mixture_24.jsonl"), source="x")
+        config = SynthesisConfig(rounds=1, requests_per_round=2, problems_per_request=2, solutions_per_problem=2,
+                                 max_problem_tokens=96, max_solution_tokens=128)
+        summary = run_synthesis(store, "mix", config, EmbeddedGenerator(store), feature_config())
+        frame = candidates_frame(store, summary["run_id"])
+        assert len(frame) >= 2 and set(frame["reason"]) <= set(REASONS)
+        assert set(frame["request_idx"]) == {0, 1}
+        assert (frame["raw_output"].str.len() > 0).all()  # the generator's raw text is kept for every candidate
+        assert summary["accepted"] == int(frame["accepted"].sum())
+        n = export(store, "mix", run_id=summary["run_id"], fmt="jsonl", out=tmp_path / "g.jsonl")
+        assert n == 24 + summary["accepted"]
+        rows = [json.loads(l) for l in (tmp_path / "g.jsonl").read_text().splitlines()]
+        assert all(r["generator"].startswith("embedded:") for r in rows if r["origin"] == "synthetic")

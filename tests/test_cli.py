@@ -1,0 +1,71 @@
+"""End to end with the real embedded SmolLM2: the CLI scores a file; a killed featurisation resumes exactly."""
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DATA, cli_env
+
+
+def run_cli(workspace, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_score_file_json_with_real_smollm2(workspace):
+    res = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = [l for l in res.stdout.splitlines() if l.strip()]
+    assert len(lines) == 1, res.stdout  # exactly one JSON object on stdout
+    out = json.loads(lines[0])
+    assert {"dataset", "n", "g_vendi", "mode", "dim", "model", "rejected_rows"} <= out.keys()
+    assert out["n"] == 8 and out["dim"] == 1024 and out["mode"] == "fast" and out["rejected_rows"] == 0
+    assert 1.0 < out["g_vendi"] <= out["dim"]
+    assert out["g_vendi"] <= out["n"] + 1e-6  # rank of 8 unit rows bounds the score
+    assert out["computed"] == 8
+
+    again = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), "--json")
+    cached = json.loads(again.stdout)
+    assert cached["computed"] == 0 and cached["cached"] == 8
+    assert cached["g_vendi"] == pytest.approx(out["g_vendi"], rel=1e-6)
+
+
+def test_killed_featurisation_resumes_without_recomputing(workspace):
+    assert run_cli(workspace, "ingest", str(DATA / "gsm8k_8.jsonl"), "--name", "g8").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "core", "features", "g8", "--batch-size", "2"],
+                            env=cli_env(workspace), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("progress features") and not line.split()[2].startswith("0/"):
+                proc.send_signal(signal.SIGKILL)  # kill -9 right after a batch was committed
+                break
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+
+    from core.features.compute import feature_config
+    from core.data.store import Store
+
+    with Store() as store:
+        config = feature_config()
+        present = store.feature_coverage("g8", config.key(), config.dim)
+    assert 2 <= present < 8
+
+    res = run_cli(workspace, "features", "g8", "--batch-size", "2", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["n"] == 8 and out["computed"] == 8 - present and out["cached"] == present
+    with Store() as store:
+        total, distinct = store.query("SELECT count(*), count(DISTINCT content_hash) FROM features_d1024")[0]
+    assert total == distinct == 8
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(workspace, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no shape"}\nnot json\n')
+    res = run_cli(workspace, "score", str(bad), "--json")
+    assert res.returncode == 2
+    assert "no valid rows" in res.stderr and "Traceback" not in res.stderr
+    assert res.stdout == ""
