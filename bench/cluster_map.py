@@ -19,7 +19,8 @@ def child(n: int, dim: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from core.analysis.clusters import default_k, knn_density, paper_sparse, spherical_kmeans
+    from core.analysis.clusters import default_k, spherical_kmeans
+    from core.analysis.sparsity import knn_density, paper_sparse
     from core.analysis.gradient_map import MapConfig, fit_umap, warm_up_umap
 
     warm = warm_up_umap()  # JIT cost is paid once per process; reported apart

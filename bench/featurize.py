@@ -53,8 +53,8 @@ def main() -> None:
     ap.add_argument("--skip-agreement", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--forward-and-fast-only", action="store_true", help="speed: skip full and paper (quick check)")
-    ap.add_argument("--fast-blocks", type=int, default=15)
-    ap.add_argument("--fast-rank", type=int, default=16)
+    ap.add_argument("--fast-blocks", type=int, default=0, help="0 = all blocks (the default)")
+    ap.add_argument("--sketch-dim", type=int, default=512)
     ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
                     help="pool features are kept here, keyed by config, so variants reuse the full-mode pool")
     ap.add_argument("--json", action="store_true")
@@ -69,7 +69,7 @@ def main() -> None:
     log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     loaded, load_s = timed(load_model)
     tok = loaded.tokenizer
-    fast_cfg = feature_config(mode="fast", fast_blocks=args.fast_blocks or None, fast_rank=args.fast_rank)
+    fast_cfg = feature_config(mode="fast", fast_blocks=args.fast_blocks or None, sketch_dim=args.sketch_dim)
     full_cfg = feature_config(mode="full")
     fast, full = (make_featurizer(loaded.model, c, tokenizer=tok) for c in (fast_cfg, full_cfg))
     pairs = load_source("gsm8k_test.jsonl")[: args.n]
@@ -86,7 +86,7 @@ def main() -> None:
                 loaded.model(input_ids=b.input_ids, attention_mask=b.attention_mask)
 
     result = {"n": args.n, "tokens": tokens, "batch_size": args.batch_size, "fast_blocks": fast_cfg.fast_blocks,
-              "fast_rank": fast_cfg.fast_rank, "dim": fast_cfg.dim}
+              "sketch_dim": fast_cfg.sketch_dim, "dim": fast_cfg.dim}
     if not args.skip_speed:
         result |= speed(args, loaded, fast, full, batches, encoded, order, forward_all, log)
     if not args.skip_agreement:

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 # Bump when a change to the code changes the features a config produces: old cached rows then stop matching.
-FEATURE_CODE_VERSION = 1
+# 2: fast mode became a TensorSketch of every parameter's gradient (was: Kronecker sketches of the top 15 blocks).
+FEATURE_CODE_VERSION = 2
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 
@@ -29,9 +30,10 @@ class FeatureConfig:
     dim: int = 1024
     seed: int = 0
     max_length: int = 1024
-    # fast mode: how many of the top transformer blocks are sketched (None = all), and the per-side rank
-    fast_blocks: int | None = 15
-    fast_rank: int = 16  # r=8 gave ρ(fast, full) 0.933, r=16 0.950 on the bench mixtures
+    # fast mode: how many of the top transformer blocks are sketched (None = all, the default: the lower blocks and
+    # the embedding hold much of the gradient, bench/fidelity.py), and the TensorSketch width per layer group
+    fast_blocks: int | None = None
+    sketch_dim: int = 512
 
     def __post_init__(self) -> None:
         if self.mode not in ("fast", "full"):
@@ -40,13 +42,15 @@ class FeatureConfig:
             raise ValueError("dim must be at least 2")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8")
+        if self.sketch_dim < 8 or self.sketch_dim & (self.sketch_dim - 1):
+            raise ValueError("sketch_dim must be a power of two (FFT size), at least 8")
 
     def identity(self) -> dict:
         """The fields that define the projection; full mode ignores the fast-only knobs."""
         d = dataclasses.asdict(self)
         if self.mode == "full":
             d.pop("fast_blocks")
-            d.pop("fast_rank")
+            d.pop("sketch_dim")
         d["code_version"] = FEATURE_CODE_VERSION
         return d
 

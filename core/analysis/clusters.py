@@ -5,8 +5,9 @@ import dataclasses
 
 import numpy as np
 
+from core.analysis.sparsity import knn_density, majority_sparse, paper_sparse, unit
+
 RULES = ("paper", "density")
-EXACT_KNN_MAX = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,55 +43,22 @@ def default_k(n: int) -> int:
     return int(min(max(2, round(n / 10)), 1000, max(1, n - 1)))
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-
-
 def spherical_kmeans(X: np.ndarray, k: int, *, seed: int = 0, niter: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """(labels, unit centroids). Spherical because G-Vendi compares gradient *directions*: assignment by cosine and
     centroids re-normalised to the sphere, so a long gradient never drags a centroid off the unit sphere."""
     import faiss
 
-    X = _unit(X)
+    X = unit(X)
     km = faiss.Kmeans(X.shape[1], k, niter=niter, spherical=True, seed=seed, verbose=False)
     km.cp.min_points_per_centroid = 1  # small n is fine here: silence faiss's "too few points" warning
     km.cp.max_points_per_centroid = 1 << 30  # cluster every row, no subsampling
     km.train(X)
-    centroids = _unit(km.centroids)
+    centroids = unit(km.centroids)
     return assign(X, centroids), centroids
 
 
 def assign(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    return np.argmax(_unit(X) @ centroids.T, axis=1).astype(np.int64)
-
-
-def knn_density(X: np.ndarray, neighbours: int = 10) -> np.ndarray:
-    """Mean cosine similarity of each row to its nearest neighbours (itself excluded): low = a thin region."""
-    import faiss
-
-    X = _unit(X)
-    kk = int(min(neighbours, X.shape[0] - 1))
-    if kk < 1:
-        return np.ones(X.shape[0], dtype=np.float32)
-    if X.shape[0] > EXACT_KNN_MAX:
-        # exact search is O(n²·d): past ~20k rows an inverted-file index (approximate, ~sqrt(n) lists) keeps it
-        # to minutes; density is a ranking signal, so near neighbours found approximately serve it well
-        nlist = int(np.sqrt(X.shape[0]))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(X.shape[1]), X.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(X)
-        index.nprobe = 8
-    else:
-        index = faiss.IndexFlatIP(X.shape[1])
-    index.add(X)
-    sims, _ = index.search(X, kk + 1)
-    return sims[:, 1:].mean(axis=1)
-
-
-def paper_sparse(sizes: np.ndarray) -> np.ndarray:
-    """Clusters strictly smaller than the median size; if none is (all equal), every cluster counts as sparse."""
-    sparse = sizes < np.median(sizes)
-    return sparse if sparse.any() else np.ones_like(sparse)
+    return np.argmax(unit(X) @ centroids.T, axis=1).astype(np.int64)
 
 
 def cluster(X: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clustering:
@@ -106,7 +74,5 @@ def cluster(X: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clusterin
         sparse_rows = sparse_clusters[labels]
     else:
         sparse_rows = density < np.quantile(density, config.density_quantile)
-        # a cluster is sparse when most of its members are: what the synthesis filter needs for new points
-        share = np.bincount(labels, weights=sparse_rows.astype(float), minlength=k) / np.maximum(sizes, 1)
-        sparse_clusters = share > 0.5
+        sparse_clusters = majority_sparse(labels, sparse_rows, k)
     return Clustering(labels, centroids, sizes, sparse_clusters, density, sparse_rows, k)

@@ -47,8 +47,8 @@ def feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dim", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-length", type=int, default=1024)
-    p.add_argument("--fast-blocks", type=int, default=15, help="top blocks sketched in fast mode (0 = all)")
-    p.add_argument("--fast-rank", type=int, default=16, help="per-side rank of the fast mode's layer sketches")
+    p.add_argument("--fast-blocks", type=int, default=0, help="top blocks sketched in fast mode (0 = all)")
+    p.add_argument("--sketch-dim", type=int, default=512, help="fast mode's TensorSketch width per layer group")
     p.add_argument("--batch-size", type=int, default=16)
 
 
@@ -57,7 +57,7 @@ def config_from_args(args):
 
     return feature_config(model=args.model, mode=args.mode, dim=args.dim, seed=args.seed,
                           max_length=args.max_length, fast_blocks=args.fast_blocks or None,
-                          fast_rank=args.fast_rank)
+                          sketch_dim=args.sketch_dim)
 
 
 def emit(args, obj: dict, text: str) -> None:

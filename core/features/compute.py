@@ -23,13 +23,12 @@ class FeatureRun:
     truncated: int  # samples cut to max_length in this run
 
 
-def feature_config(*, model: str = DEFAULT_MODEL, mode: str = "fast", dim: int = 1024, seed: int = 0,
-                   max_length: int = 1024, fast_blocks: int | None = 15, fast_rank: int = 16) -> FeatureConfig:
-    """A config with the model's revision filled in (read from files or the hub, without loading weights)."""
+def feature_config(*, model: str = DEFAULT_MODEL, **fields) -> FeatureConfig:
+    """A config with the model's revision filled in (read from files or the hub, without loading weights); the other
+    fields are FeatureConfig's (mode, dim, seed, max_length, fast_blocks, sketch_dim)."""
     from core.features.models import resolve_revision
 
-    return FeatureConfig(model=model, model_revision=resolve_revision(model), mode=mode, dim=dim, seed=seed,
-                         max_length=max_length, fast_blocks=fast_blocks, fast_rank=fast_rank)
+    return FeatureConfig(model=model, model_revision=resolve_revision(model), **fields)
 
 
 def compute_features(store: Store, dataset: str, config: FeatureConfig, *, batch_size: int = 16,

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from core.analysis.clusters import ClusterConfig, assign, cluster, default_k, knn_density, paper_sparse
+from core.analysis.clusters import ClusterConfig, assign, cluster, default_k
+from core.analysis.sparsity import knn_density, paper_sparse
 
 
 def blobs(sizes, d=32, spread=0.15, seed=0):

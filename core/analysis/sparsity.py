@@ -1,0 +1,93 @@
+"""Which samples sit in thin regions of gradient space: per-sample scores and the sparse rules built on them.
+
+Scores (lower = thinner):
+- mass: m_i = x_iᵀ S x_i with S = XᵀX / n, i.e. the mean of cos²(x_i, x_j) over all rows j. It is how much of the
+  dataset points along sample i's gradient direction, and it is the metric's own quantity: the order-2 Vendi score
+  is exactly 1 / mean_i m_i, so rows of low mass are the ones that carry diversity. A small group of rows alike to
+  each other (a homogeneous minority) has low mass, a block of near-copies has high mass (it is not thin, however
+  few its distinct directions), and rows unlike everything have the lowest.
+- density: mean cosine similarity to the k nearest neighbours. Local: it sees isolated rows, but a small compact
+  group looks dense to it.
+- cluster size (the paper's rule): clusters of spherical k-means below the median size.
+
+Rules: `paper` (cluster size), `density` (per-sample density below a quantile, clusters where most members are),
+`mass` (per-sample mass below a quantile; a cluster is sparse when its members' mean mass is below the median of
+the clusters'). bench/sparsity.py measures each on data where the truth is known.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EXACT_KNN_MAX = 20_000
+MASS_CHUNK = 50_000
+
+
+def unit(X: np.ndarray) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def similarity_operator(X: np.ndarray) -> np.ndarray:
+    """S = XᵀX / n of the unit rows (d x d, float64 accumulation in chunks)."""
+    S = np.zeros((X.shape[1], X.shape[1]), dtype=np.float64)
+    for start in range(0, X.shape[0], MASS_CHUNK):
+        c = unit(X[start:start + MASS_CHUNK])
+        S += (c.T @ c).astype(np.float64)
+    return S / max(X.shape[0], 1)
+
+
+def gradient_mass(X: np.ndarray, S: np.ndarray | None = None) -> np.ndarray:
+    """m_i = x_iᵀ S x_i for each row (S from X itself unless given: e.g. a pool's S for new candidates)."""
+    S32 = (similarity_operator(X) if S is None else S).astype(np.float32)
+    out = np.empty(X.shape[0], dtype=np.float32)
+    for start in range(0, X.shape[0], MASS_CHUNK):
+        c = unit(X[start:start + MASS_CHUNK])
+        out[start:start + len(c)] = np.einsum("ij,ij->i", c @ S32, c)
+    return out
+
+
+def knn_density(X: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """Mean cosine similarity of each row to its nearest neighbours (itself excluded): low = a thin region."""
+    import faiss
+
+    X = unit(X)
+    kk = int(min(neighbours, X.shape[0] - 1))
+    if kk < 1:
+        return np.ones(X.shape[0], dtype=np.float32)
+    if X.shape[0] > EXACT_KNN_MAX:
+        # exact search is O(n²·d): past ~20k rows an inverted-file index (approximate, ~sqrt(n) lists) keeps it
+        # to minutes; density is a ranking signal, so near neighbours found approximately serve it well
+        nlist = int(np.sqrt(X.shape[0]))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(X.shape[1]), X.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(X)
+        index.nprobe = 8
+    else:
+        index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X)
+    sims, _ = index.search(X, kk + 1)
+    return sims[:, 1:].mean(axis=1)
+
+
+def paper_sparse(sizes: np.ndarray) -> np.ndarray:
+    """Clusters strictly smaller than the median size; if none is (all equal), every cluster counts as sparse."""
+    sparse = sizes < np.median(sizes)
+    return sparse if sparse.any() else np.ones_like(sparse)
+
+
+def below_quantile(score: np.ndarray, quantile: float) -> np.ndarray:
+    return score < np.quantile(score, quantile)
+
+
+def majority_sparse(labels: np.ndarray, sparse_rows: np.ndarray, k: int) -> np.ndarray:
+    """A cluster is sparse when most of its members are (what the synthesis filter needs for new points)."""
+    sizes = np.bincount(labels, minlength=k)
+    share = np.bincount(labels, weights=sparse_rows.astype(float), minlength=k) / np.maximum(sizes, 1)
+    return share > 0.5
+
+
+def low_mean_score(labels: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Clusters whose members' mean score is below the median over clusters (empty clusters: not sparse)."""
+    sizes = np.bincount(labels, minlength=k)
+    means = np.bincount(labels, weights=score.astype(float), minlength=k) / np.maximum(sizes, 1)
+    means = np.where(sizes > 0, means, np.inf)
+    return means < np.median(means[sizes > 0])
