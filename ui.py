@@ -8,6 +8,7 @@ import streamlit as st
 from core.analysis.analyse import AnalysisOptions, run_analysis
 from core.config import DEFAULT_MODEL
 from core.jobs import JobRunner
+from core.synthesis.credentials import environment_key_notice, redact
 from core.data.store import Store
 
 
@@ -134,9 +135,12 @@ def generator_settings() -> dict:
     c1, c2, c3 = st.columns([3, 2, 2])
     base_url = c1.text_input("Base URL", value=st.session_state.get("base_url", "http://127.0.0.1:8000/v1"))
     model = c2.text_input("Model", value=st.session_state.get("gen_model", ""))
-    secret = _secret_key()
+    secret = _secret_key(base_url)
     api_key = c3.text_input("API key", type="password", value="",
-                            placeholder="from secrets/env" if secret else "optional") or secret
+                            placeholder="from secrets/env for this URL" if secret else "optional") or secret
+    notice = environment_key_notice(base_url)
+    if notice and not api_key:
+        st.caption(notice)
     st.session_state["base_url"], st.session_state["gen_model"] = base_url, model
     settings = {"kind": "openai", "model": model, "base_url": base_url, "api_key": api_key}
     if st.button("Test connection"):
@@ -145,20 +149,24 @@ def generator_settings() -> dict:
         try:
             reply = make_generator(get_store(), "openai", model=model, base_url=base_url, api_key=api_key,
                                    timeout=15).test_connection()
-            st.success(f"Connected: the model answered {reply[:60]!r}")
-        except Exception as exc:  # show the endpoint's own error, whatever it is
-            st.error(f"Connection failed: {type(exc).__name__}: {str(exc)[:300]}")
+            st.success(f"Connected: the model answered {redact(reply[:60], api_key)!r}")
+        except (ValueError, RuntimeError) as exc:  # a form problem, or the endpoint's own (redacted) error
+            st.error(f"Connection failed: {redact(str(exc)[:300], api_key)}")
     return settings
 
 
-def _secret_key() -> str | None:
-    import os
+def _secret_key(base_url: str) -> str | None:
+    """A key from Streamlit secrets (PRISM_API_KEY with PRISM_API_BASE_URL) or the environment, only for the URL it
+    was set for."""
+    from core.synthesis.credentials import same_endpoint, environment_key
 
     try:
-        from_secrets = st.secrets.get("OPENAI_API_KEY")
+        key, meant_for = st.secrets.get("PRISM_API_KEY"), st.secrets.get("PRISM_API_BASE_URL")
     except Exception:  # no secrets file
-        from_secrets = None
-    return from_secrets or os.environ.get("PRISM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        key = meant_for = None
+    if key and meant_for and same_endpoint(meant_for, base_url):
+        return key
+    return environment_key(base_url)
 
 
 def start_synthesis(dataset: str, config, generator: dict) -> str:

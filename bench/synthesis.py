@@ -35,7 +35,7 @@ def main() -> None:
     from featurize import load_source
 
     from core.data.ingest import IngestReport, Sample, content_hash
-    from core.synthesis.generators import EmbeddedGenerator
+    from core.synthesis.embedded import EmbeddedGenerator
     from core.features.compute import compute_features, feature_config
     from core.data.store import Store
     from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis

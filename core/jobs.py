@@ -1,14 +1,16 @@
 """Background jobs persisted in DuckDB: progress, ETA, cancel. Workers never touch the UI; they write to the store.
 
-A job runs in a daemon thread of the process that owns the workspace. A browser refresh finds it by id; a server
-restart marks jobs it finds 'running' from an earlier process as 'interrupted' (their committed work is kept, and
-running the same work again resumes it).
+A job runs in a daemon thread of the process that owns the workspace (DuckDB allows one writer process). Each process
+has a random token; a job row records the token of the process running it, and a heartbeat thread refreshes
+`updated_at` while it runs. A new process marks every active job of another token as 'interrupted': a PID would not
+do, since a restarted server in a container often gets the same PID. Starting a job is atomic within the process
+(one lock around find-then-insert), so two browser tabs asking for the same work get one job: the second joins it.
+Committed work of an interrupted or cancelled job is kept; running the same work again resumes it.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import threading
 import time
 import traceback
@@ -17,28 +19,9 @@ from typing import Any, Callable
 
 from core.data.store import Store
 
-JOBS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id VARCHAR PRIMARY KEY,
-    kind VARCHAR,
-    dataset VARCHAR,
-    params JSON,
-    status VARCHAR,          -- queued | running | done | failed | cancelled | interrupted
-    stage VARCHAR,
-    done BIGINT,
-    total BIGINT,
-    message VARCHAR,
-    error VARCHAR,
-    result JSON,
-    cancel_requested BOOLEAN,
-    pid INTEGER,
-    created_at DOUBLE,
-    started_at DOUBLE,
-    updated_at DOUBLE,
-    finished_at DOUBLE
-);
-"""
 ACTIVE = ("queued", "running")
+PROCESS_TOKEN = uuid.uuid4().hex  # this process; never reused by another one, unlike a PID
+HEARTBEAT_SECONDS = 5.0
 
 
 class JobCancelled(RuntimeError):
@@ -63,6 +46,7 @@ class Job:
     started_at: float | None
     updated_at: float | None
     finished_at: float | None
+    owner: str | None = None
 
     @property
     def fraction(self) -> float:
@@ -80,6 +64,11 @@ class Job:
     def active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was asked for and the worker has not reached a point where it can stop yet."""
+        return self.active and self.cancel_requested
+
 
 class JobContext:
     """What a worker gets: report progress, and ask whether it should stop."""
@@ -94,9 +83,11 @@ class JobContext:
             return  # throttle writes; stage changes and completion always land
         self._last_write = now
         if stage is not None:  # a new stage restarts the ETA clock
-            self.store.query("UPDATE jobs SET stage = ?, started_at = ? WHERE id = ?", [stage, now, self.job_id])
-        self.store.query("UPDATE jobs SET done = ?, total = ?, message = ?, updated_at = ? WHERE id = ?",
-                         [done, total, message, now, self.job_id])
+            self.store.query("UPDATE jobs SET stage = ?, started_at = ?, done = ?, total = ?, message = ?, "
+                             "updated_at = ? WHERE id = ?", [stage, now, done, total, message, now, self.job_id])
+        else:
+            self.store.query("UPDATE jobs SET done = ?, total = ?, message = ?, updated_at = ? WHERE id = ?",
+                             [done, total, message, now, self.job_id])
 
     def cancelled(self) -> bool:
         rows = self.store.query("SELECT cancel_requested FROM jobs WHERE id = ?", [self.job_id])
@@ -112,25 +103,33 @@ class JobRunner:
 
     def __init__(self, store: Store):
         self.store = store
-        store.query(JOBS_SCHEMA)
-        # jobs left 'running' by a dead process will never finish: say so
-        store.query("UPDATE jobs SET status = 'interrupted', finished_at = ? WHERE status IN ('queued', 'running') "
-                    "AND pid <> ?", [time.time(), os.getpid()])
+        # jobs left active by another process will never finish: say so
+        store.query("UPDATE jobs SET status = 'interrupted', finished_at = ?, message = 'the process running it "
+                    "stopped' WHERE status IN ('queued', 'running') AND coalesce(owner, '') <> ?",
+                    [time.time(), PROCESS_TOKEN])
         self._threads: dict[str, threading.Thread] = {}
+        self._start_lock = threading.Lock()
+        self._heartbeat = threading.Thread(target=self._beat, name="jobs-heartbeat", daemon=True)
+        self._heartbeat.start()
 
     def start(self, kind: str, dataset: str, params: dict, work: Callable[[JobContext], Any]) -> str:
-        """Run work(ctx) in the background unless the same job is already active; returns the job id."""
-        existing = self.find_active(kind, dataset, params)
-        if existing:
-            return existing.id
-        job_id = uuid.uuid4().hex[:12]
-        now = time.time()
-        self.store.query("INSERT INTO jobs VALUES (?, ?, ?, ?, 'queued', 'queued', 0, 0, '', NULL, NULL, false, ?, "
-                         "?, NULL, ?, NULL)", [job_id, kind, dataset, json.dumps(params), os.getpid(), now, now])
-        thread = threading.Thread(target=self._run, args=(job_id, work), name=f"job-{kind}-{job_id}", daemon=True)
-        self._threads[job_id] = thread
-        thread.start()
-        return job_id
+        """Run work(ctx) in the background unless the same job is already active (then join it); returns its id."""
+        with self._start_lock:  # find-then-insert is one step for every thread of this process
+            existing = self.find_active(kind, dataset, params)
+            if existing:
+                return existing.id
+            job_id = uuid.uuid4().hex[:12]
+            now = time.time()
+            self.store.query(
+                "INSERT INTO jobs (id, kind, dataset, params, status, stage, done, total, message, error, result, "
+                "cancel_requested, owner, created_at, started_at, updated_at, finished_at) "
+                "VALUES (?, ?, ?, ?, 'queued', 'queued', 0, 0, '', NULL, NULL, false, ?, ?, NULL, ?, NULL)",
+                [job_id, kind, dataset, json.dumps(params, sort_keys=True), PROCESS_TOKEN, now, now])
+            thread = threading.Thread(target=self._run, args=(job_id, work), name=f"job-{kind}-{job_id}",
+                                      daemon=True)
+            self._threads[job_id] = thread
+            thread.start()
+            return job_id
 
     def _run(self, job_id: str, work: Callable[[JobContext], Any]) -> None:
         ctx = JobContext(self.store, job_id)
@@ -149,15 +148,36 @@ class JobRunner:
                          "WHERE id = ?", [status, error, json.dumps(result, default=str), time.time(), time.time(),
                                           job_id])
 
+    def _beat(self) -> None:
+        """Refresh updated_at of this process's running jobs, so a reader can tell a live job from a stale row."""
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            try:
+                alive = [j for j, t in list(self._threads.items()) if t.is_alive()]
+                if alive:
+                    self.store.query("UPDATE jobs SET updated_at = ? WHERE status = 'running' AND owner = ? "
+                                     "AND id IN (SELECT unnest(?))", [time.time(), PROCESS_TOKEN, alive])
+            except Exception:  # the store was closed (tests, shutdown): nothing left to beat for
+                return
+
     def cancel(self, job_id: str) -> None:
+        """Ask the job to stop at its next checkpoint; a job whose process is gone is ended at once."""
+        job = self.get(job_id)
+        if job is None or not job.active:
+            return
+        if job.owner != PROCESS_TOKEN or job_id not in self._threads or not self._threads[job_id].is_alive():
+            self.store.query("UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = ? "
+                             "WHERE id = ?", [time.time(), job_id])
+            return
         self.store.query("UPDATE jobs SET cancel_requested = true WHERE id = ?", [job_id])
 
     def get(self, job_id: str) -> Job | None:
         return get_job(self.store, job_id)
 
     def find_active(self, kind: str, dataset: str, params: dict | None = None) -> Job | None:
-        for job in list_jobs(self.store, dataset=dataset, limit=20):
-            if job.kind == kind and job.active and (params is None or job.params == params):
+        for job in list_jobs(self.store, dataset=dataset, limit=50):
+            if job.kind == kind and job.active and (params is None or job.params == json.loads(
+                    json.dumps(params, sort_keys=True))):
                 return job
         return None
 
@@ -168,24 +188,27 @@ class JobRunner:
         return self.get(job_id)
 
 
+COLUMNS = ("id, kind, dataset, params, status, stage, done, total, message, error, result, cancel_requested, "
+           "created_at, started_at, updated_at, finished_at, owner")
+
+
 def _row_to_job(row) -> Job:
-    (id_, kind, dataset, params, status, stage, done, total, message, error, result, cancel, _pid, created, started,
-     updated, finished) = row
+    (id_, kind, dataset, params, status, stage, done, total, message, error, result, cancel, created, started,
+     updated, finished, owner) = row
     return Job(id_, kind, dataset, json.loads(params) if params else {}, status, stage or "", done or 0, total or 0,
                message or "", error, json.loads(result) if result else None, bool(cancel), created, started, updated,
-               finished)
+               finished, owner)
 
 
 def get_job(store: Store, job_id: str) -> Job | None:
-    store.query(JOBS_SCHEMA)
-    rows = store.query("SELECT * FROM jobs WHERE id = ?", [job_id])
+    rows = store.query(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", [job_id])
     return _row_to_job(rows[0]) if rows else None
 
 
 def list_jobs(store: Store, *, dataset: str | None = None, limit: int = 50) -> list[Job]:
-    store.query(JOBS_SCHEMA)
     if dataset is None:
-        rows = store.query("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", [limit])
+        rows = store.query(f"SELECT {COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", [limit])
     else:
-        rows = store.query("SELECT * FROM jobs WHERE dataset = ? ORDER BY created_at DESC LIMIT ?", [dataset, limit])
+        rows = store.query(f"SELECT {COLUMNS} FROM jobs WHERE dataset = ? ORDER BY created_at DESC LIMIT ?",
+                           [dataset, limit])
     return [_row_to_job(r) for r in rows]

@@ -131,13 +131,7 @@ def map_key(dataset: str, config_key: str, fingerprint: str, cc: ClusterConfig, 
                         "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
 
 
-def _ensure_tables(store: Store) -> None:
-    store.query("CREATE TABLE IF NOT EXISTS map_rows (map_key VARCHAR, ordinal INTEGER, sample_id VARCHAR, "
-                "cluster INTEGER, sparse BOOLEAN, density FLOAT, x FLOAT, y FLOAT, PRIMARY KEY (map_key, sample_id))")
-
-
 def load_cached(store: Store, key: str) -> GradientMap | None:
-    _ensure_tables(store)
     meta = store.cache_get(f"map:{key}")
     art = _artifact_dir(store) / f"map-{key}.npz"
     if meta is None or not art.exists():
@@ -219,16 +213,11 @@ def _save(store: Store, key: str, ukey: str, dataset: str, config_key: str, ids:
     table = pa.table({"map_key": [key] * len(ids), "ordinal": np.arange(len(ids), dtype=np.int32),
                       "sample_id": ids, "cluster": c.labels.astype(np.int32), "sparse": c.sparse_rows,
                       "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1]})
-    cur = store.cursor()
-    try:
-        cur.execute("BEGIN TRANSACTION")
+    with store.transaction() as cur:
         cur.execute("DELETE FROM map_rows WHERE map_key = ?", [key])
         cur.register("incoming_map", table)
         cur.execute("INSERT INTO map_rows SELECT * FROM incoming_map")
         cur.unregister("incoming_map")
-        cur.execute("COMMIT")
-    finally:
-        cur.close()
     # meta last: its presence marks the map complete
     store.cache_put(f"map:{key}", {"dataset": dataset, "config_key": config_key, "k": c.k, "rule": cc.rule,
                                    "cluster_config": dataclasses.asdict(cc), "umap_key": ukey,

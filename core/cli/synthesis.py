@@ -50,12 +50,19 @@ def synthesize(args, store) -> int:
                              max_seconds=args.max_seconds, max_problem_tokens=args.max_problem_tokens,
                              max_solution_tokens=args.max_solution_tokens, answer_mode=args.answer_mode,
                              seed=args.seed, request_batch=args.request_batch)
+    if not store.has_dataset(args.name):
+        raise KeyError(f"no dataset named {args.name!r} in {store.path}")
     with ProgressPrinter("synthesis") as bar:
         summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
-    emit(args, summary, f"{args.name}: {summary['accepted']} accepted, rejected {summary['rejected']}; "
-                        f"G-Vendi {summary['g_vendi_before']:.3f} -> {summary['g_vendi_after']:.3f} "
-                        f"(control {summary['g_vendi_control']:.3f}) [run {summary['run_id']}]")
-    return 0
+    emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "
+                        f"{summary['rejected']}; G-Vendi {_num(summary['g_vendi_before'])} -> "
+                        f"{_num(summary['g_vendi_after'])} (control {_num(summary['g_vendi_control'])}) "
+                        f"[run {summary['run_id']}]" + (f"\nerror: {summary['error']}" if summary.get("error") else ""))
+    return 3 if summary["status"] == "failed" else 0
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def export(args, store) -> int:

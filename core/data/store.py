@@ -4,56 +4,22 @@ The class is assembled from one mixin per kind of table (samples.py, vectors.py)
 the schema and the small key-value and score tables."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
 from core.config import workspace_dir
+from core.data import schema
 from core.data.samples import SampleTables
 from core.data.vectors import VectorTables
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-    name VARCHAR PRIMARY KEY,
-    source VARCHAR,
-    created_at DOUBLE,
-    n_samples INTEGER,
-    rejected_rows INTEGER,
-    report JSON
-);
-CREATE TABLE IF NOT EXISTS samples (
-    dataset VARCHAR,
-    ordinal INTEGER,
-    sample_id VARCHAR,
-    content_hash VARCHAR,
-    prompt VARCHAR,
-    response VARCHAR,
-    meta JSON,
-    PRIMARY KEY (dataset, sample_id)
-);
-CREATE TABLE IF NOT EXISTS feature_configs (
-    config_key VARCHAR PRIMARY KEY,
-    identity JSON,
-    created_at DOUBLE
-);
-CREATE TABLE IF NOT EXISTS scores (
-    dataset VARCHAR,
-    config_key VARCHAR,
-    metric VARCHAR,
-    q DOUBLE,
-    value DOUBLE,
-    n INTEGER,
-    computed_at DOUBLE,
-    PRIMARY KEY (dataset, config_key, metric, q)
-);
-CREATE TABLE IF NOT EXISTS kv_cache (
-    key VARCHAR PRIMARY KEY,
-    value JSON,
-    created_at DOUBLE
-);
-"""
+# Statements that write: they take the store's write lock (DuckDB answers two concurrent writers of one row with
+# "Conflict on update"; one writer at a time never conflicts).
+_WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|CHECKPOINT)\b", re.IGNORECASE)
 
 
 class WorkspaceBusy(RuntimeError):
@@ -61,7 +27,11 @@ class WorkspaceBusy(RuntimeError):
 
 
 class Store(SampleTables, VectorTables):
-    """Thread-safe facade over one DuckDB connection; each call takes its own cursor."""
+    """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
+
+    Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write
+    lock: within the process that owns the workspace there is one writer at a time, so concurrent writes of the same
+    key (two tabs, a job and the page, parallel request threads) queue instead of failing."""
 
     def __init__(self, path: str | Path | None = None):
         import duckdb
@@ -74,12 +44,12 @@ class Store(SampleTables, VectorTables):
             raise WorkspaceBusy(
                 f"the workspace database {self.path} is in use by another process "
                 f"(DuckDB allows one writer; stop the app or the other command first): {exc}") from exc
-        self._lock = threading.RLock()
-        with self._lock:
+        self._write_lock = threading.RLock()
+        with self._write_lock:
             # DuckDB's default cache is 80% of RAM: bound it, large work spills to disk instead
             limit = os.environ.get("PRISM_DUCKDB_MEMORY", "2GB")
             self._con.execute(f"SET memory_limit = '{limit}'")
-            self._con.execute(SCHEMA)
+            schema.create(self._con)
 
     def close(self) -> None:
         self._con.close()
@@ -95,11 +65,30 @@ class Store(SampleTables, VectorTables):
         return self._con.cursor()
 
     def query(self, sql: str, params: list | tuple = ()) -> list[tuple]:
-        cur = self.cursor()
-        try:
-            return cur.execute(sql, params).fetchall()
-        finally:
-            cur.close()
+        """Run one statement and fetch all its rows; a write holds the write lock while it runs."""
+        lock = self._write_lock if _WRITES.match(sql) else contextlib.nullcontext()
+        with lock:
+            cur = self.cursor()
+            try:
+                return cur.execute(sql, params).fetchall()
+            finally:
+                cur.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A cursor inside BEGIN ... COMMIT (ROLLBACK on any error), holding the write lock throughout."""
+        with self._write_lock:
+            cur = self.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
 
     # ---- scores and small cached values ----------------------------------------------------------------------
 

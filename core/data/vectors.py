@@ -68,14 +68,11 @@ class VectorTables:
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         table = pa.table({"config_key": pa.array([key] * len(hashes)), "content_hash": pa.array(hashes),
                           "vec": pa.FixedSizeListArray.from_arrays(flat, config.dim)})
-        cur = self.cursor()
-        try:
+        with self.transaction() as cur:
             cur.register("incoming_features", table)
             cur.execute(f"INSERT INTO {self._feature_table(config.dim)} SELECT config_key, content_hash, vec "
                         f"FROM incoming_features ON CONFLICT DO NOTHING")
             cur.unregister("incoming_features")
-        finally:
-            cur.close()
         return len(hashes)
 
     def load_features(self, dataset: str, config_key: str, dim: int) -> tuple[list[str], np.ndarray]:

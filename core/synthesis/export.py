@@ -16,9 +16,6 @@ def grown_rows(store: Store, dataset: str, run_id: str | None = None) -> list[di
              "meta": s.meta} for s in store.samples(dataset)]
     if run_id is None:
         return rows
-    from core.synthesis.loop import _tables
-
-    _tables(store)
     gen = store.query("SELECT generator FROM synth_runs WHERE run_id = ?", [run_id])
     if not gen:
         raise KeyError(f"no synthesis run {run_id!r}")

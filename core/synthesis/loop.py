@@ -26,20 +26,6 @@ from core.synthesis.answers import (PROBLEM_PROMPT, SOLVE_PROMPT, answer_text, e
                                     parse_problems)
 from core.synthesis.generators import Generator, Request
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS synth_runs (
-    run_id VARCHAR PRIMARY KEY, dataset VARCHAR, config JSON, generator VARCHAR, feature_key VARCHAR,
-    status VARCHAR, created_at DOUBLE, updated_at DOUBLE, summary JSON);
-CREATE TABLE IF NOT EXISTS synth_rounds (
-    run_id VARCHAR, round INTEGER, status VARCHAR, k INTEGER, sparse_clusters JSON, pool_n INTEGER,
-    g_vendi_before DOUBLE, g_vendi_after DOUBLE, g_vendi_control DOUBLE, accepted INTEGER, candidates INTEGER,
-    PRIMARY KEY (run_id, round));
-CREATE TABLE IF NOT EXISTS synth_candidates (
-    run_id VARCHAR, round INTEGER, request_idx INTEGER, problem_idx INTEGER, target_cluster INTEGER,
-    raw_output VARCHAR, problem VARCHAR, solutions JSON, answers JSON, votes INTEGER, answer VARCHAR,
-    solution VARCHAR, content_hash VARCHAR, cluster INTEGER, accepted BOOLEAN, reason VARCHAR, created_at DOUBLE,
-    PRIMARY KEY (run_id, round, request_idx, problem_idx));
-"""
 REASONS = ("accepted", "dense cluster", "duplicate", "no majority", "no answer", "parse failure",
            "generation error", "solution error")
 
@@ -71,10 +57,6 @@ class Pool:
     X: np.ndarray
 
 
-def _tables(store: Store) -> None:
-    store.query(SCHEMA)
-
-
 def _load_pool(store: Store, dataset: str, feature_key: str, dim: int, run_id: str, before_round: int) -> Pool:
     ids, X = store.load_features(dataset, feature_key, dim)
     hashes = [s.content_hash for s in store.samples(dataset)]
@@ -90,16 +72,23 @@ def _load_pool(store: Store, dataset: str, feature_key: str, dim: int, run_id: s
 
 
 def start_run(store: Store, dataset: str, config: SynthesisConfig, generator_name: str, feature_config) -> str:
-    """A new run, or the unfinished run of the same dataset, settings and generator (so a restart resumes it)."""
-    _tables(store)
+    """A new run, or the unfinished run of the same dataset, settings and generator (so a restart resumes it).
+
+    Atomic: two launches of the same settings get the same run (the second joins it). Candidates that failed to
+    generate in rounds not yet done are dropped, so a relaunch (after fixing a key, say) sends those requests again;
+    final answers of the endpoint are in the request cache and cost nothing to replay."""
     params = dataclasses.asdict(config)
     run_id = stable_hash({"dataset": dataset, "config": params, "generator": generator_name,
                           "features": feature_config.key()}, length=12)
-    rows = store.query("SELECT status FROM synth_runs WHERE run_id = ?", [run_id])
-    if not rows:
-        store.query("INSERT INTO synth_runs VALUES (?, ?, ?, ?, ?, 'running', ?, ?, NULL)",
-                    [run_id, dataset, json.dumps(params), generator_name, feature_config.key(), time.time(),
-                     time.time()])
+    now = time.time()
+    with store.transaction() as cur:
+        cur.execute("INSERT INTO synth_runs (run_id, dataset, config, generator, feature_key, status, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                    "status = 'running', updated_at = excluded.updated_at",
+                    [run_id, dataset, json.dumps(params), generator_name, feature_config.key(), now, now])
+        cur.execute("DELETE FROM synth_candidates WHERE run_id = ? AND reason IN ('generation error', "
+                    "'solution error') AND round NOT IN (SELECT round FROM synth_rounds WHERE run_id = ? AND "
+                    "status = 'done')", [run_id, run_id])
     return run_id
 
 
@@ -116,6 +105,7 @@ def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator
 
     started = time.perf_counter()
     run_id = start_run(store, dataset, config, generator.name, feature_config)
+    stopped_by_budget = False
     compute_features(store, dataset, feature_config, batch_size=batch_size)
     loaded = load_model(feature_config.model)
     featurizer = make_featurizer(loaded.model, feature_config, tokenizer=loaded.tokenizer)
@@ -125,6 +115,7 @@ def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator
         if state and state[0][0] == "done":
             continue
         if _budget_spent(store, run_id, config, started):
+            stopped_by_budget = True
             break
         pool = _load_pool(store, dataset, feature_config.key(), feature_config.dim, run_id, rnd)
         clustering = _round_clustering(store, run_id, rnd, pool, config)
@@ -144,6 +135,7 @@ def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator
         todo = [p for p in plan if p[0] not in done_requests]
         for start in range(0, len(todo), config.request_batch):
             if _budget_spent(store, run_id, config, started):
+                stopped_by_budget = True
                 break
             chunk = todo[start:start + config.request_batch]
             _process_requests(store, run_id, rnd, chunk, texts, pool, centroids, clustering["sparse"], generator,
@@ -152,10 +144,31 @@ def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator
                 progress(rnd * config.requests_per_round + len(done_requests) + start + len(chunk), total_steps)
             if should_cancel and should_cancel():
                 raise Cancelled("synthesis cancelled; every candidate so far is kept and a restart resumes")
+        if stopped_by_budget:
+            break  # a round cut short by the budget is not done: a rerun with a larger budget completes it
+        failure = _round_failure(store, run_id, rnd)
+        if failure:
+            store.query("UPDATE synth_rounds SET status = 'failed', error = ? WHERE run_id = ? AND round = ?",
+                        [failure, run_id, rnd])
+            return _close_run(store, run_id, "failed", failure)
         _finish_round(store, run_id, rnd, pool, feature_config, random.Random(stable_hash([run_id, rnd, 'control'])))
-    summary = summarize(store, run_id)
-    store.query("UPDATE synth_runs SET status = 'done', updated_at = ?, summary = ? WHERE run_id = ?",
-                [time.time(), json.dumps(summary), run_id])
+    return _close_run(store, run_id, "stopped (budget)" if stopped_by_budget else "done")
+
+
+def _round_failure(store: Store, run_id: str, rnd: int) -> str | None:
+    """Why a round produced nothing at all, when every request of it failed (e.g. a wrong key): never 'done'."""
+    rows = store.query("SELECT reason, raw_output FROM synth_candidates WHERE run_id = ? AND round = ?",
+                       [run_id, rnd])
+    if rows and all(reason in ("generation error", "solution error") for reason, _ in rows):
+        first = next((raw for _, raw in rows if raw), "no reply")
+        return f"every request of round {rnd} failed ({len(rows)} candidates); first error: {first[:300]}"
+    return None
+
+
+def _close_run(store: Store, run_id: str, status: str, error: str | None = None) -> dict:
+    summary = summarize(store, run_id) | {"status": status, "error": error}
+    store.query("UPDATE synth_runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?",
+                [status, time.time(), json.dumps(summary), run_id])
     return summary
 
 
@@ -169,18 +182,21 @@ def _budget_spent(store: Store, run_id: str, config: SynthesisConfig, started: f
 
 
 def _round_clustering(store: Store, run_id: str, rnd: int, pool: Pool, config: SynthesisConfig) -> dict:
-    """Cluster once per round and persist it, so a resumed round targets and filters exactly as before."""
-    key = f"synth-clusters:{run_id}:{rnd}"
-    saved = store.cache_get(key)
-    if saved is not None and saved["n"] == len(pool.ids):
-        data = np.load(io.BytesIO(bytes.fromhex(saved["npz"])))
+    """Cluster once per round and persist it with the round's row in one transaction, so a resumed round targets and
+    filters exactly as before, and a kill leaves either both or neither."""
+    saved = store.query("SELECT clustering, pool_n FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
+    if saved and saved[0][0] is not None and saved[0][1] == len(pool.ids):
+        data = np.load(io.BytesIO(saved[0][0]))
         return {"labels": data["labels"], "centroids": data["centroids"], "sparse": data["sparse"]}
     c = cluster(pool.X, ClusterConfig(k=config.k, seed=config.seed + rnd))
     buf = io.BytesIO()
     np.savez(buf, labels=c.labels, centroids=c.centroids, sparse=c.sparse_clusters)
-    store.cache_put(key, {"n": len(pool.ids), "npz": buf.getvalue().hex()})
-    store.query("INSERT OR REPLACE INTO synth_rounds VALUES (?, ?, 'running', ?, ?, ?, NULL, NULL, NULL, 0, 0)",
-                [run_id, rnd, c.k, json.dumps([int(i) for i in np.flatnonzero(c.sparse_clusters)]), len(pool.ids)])
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
+        cur.execute("INSERT INTO synth_rounds (run_id, round, status, k, sparse_clusters, pool_n, accepted, "
+                    "candidates, clustering) VALUES (?, ?, 'running', ?, ?, ?, 0, 0, ?)",
+                    [run_id, rnd, c.k, json.dumps([int(i) for i in np.flatnonzero(c.sparse_clusters)]),
+                     len(pool.ids), buf.getvalue()])
     return {"labels": c.labels, "centroids": c.centroids, "sparse": c.sparse_clusters}
 
 
@@ -272,9 +288,7 @@ def _accepted_vectors(store: Store, run_id: str, feature_config) -> np.ndarray:
 
 def _write_candidates(store: Store, run_id: str, rows: list[dict]) -> None:
     """All candidates of a batch of requests in one transaction: a kill leaves the whole batch or none of it."""
-    cur = store.cursor()
-    try:
-        cur.execute("BEGIN TRANSACTION")
+    with store.transaction() as cur:
         for r in rows:
             cur.execute("INSERT INTO synth_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT DO NOTHING",
@@ -283,9 +297,6 @@ def _write_candidates(store: Store, run_id: str, rows: list[dict]) -> None:
                          json.dumps(r.get("answers")), r.get("votes"), r.get("answer"), r.get("solution"),
                          r.get("content_hash"), r.get("cluster"), r["reason"] == "accepted", r["reason"],
                          time.time()])
-        cur.execute("COMMIT")
-    finally:
-        cur.close()
 
 
 def _finish_round(store: Store, run_id: str, rnd: int, pool: Pool, feature_config, rng: random.Random) -> None:
@@ -305,17 +316,18 @@ def _finish_round(store: Store, run_id: str, rnd: int, pool: Pool, feature_confi
 
 
 def summarize(store: Store, run_id: str) -> dict:
-    _tables(store)
-    run = store.query("SELECT dataset, generator FROM synth_runs WHERE run_id = ?", [run_id])
+    run = store.query("SELECT dataset, generator, status, summary FROM synth_runs WHERE run_id = ?", [run_id])
     if not run:
         raise KeyError(f"no synthesis run {run_id!r}")
+    stored = json.loads(run[0][3]) if run[0][3] else {}
     reasons = dict(store.query("SELECT reason, count(*) FROM synth_candidates WHERE run_id = ? GROUP BY reason",
                                [run_id]))
     rounds = store.query("SELECT round, g_vendi_before, g_vendi_after, g_vendi_control, accepted, candidates, k, "
                          "pool_n FROM synth_rounds WHERE run_id = ? AND status = 'done' ORDER BY round", [run_id])
     per_round = [dict(zip(("round", "g_vendi_before", "g_vendi_after", "g_vendi_control", "accepted", "candidates",
                            "k", "pool_n"), r)) for r in rounds]
-    return {"run_id": run_id, "dataset": run[0][0], "generator": run[0][1], "rounds": len(per_round),
+    return {"run_id": run_id, "dataset": run[0][0], "generator": run[0][1], "status": run[0][2],
+            "error": stored.get("error"), "rounds": len(per_round),
             "accepted": reasons.get("accepted", 0),
             "rejected": {k: v for k, v in reasons.items() if k != "accepted"},
             "g_vendi_before": per_round[0]["g_vendi_before"] if per_round else None,
@@ -325,7 +337,6 @@ def summarize(store: Store, run_id: str) -> dict:
 
 
 def candidates_frame(store: Store, run_id: str):
-    _tables(store)
     cur = store.cursor()
     try:
         return cur.execute("SELECT round, request_idx, problem_idx, target_cluster, cluster, reason, accepted, votes, "
@@ -336,7 +347,6 @@ def candidates_frame(store: Store, run_id: str):
 
 
 def runs_for(store: Store, dataset: str) -> list[dict]:
-    _tables(store)
     rows = store.query("SELECT run_id, status, generator, config, created_at FROM synth_runs WHERE dataset = ? "
                        "ORDER BY created_at DESC", [dataset])
     return [{"run_id": r[0], "status": r[1], "generator": r[2], "config": json.loads(r[3]), "created_at": r[4]}

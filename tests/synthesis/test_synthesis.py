@@ -37,7 +37,8 @@ def test_majority_vote_on_math_answers():
 
 
 def test_openai_generator_retries_what_is_retryable(store):
-    from core.synthesis.generators import OpenAIGenerator, Request
+    from core.synthesis.generators import Request
+    from core.synthesis.openai_backend import OpenAIGenerator
 
     with Stub(faults=["429", "500", "timeout", "truncated", "nonjson"], timeout_sleep=2.0) as stub:
         gen = OpenAIGenerator(store, base_url=stub.url, model="stub", api_key=SECRET, concurrency=1, timeout=0.5,
@@ -74,7 +75,8 @@ def test_stub_run_survives_faults_exports_provenance_and_never_leaks_the_key(see
     with Stub(faults=faults, api_key=SECRET, timeout_sleep=3.0) as stub:
         res = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model",
                       "stub-model", "--requests-per-round", "4", "--solutions-per-problem", "3", "--timeout", "1",
-                      "--concurrency", "2", "--json", env_extra={"PRISM_API_KEY": SECRET})
+                      "--concurrency", "2", "--json",
+                      env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url})
         assert res.returncode == 0, res.stderr[-3000:]
         assert stub.state.bad_auth == 0  # the key from the environment was used
         assert set(faults) <= set(stub.state.served)
@@ -150,7 +152,7 @@ def test_killed_synthesis_resumes_without_duplicates(seeded):
 def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
     from core.data.ingest import ingest_file
     from core.synthesis.export import export
-    from core.synthesis.generators import EmbeddedGenerator
+    from core.synthesis.embedded import EmbeddedGenerator
     from core.features.compute import feature_config
     from core.data.store import Store
     from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis

@@ -1,0 +1,57 @@
+"""The whole workspace schema in one place, created when the store opens (never lazily from a worker thread, where
+two first writers would race on CREATE TABLE), and brought forward from older workspaces by adding columns.
+
+Feature vectors live in one FLOAT[d] table per dimension (features_d{d}), created when a config of that d first
+registers (vectors.py).
+"""
+from __future__ import annotations
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR PRIMARY KEY, source VARCHAR, created_at DOUBLE, n_samples INTEGER, rejected_rows INTEGER,
+    report JSON);
+CREATE TABLE IF NOT EXISTS samples (
+    dataset VARCHAR, ordinal INTEGER, sample_id VARCHAR, content_hash VARCHAR, prompt VARCHAR, response VARCHAR,
+    meta JSON, PRIMARY KEY (dataset, sample_id));
+CREATE TABLE IF NOT EXISTS feature_configs (config_key VARCHAR PRIMARY KEY, identity JSON, created_at DOUBLE);
+CREATE TABLE IF NOT EXISTS scores (
+    dataset VARCHAR, config_key VARCHAR, metric VARCHAR, q DOUBLE, value DOUBLE, n INTEGER, computed_at DOUBLE,
+    PRIMARY KEY (dataset, config_key, metric, q));
+CREATE TABLE IF NOT EXISTS kv_cache (key VARCHAR PRIMARY KEY, value JSON, created_at DOUBLE);
+CREATE TABLE IF NOT EXISTS jobs (
+    id VARCHAR PRIMARY KEY, kind VARCHAR, dataset VARCHAR, params JSON,
+    status VARCHAR,  -- queued | running | done | failed | cancelled | interrupted
+    stage VARCHAR, done BIGINT, total BIGINT, message VARCHAR, error VARCHAR, result JSON,
+    cancel_requested BOOLEAN, pid INTEGER, created_at DOUBLE, started_at DOUBLE, updated_at DOUBLE,
+    finished_at DOUBLE);
+CREATE TABLE IF NOT EXISTS map_rows (
+    map_key VARCHAR, ordinal INTEGER, sample_id VARCHAR, cluster INTEGER, sparse BOOLEAN, density FLOAT, x FLOAT,
+    y FLOAT, PRIMARY KEY (map_key, sample_id));
+CREATE TABLE IF NOT EXISTS llm_cache (key VARCHAR PRIMARY KEY, text VARCHAR, error VARCHAR, created_at DOUBLE);
+CREATE TABLE IF NOT EXISTS synth_runs (
+    run_id VARCHAR PRIMARY KEY, dataset VARCHAR, config JSON, generator VARCHAR, feature_key VARCHAR,
+    status VARCHAR, created_at DOUBLE, updated_at DOUBLE, summary JSON);
+CREATE TABLE IF NOT EXISTS synth_rounds (
+    run_id VARCHAR, round INTEGER, status VARCHAR, k INTEGER, sparse_clusters JSON, pool_n INTEGER,
+    g_vendi_before DOUBLE, g_vendi_after DOUBLE, g_vendi_control DOUBLE, accepted INTEGER, candidates INTEGER,
+    PRIMARY KEY (run_id, round));
+CREATE TABLE IF NOT EXISTS synth_candidates (
+    run_id VARCHAR, round INTEGER, request_idx INTEGER, problem_idx INTEGER, target_cluster INTEGER,
+    raw_output VARCHAR, problem VARCHAR, solutions JSON, answers JSON, votes INTEGER, answer VARCHAR,
+    solution VARCHAR, content_hash VARCHAR, cluster INTEGER, accepted BOOLEAN, reason VARCHAR, created_at DOUBLE,
+    PRIMARY KEY (run_id, round, request_idx, problem_idx));
+"""
+
+# Columns added after a table first shipped: (table, column, type). ADD COLUMN IF NOT EXISTS is a no-op on a
+# workspace that has them already.
+COLUMNS = (
+    ("jobs", "owner", "VARCHAR"),  # the token of the process running the job (jobs.py)
+    ("synth_rounds", "clustering", "BLOB"),  # the round's clustering, written with its row in one transaction
+    ("synth_rounds", "error", "VARCHAR"),
+)
+
+
+def create(cursor) -> None:
+    cursor.execute(TABLES)
+    for table, column, kind in COLUMNS:
+        cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
