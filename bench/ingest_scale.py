@@ -4,7 +4,7 @@
 
 Rows recombine GSM8K questions with the last two lines of other GSM8K solutions (unique pairs), so texts are
 realistic and every row is distinct (~400 bytes a row). The ingest runs as `python -m core ingest FILE --json` in a
-child process on a fresh workspace; its peak RSS is the child's ru_maxrss. Prints one JSON line with --json:
+child process on a fresh workspace; its peak RSS is the child's own ru_maxrss (os.wait4). Prints one JSON line with --json:
 {"rows", "file_mb", "seconds", "rows_per_s", "peak_rss_mb", ...}.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,15 +39,18 @@ def write_rows(path: Path, rows: int, source: Path = GSM8K) -> int:
 
 def ingest_in_child(path: Path, workspace: Path) -> dict:
     env = dict(os.environ, PRISM_HOME=str(workspace), PYTHONPATH=str(ROOT))
+    out_path, err_path = workspace.parent / "ingest.out", workspace.parent / "ingest.err"
     started = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "core", "ingest", str(path), "--name", "scale", "--json"],
-                         env=env, capture_output=True, text=True, cwd=ROOT)
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(path), "--name", "scale", "--json"],
+                                env=env, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS, nothing else's
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB, this one child only
-    if res.returncode != 0:
-        raise SystemExit(f"ingest failed ({res.returncode}): {res.stderr[-2000:]}")
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    return {"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "report": out}
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest failed ({proc.returncode}): {err_path.read_text()[-2000:]}")
+    report = json.loads(out_path.read_text().strip().splitlines()[-1])
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "report": report}  # Linux: KiB
 
 
 def count_rows(workspace: Path) -> int:

@@ -346,6 +346,15 @@ def ingest_rows(rows: Iterable[tuple[int, Any]], *, mapping: dict[str, str] | No
                         n_bad=summary.n_bad, n_duplicates=summary.n_duplicates)
 
 
+def __getattr__(name: str):
+    """peek_columns moved to core.data.preview (which imports this module); the old import path still works."""
+    if name == "peek_columns":
+        from core.data.preview import peek_columns
+
+        return peek_columns
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def ingest_file(path: str | Path, *, mapping: dict[str, str] | None = None, display_name: str | None = None,
                 limits: ReadLimits = ReadLimits()) -> IngestReport:
     """Read a (small) file into memory; every bad row is reported with its line and reason, every good row kept.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data.ingest import detect_shape
-from core.data.readers import BadRecord, FileReader
+from core.data.readers import BadRecord, FileReader, ReadLimits
 
 MAX_CELL_CHARS = 500  # a 10 MB field is fine to ingest, not to draw in a table
 MAX_SCANNED = 1_000  # records looked at before giving up on finding `limit` good ones
@@ -21,6 +21,9 @@ class Preview:
     skipped: int  # malformed records met before the rows were found
     shape: str | None  # the shape ingest would detect from the columns, None: a mapping is needed
 
+    def __iter__(self):  # `columns, rows = peek_columns(path)` keeps working for callers of the old tuple
+        return iter((self.columns, self.rows))
+
     @property
     def note(self) -> str:
         return f"{self.skipped} malformed line(s) skipped in this preview" if self.skipped else ""
@@ -31,7 +34,7 @@ def peek_columns(path: str | Path, *, limit: int = 5, display_name: str | None =
     columns: list[str] = []
     rows: list[dict] = []
     skipped = 0
-    with FileReader(path, name=display_name) as reader:
+    with FileReader(path, name=display_name, limits=ReadLimits(parquet_batch_rows=limit)) as reader:
         for scanned, (_, row) in enumerate(reader.records(), start=1):
             if isinstance(row, BadRecord) or not isinstance(row, dict) or not _displayable(row):
                 skipped += 1

@@ -223,6 +223,8 @@ def _check_text_head(head: bytes, name: str) -> None:
     for magic, what in MAGIC:
         if head.startswith(magic):
             raise IngestError(f"{name} is {what}")
+    if head and head.count(0) * 2 > len(head):  # mostly NUL: a pre-allocated or zeroed file, not text
+        raise IngestError(f"{name} holds binary data (mostly NUL bytes), not text")
     if b"\x00" in head:
         try:
             head.decode("utf-8")

@@ -51,6 +51,7 @@ CASES = {
     "utf16.jsonl": (good(1).encode("utf-16"), "UTF-16"),
     "windows1252.csv": ("prompt,response\ncaf\u00e9,ok\nplain,ok\n".encode("cp1252"), 1),
     "binary_junk.jsonl": (bytes(range(256)) * 64, "binary"),
+    "zeros.jsonl.gz": (gzip.compress(bytes(1 << 20)), "binary"),
     "truncated.jsonl.gz": (gzip.compress(jsonl(*[good(i) for i in range(3000)]))[:-500], "truncated gzip"),
     "not_gzip.jsonl.gz": (jsonl(good(1)), "not gzip"),
     "zip_as.csv": (b"PK\x03\x04" + bytes(100), "zip"),
