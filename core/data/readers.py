@@ -47,7 +47,7 @@ class IngestError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class ReadLimits:
     # A record longer than this is a bad row, skipped without being held: it bounds the memory one record can take
-    # (a 16 MiB JSON line of tiny objects already costs ~1 GB of Python objects). No training sample is near it.
+    # (a 16 MiB JSON line of empty objects already costs ~360 MB of Python objects). No training sample is near it.
     max_record_chars: int = 16 * 1024 * 1024
     parquet_batch_rows: int = 20_000
 

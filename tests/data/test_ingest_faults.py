@@ -5,8 +5,6 @@ import json
 import subprocess
 import sys
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from core.data.ingest import IngestError, ingest_file
