@@ -84,7 +84,7 @@ def unique_names(fields: list[str]) -> list[str]:
 def csv_records(lines: Iterator[Line], *, name: str, delimiter: str | None,
                 max_record_chars: int) -> Iterator[tuple[int, Any]]:
     """(first line of the record, dict keyed by the header, or BadRecord)."""
-    from core.data.readers import IngestError
+    from core.data.readers import IngestError  # readers imports this module: import at call time
 
     feed = _LineFeed(lines, max_record_chars)
     first = feed.peek()

@@ -80,13 +80,13 @@ def test_hostile_file_ingests_its_good_rows_or_is_one_clear_error(tmp_path, name
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_file_through_the_cli_is_exit_0_or_2_never_a_traceback(tmp_path, capsys, name):
-    from core.cli import main
+def test_hostile_file_through_the_cli_is_exit_0_or_2_never_a_traceback(tmp_path, workspace, capsys, name):
+    from core.cli import main  # in-process: an exception escaping main() would fail the test with its traceback
 
     content, expected = CASES[name]
     path = tmp_path / name
     path.write_bytes(content(tmp_path) if callable(content) else content)
-    rc = main(["--workspace", str(tmp_path / "ws"), "ingest", str(path), "--json"])
+    rc = main(["ingest", str(path), "--json"])
     out, err = capsys.readouterr()
     if isinstance(expected, str):
         assert rc == 2 and err.splitlines()[-1].startswith("error: ") and out == ""
