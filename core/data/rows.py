@@ -143,6 +143,9 @@ def utf8(text: str, field: str) -> bytes:
 
 
 def usable_id(value: Any) -> bool:
+    """Text and numbers name a row (as str); anything else (null, NaN, lists, objects) leaves the content hash."""
+    if isinstance(value, float):
+        return math.isfinite(value)
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
