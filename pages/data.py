@@ -4,8 +4,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data.ingest import KNOWN_SHAPES, IngestError, peek_columns
+from core.data.ingest import IngestError
 from core.data.datasets import dataset_name_for, ingest, save_upload
+from core.data.preview import peek_columns
 from ui import get_runner, get_store, options, select_dataset, start_analysis
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo" / "gsm8k_svamp_demo.jsonl"
@@ -51,18 +52,18 @@ st.caption("Demo data: samples of GSM8K and SVAMP, both MIT-licensed (see data/A
 
 # ---- upload ---------------------------------------------------------------------------------------------------
 st.subheader("Upload")
-upload = st.file_uploader("JSONL, CSV or Parquet", type=["jsonl", "json", "csv", "parquet"])
+upload = st.file_uploader("JSONL, JSON, CSV, TSV or Parquet (text files may be .gz)",
+                          type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "gz"])
 if upload is not None:
     path = save_upload(upload.name, upload.getvalue())
     try:
-        columns, preview = peek_columns(path)
+        preview = peek_columns(path, display_name=upload.name)
     except IngestError as exc:
         st.error(str(exc))
         st.stop()
-    st.caption(f"Preview of {upload.name} (first rows)")
-    st.dataframe(pd.DataFrame(preview).astype(str), hide_index=True, width="stretch")
-    detected = next((f"{p}/{r}" for p, r in KNOWN_SHAPES if p in columns and r in columns),
-                    "messages" if "messages" in columns else None)
+    columns, detected = preview.columns, preview.shape
+    st.caption(f"Preview of {upload.name} (first rows)" + (f" · {preview.note}" if preview.note else ""))
+    st.dataframe(pd.DataFrame(preview.rows), hide_index=True, width="stretch")
     with st.form("ingest"):
         st.write(f"Detected shape: **{detected or 'none'}**" + ("" if detected else " — map the columns below."))
         c1, c2, c3 = st.columns(3)
@@ -77,11 +78,17 @@ if upload is not None:
                 st.error("Pick both a prompt and a response column, or leave both on auto-detect.")
                 st.stop()
             mapping = {"prompt": prompt_col, "response": response_col}
+        bar = st.progress(0.0, text="Reading the file")
         try:
-            name, summary = ingest(store, path, name=name.strip() or dataset_name_for(upload.name), mapping=mapping)
+            name, summary = ingest(store, path, name=name.strip() or dataset_name_for(upload.name), mapping=mapping,
+                                   display_name=upload.name,
+                                   progress=lambda rows, done, total: bar.progress(
+                                       min(1.0, done / max(total, 1)), text=f"{rows:,} rows read"))
         except (IngestError, ValueError) as exc:
             st.error(str(exc))
             st.stop()
+        finally:
+            bar.empty()
         st.session_state["last_report"] = (name, summary)
         start_analysis(name, options())
         select_dataset(name)

@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with Store() as store:
             return args.handler(args, store)
-    except (IngestError, WorkspaceBusy, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (IngestError, WorkspaceBusy, OSError, LookupError, ValueError) as exc:
+        # one line, no traceback; a KeyError's str() would quote its message
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: committed work is kept; run the same command again to resume", file=sys.stderr)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import sys
 
-from core.cli.common import emit
+from core.cli.common import IngestProgress, emit
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="read a JSONL/CSV/Parquet file into the workspace")
+    p = sub.add_parser("ingest", help="read a JSONL/JSON/CSV/TSV/Parquet file (text ones may be .gz) into the "
+                                      "workspace")
     p.add_argument("file")
     p.add_argument("--name")
     p.add_argument("--map", dest="mapping", help="prompt=COL,response=COL[,id=COL]")
@@ -24,10 +25,13 @@ def ingest(args, store) -> int:
     from core.data.datasets import ingest as ingest_dataset
     from core.data.ingest import parse_mapping
 
-    name, summary = ingest_dataset(store, args.file, name=args.name, mapping=parse_mapping(args.mapping),
-                                   replace=args.replace)
+    with IngestProgress() as progress:
+        name, summary = ingest_dataset(store, args.file, name=args.name, mapping=parse_mapping(args.mapping),
+                                       replace=args.replace, progress=progress)
     for bad in summary["bad_rows"]:
         print(f"line {bad['line']}: {bad['reason']}", file=sys.stderr)
+    if summary["rejected_rows"] > len(summary["bad_rows"]):
+        print(f"... and {summary['rejected_rows'] - len(summary['bad_rows'])} more rejected rows", file=sys.stderr)
     emit(args, {"dataset": name, **summary},
          f"{name}: {summary['n']} samples ({summary['shape']}), {summary['rejected_rows']} rejected rows, "
          f"{summary['duplicates']} duplicates")

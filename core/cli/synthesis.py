@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from core.cli.common import ProgressPrinter, emit
+from core.cli.common import ProgressPrinter, emit, require_dataset
 
 
 def register(sub) -> None:
@@ -41,6 +41,7 @@ def synthesize(args, store) -> int:
     from core.synthesis.generators import make_generator
     from core.synthesis.loop import SynthesisConfig, run_synthesis
 
+    require_dataset(store, args.name)
     kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
     generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
                                **kwargs)  # the API key comes from PRISM_API_KEY / OPENAI_API_KEY only
@@ -69,6 +70,7 @@ def export(args, store) -> int:
     from core.synthesis.export import export as export_rows
     from core.synthesis.loop import runs_for
 
+    require_dataset(store, args.name)
     run_id = args.run or next((r["run_id"] for r in runs_for(store, args.name)), None)
     n = export_rows(store, args.name, run_id=run_id, fmt=args.format, out=args.out)
     print(f"wrote {n} rows to {args.out}" + (f" (run {run_id})" if run_id else " (no synthesis run)"),

@@ -1,25 +1,23 @@
-"""Ingest: read JSONL/CSV/Parquet, recognise prompt/response shapes, keep good rows, report bad ones by line."""
+"""Ingest: recognise prompt/response shapes, keep good rows, report bad ones by line.
+
+Reading files is core/data/readers.py; this file turns raw rows into samples one at a time (`RowValidator`), so a
+file of any size streams through in batches (`sample_batches`), and keeps the small-input API (`ingest_file`).
+"""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-# (prompt column, response column) pairs recognised without a mapping, in order of preference.
-KNOWN_SHAPES: tuple[tuple[str, str], ...] = (
-    ("prompt", "response"),
-    ("prompt", "completion"),
-    ("instruction", "output"),
-    ("question", "answer"),
-    ("problem", "solution"),
-)
+from core.data.readers import BadRecord, FileReader, IngestError, ReadLimits
+from core.data.rows import (KNOWN_SHAPES, Shape, detect_shape, extract, meta_fields, type_name, unique_id, usable_id,
+                            utf8)
 
+__all__ = ["KNOWN_SHAPES", "BadRow", "IngestError", "IngestReport", "IngestSummary", "RowValidator", "Sample",
+           "content_hash", "detect_shape", "ingest_file", "ingest_rows", "parse_mapping", "sample_batches"]
 
-class IngestError(ValueError):
-    """A file that cannot be ingested at all (unreadable, unknown shape, no valid rows)."""
+MAX_LISTED = 200  # bad rows and duplicates listed in a report; the counts are always complete
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,39 +27,71 @@ class Sample:
     response: str
     content_hash: str
     meta: dict[str, Any]
+    # meta as stored (strict JSON), computed once during validation; derived, so not part of equality
+    meta_json: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class BadRow:
-    line: int  # 1-based line number in the file (JSONL, CSV incl. header) or row number + 1 (Parquet)
+    line: int  # 1-based line where the record starts (JSONL, CSV incl. header, JSON array) or row number (Parquet)
     reason: str
 
 
 @dataclasses.dataclass(frozen=True)
+class IngestSummary:
+    """What a report says about a file without holding its samples: counts, and the first bad rows/duplicates."""
+
+    n: int
+    shape: str
+    n_bad: int
+    bad_rows: tuple[BadRow, ...]
+    n_duplicates: int
+    duplicates: tuple[tuple[int, str], ...]  # (line, id of the first row with the same content)
+
+    def to_json(self) -> dict:
+        return {
+            "n": self.n,
+            "rejected_rows": self.n_bad,
+            "duplicates": self.n_duplicates,
+            "shape": self.shape,
+            "bad_rows": [dataclasses.asdict(b) for b in self.bad_rows[:MAX_LISTED]],
+            "duplicate_rows": [{"line": line, "first_id": sid} for line, sid in self.duplicates[:MAX_LISTED]],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class IngestReport:
+    """A small file read into memory: its samples, and its bad rows and duplicates (the first MAX_LISTED of each
+    when counts are given)."""
+
     samples: list[Sample]
     bad_rows: list[BadRow]
     duplicates: list[tuple[int, str]]  # (line, id of the first row with the same content)
     shape: str  # e.g. "question/answer" or "messages" or "mapping"
     n_truncated: int = 0
+    n_bad: int | None = None  # None: len(bad_rows)
+    n_duplicates: int | None = None  # None: len(duplicates)
+
+    def to_summary(self) -> IngestSummary:
+        return IngestSummary(len(self.samples), self.shape,
+                             len(self.bad_rows) if self.n_bad is None else self.n_bad, tuple(self.bad_rows),
+                             len(self.duplicates) if self.n_duplicates is None else self.n_duplicates,
+                             tuple(self.duplicates))
 
     def summary(self) -> dict:
-        return {
-            "n": len(self.samples),
-            "rejected_rows": len(self.bad_rows),
-            "duplicates": len(self.duplicates),
-            "shape": self.shape,
-            "bad_rows": [dataclasses.asdict(b) for b in self.bad_rows[:200]],
-        }
+        return self.to_summary().to_json()
 
 
 def content_hash(prompt: str, response: str) -> str:
     """What a feature depends on: the text of the prompt and the response, nothing else."""
-    h = hashlib.sha256()
-    h.update(prompt.encode("utf-8"))
+    return _digest(prompt.encode("utf-8"), response.encode("utf-8")).hex()
+
+
+def _digest(prompt: bytes, response: bytes) -> bytes:
+    h = hashlib.sha256(prompt)
     h.update(b"\x00\x1f")
-    h.update(response.encode("utf-8"))
-    return h.hexdigest()[:32]
+    h.update(response)
+    return h.digest()[:16]  # 32 hex digits: the content_hash
 
 
 def parse_mapping(text: str | None) -> dict[str, str] | None:
@@ -81,197 +111,111 @@ def parse_mapping(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, raw row or exception) so a bad row never stops the read."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    yield lineno, ValueError(f"not valid UTF-8 (byte {exc.start})")
-                    continue
-                try:
-                    yield lineno, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield lineno, ValueError(f"malformed JSON: {exc.msg} at column {exc.colno}")
-    elif suffix in (".csv", ".tsv"):
-        import csv
-        import io
+class RowValidator:
+    """Raw rows in, samples out, one at a time. It remembers a 16-byte digest and the id of every kept row (exact
+    duplicates and repeated ids are found across the whole file: ~200 bytes a row), and the first bad rows and
+    duplicates for the report."""
 
-        data = path.read_bytes()
-        text = data.decode("utf-8", errors="replace")
-        bad_lines = _non_utf8_lines(data)
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        for row in reader:
-            lineno = reader.line_num  # physical line where this record ended
-            if lineno in bad_lines:
-                yield lineno, ValueError("not valid UTF-8")
-                continue
-            if None in row:
-                yield lineno, ValueError("more fields than the header has")
-                continue
-            yield lineno, row
-    elif suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+    def __init__(self, *, mapping: dict[str, str] | None = None, source: str = "rows", keep: int = MAX_LISTED):
+        self.source = source
+        self.keep = keep
+        self.shape = Shape("mapping", mapping["prompt"], mapping["response"]) if mapping else None
+        self.id_col = (mapping or {}).get("id", "id")
+        self.n = self.n_bad = self.n_duplicates = 0
+        self.bad_rows: list[BadRow] = []
+        self.duplicates: list[tuple[int, str]] = []
+        self._seen: dict[bytes, str] = {}
+        self._ids: set[str] = set()
 
+    def check(self, line: int, row: Any) -> Sample | None:
+        if isinstance(row, (BadRecord, Exception)):
+            return self._bad(line, row.reason if isinstance(row, BadRecord) else str(row))
+        if not isinstance(row, dict):
+            return self._bad(line, f"expected an object, got {type_name(row)}")
+        if self.shape is None:
+            self.shape = detect_shape(row)
+            if self.shape is None:
+                return self._bad(line, "no recognised prompt/response fields")
         try:
-            table = pq.read_table(path)
-        except Exception as exc:  # a corrupt file is one clear error, not a traceback
-            raise IngestError(f"cannot read Parquet file {path.name}: {exc}") from exc
-        for i, row in enumerate(table.to_pylist(), start=1):
-            yield i, row
-    else:
-        raise IngestError(f"unsupported file type {suffix!r}: use .jsonl, .csv or .parquet")
+            prompt, response, used = extract(row, self.shape)
+            digest = _digest(utf8(prompt, self.shape.prompt or "prompt"),
+                             utf8(response, self.shape.response or "response"))
+            meta, meta_json = meta_fields(row, used | {self.id_col})
+            raw_id = row.get(self.id_col)
+            sid = str(raw_id) if usable_id(raw_id) and str(raw_id).strip() else ""
+            utf8(sid, self.id_col)
+        except ValueError as exc:
+            return self._bad(line, str(exc))
+        if digest in self._seen:
+            self.n_duplicates += 1
+            if len(self.duplicates) < self.keep:
+                self.duplicates.append((line, self._seen[digest]))
+            return None
+        chash = digest.hex()
+        sid = sid or chash[:16]
+        if sid in self._ids:  # a repeated id with other content: keep the row, make its id unique
+            sid = unique_id(sid, chash, self._ids)
+        self._ids.add(sid)
+        self._seen[digest] = sid
+        self.n += 1
+        return Sample(sid, prompt, response, chash, meta, meta_json)
+
+    def _bad(self, line: int, reason: str) -> None:
+        self.n_bad += 1
+        if len(self.bad_rows) < self.keep:
+            self.bad_rows.append(BadRow(line, reason))
+        return None
+
+    def summary(self) -> IngestSummary:
+        """The report once every row is checked; a file without a single valid row is an IngestError."""
+        if not self.n:
+            bad = self.bad_rows
+            detail = f" ({self.n_bad} bad rows; first: line {bad[0].line}: {bad[0].reason})" if bad else ""
+            if self.shape is None and not bad:
+                raise IngestError(f"{self.source}: the file holds no rows")
+            hint = "" if self.shape else (" — expected one of: messages, "
+                                          + ", ".join(f"{p}/{r}" for p, r in KNOWN_SHAPES) + "; or give a column mapping")
+            raise IngestError(f"{self.source}: no valid rows{detail}{hint}")
+        return IngestSummary(self.n, self.shape.name if self.shape else "unknown", self.n_bad, tuple(self.bad_rows),
+                             self.n_duplicates, tuple(self.duplicates))
 
 
-def _non_utf8_lines(data: bytes) -> set[int]:
-    bad = set()
-    for lineno, line in enumerate(data.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            bad.add(lineno)
-    return bad
-
-
-def _detect_shape(row: dict) -> str | None:
-    if "messages" in row:
-        return "messages"
-    for p, r in KNOWN_SHAPES:
-        if p in row and r in row:
-            return f"{p}/{r}"
-    return None
-
-
-def _as_text(value: Any, field: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError(f"missing field {field!r}")
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"field {field!r} has type {type(value).__name__}, expected text")
-    text = str(value)
-    if not text.strip():
-        raise ValueError(f"empty field {field!r}")
-    return text
-
-
-def _from_messages(messages: Any) -> tuple[str, str]:
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("'messages' must be a non-empty list of {role, content}")
-    for m in messages:
-        if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise ValueError("each message needs 'role' and 'content'")
-    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last_assistant is None:
-        raise ValueError("'messages' has no assistant turn")
-    response = _as_text(messages[last_assistant]["content"], "assistant content")
-    before = messages[:last_assistant]
-    if not before:
-        raise ValueError("'messages' has no turn before the last assistant turn")
-    if len(before) == 1:
-        prompt = _as_text(before[0]["content"], "user content")
-    else:  # keep the multi-turn context readable and stable
-        prompt = "\n\n".join(f"{m['role']}: {_as_text(m['content'], m['role'] + ' content')}" for m in before)
-    return prompt, response
-
-
-def _extract(row: dict, shape: str, mapping: dict[str, str] | None) -> tuple[str, str, dict]:
-    if mapping:
-        missing = [c for c in (mapping["prompt"], mapping["response"]) if c not in row]
-        if missing:
-            raise ValueError(f"missing column(s) {', '.join(map(repr, missing))}")
-        used = {mapping["prompt"], mapping["response"]}
-        prompt = _as_text(row[mapping["prompt"]], mapping["prompt"])
-        response = _as_text(row[mapping["response"]], mapping["response"])
-    elif shape == "messages":
-        prompt, response = _from_messages(row.get("messages"))
-        used = {"messages"}
-    else:
-        p, r = shape.split("/")
-        if p not in row or r not in row:
-            raise ValueError(f"missing field {p if p not in row else r!r}")
-        prompt, response = _as_text(row[p], p), _as_text(row[r], r)
-        used = {p, r}
-    meta = {k: v for k, v in row.items() if k not in used and _jsonable(v)}
-    return prompt, response, meta
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def ingest_file(path: str | Path, *, mapping: dict[str, str] | None = None) -> IngestReport:
-    """Read a file into samples; every bad row is reported with its line and reason, every good row kept."""
-    path = Path(path)
-    if not path.exists():
-        raise IngestError(f"no such file: {path}")
-    return ingest_rows(_read_rows(path), mapping=mapping, source=path.name)
+def sample_batches(records: Iterable[tuple[int, Any]], validator: RowValidator, *,
+                   batch_rows: int = 20_000) -> Iterator[list[Sample]]:
+    """Good samples in batches of batch_rows, in file order."""
+    batch: list[Sample] = []
+    for line, row in records:
+        sample = validator.check(line, row)
+        if sample is not None:
+            batch.append(sample)
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def ingest_rows(rows: Iterable[tuple[int, Any]], *, mapping: dict[str, str] | None = None,
                 source: str = "rows") -> IngestReport:
-    samples: list[Sample] = []
-    bad: list[BadRow] = []
-    dups: list[tuple[int, str]] = []
-    seen_content: dict[str, str] = {}
-    seen_ids: set[str] = set()
-    shape: str | None = "mapping" if mapping else None
-    id_col = (mapping or {}).get("id", "id")
-    for lineno, row in rows:
-        if isinstance(row, Exception):
-            bad.append(BadRow(lineno, str(row)))
-            continue
-        if not isinstance(row, dict):
-            bad.append(BadRow(lineno, f"expected an object, got {type(row).__name__}"))
-            continue
-        if shape is None:
-            shape = _detect_shape(row)
-            if shape is None:
-                bad.append(BadRow(lineno, "no recognised prompt/response fields"))
-                continue
-        try:
-            prompt, response, meta = _extract(row, shape, mapping)
-        except ValueError as exc:
-            bad.append(BadRow(lineno, str(exc)))
-            continue
-        chash = content_hash(prompt, response)
-        if chash in seen_content:
-            dups.append((lineno, seen_content[chash]))
-            continue
-        raw_id = meta.pop(id_col, None) if id_col in meta else None
-        sid = str(raw_id) if raw_id not in (None, "") else chash[:16]
-        if sid in seen_ids:  # a repeated id with other content: keep the row, make its id unique
-            sid = f"{sid}~{chash[:8]}"
-        seen_ids.add(sid)
-        seen_content[chash] = sid
-        samples.append(Sample(sid, prompt, response, chash, meta))
-    if not samples:
-        detail = f" ({len(bad)} bad rows; first: line {bad[0].line}: {bad[0].reason})" if bad else ""
-        if shape is None and not bad:
-            raise IngestError(f"{source}: the file holds no rows")
-        hint = "" if shape else (" — expected one of: messages, " + ", ".join(f"{p}/{r}" for p, r in KNOWN_SHAPES)
-                                 + "; or give a column mapping")
-        raise IngestError(f"{source}: no valid rows{detail}{hint}")
-    return IngestReport(samples, bad, dups, shape or "unknown")
+    validator = RowValidator(mapping=mapping, source=source)
+    samples = [s for batch in sample_batches(rows, validator) for s in batch]
+    summary = validator.summary()
+    return IngestReport(samples, list(summary.bad_rows), list(summary.duplicates), summary.shape,
+                        n_bad=summary.n_bad, n_duplicates=summary.n_duplicates)
 
 
-def peek_columns(path: str | Path, *, limit: int = 5) -> tuple[list[str], list[dict]]:
-    """The columns and the first few good raw rows of a file, for a mapping preview."""
-    cols: list[str] = []
-    preview: list[dict] = []
-    for _, row in _read_rows(Path(path)):
-        if isinstance(row, dict):
-            for k in row:
-                if k not in cols:
-                    cols.append(k)
-            preview.append(row)
-            if len(preview) >= limit:
-                break
-    return cols, preview
+def __getattr__(name: str):
+    """peek_columns moved to core.data.preview (which imports this module); the old import path still works."""
+    if name == "peek_columns":
+        from core.data.preview import peek_columns
+
+        return peek_columns
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def ingest_file(path: str | Path, *, mapping: dict[str, str] | None = None, display_name: str | None = None,
+                limits: ReadLimits = ReadLimits()) -> IngestReport:
+    """Read a (small) file into memory; every bad row is reported with its line and reason, every good row kept.
+    Big files go through core.data.datasets.ingest, which streams them into the store."""
+    with FileReader(path, name=display_name, limits=limits) as reader:
+        return ingest_rows(reader.records(), mapping=mapping, source=reader.name)

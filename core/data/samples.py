@@ -1,10 +1,58 @@
 """Datasets and their samples: written in one transaction per dataset, read back in file order."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from typing import Iterator, Sequence
 
 from core.data.ingest import IngestReport, Sample
+
+BATCH_ROWS = 20_000  # rows per registered Arrow table: big enough for DuckDB, small enough for flat memory
+
+
+class DatasetWriter:
+    """Appends samples to a dataset inside the transaction dataset_writer opened; commit() makes it visible."""
+
+    def __init__(self, cur, name: str, source: str):
+        self._cur = cur
+        self.name = name
+        self.source = source
+        self.n = 0
+        self.committed = False
+
+    def append(self, samples: Sequence[Sample]) -> None:
+        import pyarrow as pa
+
+        if not samples:
+            return
+        table = pa.table({
+            "dataset": pa.array([self.name] * len(samples), pa.string()),
+            "ordinal": pa.array(range(self.n, self.n + len(samples)), pa.int32()),
+            "sample_id": [s.id for s in samples],
+            "content_hash": [s.content_hash for s in samples],
+            "prompt": [s.prompt for s in samples],
+            "response": [s.response for s in samples],
+            "meta": [s.meta_json if s.meta_json is not None else json.dumps(s.meta, ensure_ascii=False)
+                     for s in samples],
+        })
+        # A registered table stays referenced until the transaction ends (1M rows: +400 MB held); a reader over
+        # its batches is consumed by the INSERT and frees each batch as it goes.
+        reader = pa.RecordBatchReader.from_batches(table.schema, iter(table.to_batches()))
+        del table
+        self._cur.register("incoming_samples", reader)
+        try:
+            self._cur.execute("INSERT INTO samples SELECT dataset, ordinal, sample_id, content_hash, prompt, "
+                              "response, CAST(meta AS JSON) FROM incoming_samples")
+        finally:
+            self._cur.unregister("incoming_samples")
+        self.n += len(samples)
+
+    def commit(self, rejected_rows: int, report: dict) -> None:
+        self._cur.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
+                          [self.name, self.source, time.time(), self.n, rejected_rows, json.dumps(report)])
+        self._cur.execute("COMMIT")
+        self.committed = True
 
 
 class SampleTables:
@@ -20,36 +68,33 @@ class SampleTables:
 
     def save_dataset(self, name: str, report: IngestReport, *, source: str, replace: bool = False,
                      extra: dict | None = None) -> None:
-        """Write a dataset and its samples in one transaction: a crash leaves it either whole or absent."""
-        import pyarrow as pa
+        """Write a dataset read into memory: one transaction, so a crash leaves it either whole or absent."""
+        with self.dataset_writer(name, source=source, replace=replace) as writer:
+            for start in range(0, len(report.samples), BATCH_ROWS):
+                writer.append(report.samples[start:start + BATCH_ROWS])
+            writer.commit(report.to_summary().n_bad, report.summary() | (extra or {}))
 
-        samples = report.samples
-        table = pa.table({
-            "dataset": [name] * len(samples),
-            "ordinal": list(range(len(samples))),
-            "sample_id": [s.id for s in samples],
-            "content_hash": [s.content_hash for s in samples],
-            "prompt": [s.prompt for s in samples],
-            "response": [s.response for s in samples],
-            "meta": [json.dumps(s.meta, ensure_ascii=False) for s in samples],
-        })
+    @contextlib.contextmanager
+    def dataset_writer(self, name: str, *, source: str, replace: bool = False) -> Iterator["DatasetWriter"]:
+        """A dataset written batch by batch inside ONE transaction: until writer.commit() nothing is visible, and
+        an error, a Ctrl-C or a kill before it leaves the workspace as it was (an old dataset replaced included)."""
         cur = self.cursor()
         try:
             cur.execute("BEGIN TRANSACTION")
-            if self._dataset_exists(cur, name):
-                if not replace:
+            try:
+                if self._dataset_exists(cur, name):
+                    if not replace:
+                        raise ValueError(f"a dataset named {name!r} exists already")
+                    cur.execute("DELETE FROM samples WHERE dataset = ?", [name])
+                    cur.execute("DELETE FROM datasets WHERE name = ?", [name])
+                writer = DatasetWriter(cur, name, source)
+                yield writer
+                if not writer.committed:
+                    raise RuntimeError("dataset_writer left without commit(): nothing was written")
+            except BaseException:
+                with contextlib.suppress(Exception):  # never hide the error that got us here
                     cur.execute("ROLLBACK")
-                    raise ValueError(f"a dataset named {name!r} exists already")
-                cur.execute("DELETE FROM samples WHERE dataset = ?", [name])
-                cur.execute("DELETE FROM datasets WHERE name = ?", [name])
-            cur.register("incoming_samples", table)
-            cur.execute("INSERT INTO samples SELECT dataset, ordinal, sample_id, content_hash, prompt, response, "
-                        "CAST(meta AS JSON) FROM incoming_samples")
-            cur.unregister("incoming_samples")
-            cur.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
-                        [name, source, time.time(), len(samples), len(report.bad_rows),
-                         json.dumps(report.summary() | (extra or {}))])
-            cur.execute("COMMIT")
+                raise
         finally:
             cur.close()
 
