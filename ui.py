@@ -189,10 +189,10 @@ def start_synthesis(dataset: str, config, generator: dict) -> str:
 
 
 def synthesis_map(dataset: str, run_id: str):
-    """The pool's cached map with the run's accepted samples placed on it by the stored reducer (None if no map)."""
+    """The pool's cached map with the run's accepted samples placed on it (None if no map)."""
     import numpy as np
 
-    from core.analysis.gradient_map import latest_map, load_reducer, transform_points
+    from core.analysis.gradient_map import latest_map
     from core.features.compute import feature_config
     from core.plots import map_figure
 
@@ -207,6 +207,6 @@ def synthesis_map(dataset: str, run_id: str):
     if rows:
         feats = store.features_by_hash(fc.key(), fc.dim, [r[0] for r in rows])
         X = np.stack([feats[r[0]] for r in rows])
-        extra = {"xy": transform_points(load_reducer(store, gmap), X), "text": [r[1] for r in rows],
+        extra = {"xy": gmap.layout.place(X), "text": [r[1] for r in rows],
                  "name": f"accepted synthetic ({len(rows)})"}
     return map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, extra_points=extra, height=480)

@@ -32,7 +32,8 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
         groups = [("dense regions", ~sparse_rows), ("sparse regions", sparse_rows)]
     else:
         values = frame[color_by].astype(str).fillna("(none)").to_numpy()
-        groups = [(v, values == v) for v in sorted(set(values))]
+        # legend names come from the data: escaped, or a label holding HTML would render as a link
+        groups = [(html.escape(v), values == v) for v in sorted(set(values))]
     for gi, (name, mask) in enumerate(groups):
         idx = np.flatnonzero(mask)
         if idx.size == 0:

@@ -1,10 +1,11 @@
 """Synthesis: one click grows the sparse regions (Prismatic Synthesis); watch it, compare with the control, export."""
+from functools import partial
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.synthesis.export import grown_rows, to_bytes
+from core.synthesis.export import export_bytes
 from core.synthesis.loop import SynthesisConfig, candidates_frame, runs_for, summarize
 from ui import generator_settings, get_runner, get_store, job_panel, pick_dataset, start_synthesis, synthesis_map
 
@@ -83,9 +84,9 @@ reasons = st.multiselect("Filter candidates by reason", sorted(frame["reason"].u
 shown = frame[frame["reason"].isin(reasons)] if reasons else frame
 st.dataframe(shown, hide_index=True, width="stretch")
 
-rows = grown_rows(store, dataset, run["run_id"])
+# built when clicked (a callable), not on every run of the page: a 200k-row export costs seconds and memory
 c1, c2 = st.columns(2)
-c1.download_button("Export JSONL", to_bytes(rows, "jsonl"), file_name=f"{dataset}-grown.jsonl",
-                   mime="application/jsonl")
-c2.download_button("Export Parquet", to_bytes(rows, "parquet"), file_name=f"{dataset}-grown.parquet",
-                   mime="application/octet-stream")
+c1.download_button("Export JSONL", partial(export_bytes, store, dataset, run_id=run["run_id"], fmt="jsonl"),
+                   file_name=f"{dataset}-grown.jsonl", mime="application/jsonl")
+c2.download_button("Export Parquet", partial(export_bytes, store, dataset, run_id=run["run_id"], fmt="parquet"),
+                   file_name=f"{dataset}-grown.parquet", mime="application/octet-stream")

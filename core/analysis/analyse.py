@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 from core.analysis.clusters import ClusterConfig
 from core.config import DEFAULT_MODEL
 from core.analysis.gradient_map import GradientMap, MapConfig, build_map
 from core.data.store import Store
 from core.analysis.summaries import cached_summaries, guess_label_columns
+
+
+TEXT_METRICS = "text"  # the config key of the baselines (they depend on the text only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,16 +32,11 @@ class AnalysisOptions:
         return feature_config(model=self.model, mode=self.mode, dim=self.dim, seed=self.seed)
 
 
-def content_fingerprint(store: Store, dataset: str) -> str:
-    rows = store.query("SELECT content_hash FROM samples WHERE dataset = ? ORDER BY content_hash", [dataset])
-    return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()[:16]
-
-
 def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> dict[str, float]:
     """distinct-1/2, compression ratio and embedding Vendi, cached per dataset content."""
     from core.analysis import diversity
 
-    key = "text:" + content_fingerprint(store, dataset)
+    key = TEXT_METRICS  # scores are stored with the dataset's content fingerprint: a changed dataset misses
     wanted = ["distinct_1", "distinct_2", "compression_ratio"] + (["embedding_vendi"] if with_embeddings else [])
     cached = {m: store.get_score(dataset, key, m) for m in wanted}
     if all(cached.values()):
@@ -94,7 +91,7 @@ def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dic
     g = store.get_score(dataset, key, "g_vendi")
     if g is None:
         return None
-    text_key = "text:" + content_fingerprint(store, dataset)
+    text_key = TEXT_METRICS
     out = {"g_vendi": g[0], "n": g[1], "config_key": key}
     for metric in ("distinct_1", "distinct_2", "compression_ratio", "embedding_vendi"):
         v = store.get_score(dataset, text_key, metric)

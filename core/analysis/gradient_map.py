@@ -1,16 +1,20 @@
-"""The gradient-space map: clusters + sparse flags + a 2-D UMAP of the unit features, cached in the workspace.
+"""The gradient-space map: clusters + sparse flags + a 2-D layout of the unit features, cached in the workspace.
 
-Rows live in DuckDB (map_rows); the fitted PCA + UMAP reducer and the centroids live in an .npz/.pkl artifact next to
-the database (written atomically), so new points (synthetic samples) land on the same map with transform().
+Layout: PCA to ~50 dims, then UMAP (cosine) fitted on at most `fit_max_rows` rows (a seeded sample past that); every
+other row, and every new point later (synthetic candidates, another dataset on this map), is placed by its nearest
+fitted rows in PCA space: a similarity-weighted mean of their 2-D positions. That is UMAP's own initialisation for
+new points, without its refinement epochs: fast at a million rows, deterministic, and it needs nothing but arrays.
+
+Rows live in DuckDB (map_rows); what placement needs (PCA mean and axes, the fitted rows' PCA coordinates and
+positions) and the clustering live in a .npz artifact next to the database, written atomically, its sha256 recorded
+in DuckDB and checked before it is read, and loaded with allow_pickle=False: a crafted file in the workspace is
+refused, never executed. Every key includes the dataset's content fingerprint: an edit anywhere misses the cache.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
-import os
-import pickle
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,10 +23,12 @@ import numpy as np
 
 from core.analysis.clusters import ClusterConfig, Clustering, cluster
 from core.config import stable_hash
+from core.data.files import atomic_write
 from core.data.store import Store
 
-MAP_VERSION = 1
+MAP_VERSION = 2  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement
 StageFn = Callable[[str, float], None]  # (stage, fraction done)
+PLACE_NEIGHBOURS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +37,37 @@ class MapConfig:
     min_dist: float = 0.1
     pca_dims: int = 50
     seed: int = 0
-    seeded_max_rows: int = 20_000
+    seeded_max_rows: int = 20_000  # past this, UMAP runs unseeded on both cores (a seed pins it to one thread)
+    fit_max_rows: int = 100_000  # UMAP is fitted on at most this many rows; the rest are placed
+
+
+@dataclasses.dataclass
+class Layout:
+    """What placing new points needs: PCA, and the fitted rows' PCA coordinates and 2-D positions."""
+
+    mean: np.ndarray  # (d,)
+    axes: np.ndarray  # (p, d) or (0, d) when there is no PCA (few dims)
+    anchor_z: np.ndarray  # (m, p) unit rows in PCA space
+    anchor_xy: np.ndarray  # (m, 2)
+
+    def project(self, X: np.ndarray) -> np.ndarray:
+        Z = (np.asarray(X, np.float32) - self.mean) @ self.axes.T if len(self.axes) else np.asarray(X, np.float32)
+        return Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+
+    def place(self, X: np.ndarray, neighbours: int = PLACE_NEIGHBOURS) -> np.ndarray:
+        """(n, 2) positions of new rows: similarity-weighted mean of their nearest fitted rows' positions."""
+        import faiss
+
+        if len(X) == 0:
+            return np.zeros((0, 2), np.float32)
+        Z = np.ascontiguousarray(self.project(X), dtype=np.float32)
+        index = faiss.IndexFlatIP(Z.shape[1])
+        index.add(np.ascontiguousarray(self.anchor_z, dtype=np.float32))
+        kk = min(neighbours, len(self.anchor_z))
+        sims, idx = index.search(Z, kk)
+        w = np.exp((sims - sims[:, :1]) * 20.0)  # the nearest dominate; a new point on top of a row lands on it
+        w /= w.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkc->nc", w, self.anchor_xy[idx]).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -49,15 +85,19 @@ class GradientMap:
     k: int
     rule: str
     centroids: np.ndarray
+    layout: Layout | None = None
+    fitted_rows: int = 0  # rows UMAP was fitted on (the rest were placed)
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "n": len(self.ids), "k": self.k, "rule": self.rule,
                 "sparse_clusters": [int(c) for c in np.flatnonzero(self.sparse_clusters)],
-                "config_key": self.config_key, "map_key": self.key,
+                "config_key": self.config_key, "map_key": self.key, "fitted_rows": self.fitted_rows,
                 "rows": [{"id": i, "cluster": int(c), "sparse": bool(s), "density": float(d), "x": float(x),
                           "y": float(y)} for i, c, s, d, (x, y) in
                          zip(self.ids, self.labels, self.sparse_rows, self.density, self.xy)]}
 
+
+# ---- artifacts -----------------------------------------------------------------------------------------------------
 
 def _artifact_dir(store: Store) -> Path:
     path = store.path.parent / "artifacts"
@@ -65,38 +105,66 @@ def _artifact_dir(store: Store) -> Path:
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+def _save_npz(store: Store, name: str, **arrays) -> str:
+    """Write arrays as name.npz; returns its sha256 (recorded in DuckDB by the caller)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write(_artifact_dir(store) / f"{name}.npz", data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def _feature_fingerprint(ids: list[str], X: np.ndarray) -> str:
-    h = hashlib.sha256("\x00".join(ids).encode())
-    h.update(np.ascontiguousarray(X[:: max(1, len(X) // 256)]).tobytes())
-    h.update(str(X.shape).encode())
-    return h.hexdigest()[:16]
+def _load_npz(store: Store, name: str, sha256: str) -> dict[str, np.ndarray] | None:
+    """The arrays of name.npz if the file is exactly the one recorded (else None: a missing or foreign file)."""
+    path = _artifact_dir(store) / f"{name}.npz"
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return None
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
 
 
-def fit_umap(X: np.ndarray, config: MapConfig = MapConfig()):
-    """(xy, reducer): PCA to ~50 dims first (faster, denoises), then UMAP with the cosine metric."""
-    from sklearn.decomposition import PCA
+# ---- layout ----------------------------------------------------------------------------------------------------------
 
+def fit_layout(X: np.ndarray, config: MapConfig = MapConfig(), *, stage: StageFn | None = None
+               ) -> tuple[np.ndarray, Layout, int]:
+    """(xy for every row, the layout for placing new points, rows UMAP was fitted on)."""
+    stage = stage or (lambda s, f: None)
     n = X.shape[0]
-    pca = None
-    Z = X
-    if X.shape[1] > config.pca_dims and n > config.pca_dims:
-        pca = PCA(n_components=config.pca_dims, random_state=config.seed).fit(X)
-        Z = pca.transform(X)
-    if n < 8:  # too few points for a neighbour graph: the first two principal axes are the honest map
-        from sklearn.decomposition import PCA as P2
+    rng = np.random.default_rng(config.seed)
+    fit_idx = np.sort(rng.choice(n, config.fit_max_rows, replace=False)) if n > config.fit_max_rows else np.arange(n)
+    fit = np.asarray(X[fit_idx], dtype=np.float32)
+    if fit.shape[1] > config.pca_dims and len(fit) > config.pca_dims:
+        from sklearn.decomposition import PCA
 
-        flat = P2(n_components=min(2, n), random_state=config.seed).fit(Z)
-        xy = flat.transform(Z)
-        if xy.shape[1] < 2:
-            xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-        return xy.astype(np.float32), ("pca", pca, flat)
+        pca = PCA(n_components=config.pca_dims, random_state=config.seed).fit(fit)
+        mean, axes = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+    else:
+        mean, axes = np.zeros(X.shape[1], np.float32), np.zeros((0, X.shape[1]), np.float32)
+    layout = Layout(mean, axes, np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
+    Z = layout.project(fit)
+    stage(f"fitting UMAP on {len(fit_idx):,} rows", 0.3)
+    fit_xy = fit_umap(Z, config)
+    layout.anchor_z, layout.anchor_xy = Z, fit_xy
+    xy = np.zeros((n, 2), np.float32)
+    xy[fit_idx] = fit_xy
+    if len(fit_idx) < n:
+        rest = np.setdiff1d(np.arange(n), fit_idx)
+        stage(f"placing {len(rest):,} more rows", 0.8)
+        for start in range(0, len(rest), 50_000):
+            chunk = rest[start:start + 50_000]
+            xy[chunk] = layout.place(X[chunk])
+    return xy, layout, len(fit_idx)
+
+
+def fit_umap(Z: np.ndarray, config: MapConfig = MapConfig()) -> np.ndarray:
+    """2-D UMAP (cosine) of the PCA coordinates; the first two principal axes when there are too few rows."""
+    n = Z.shape[0]
+    if n < 8:  # too few points for a neighbour graph: the first two coordinates are the honest map
+        xy = Z[:, :2] if Z.shape[1] >= 2 else np.pad(Z, ((0, 0), (0, 2 - Z.shape[1])))
+        return np.asarray(xy, np.float32)
     import umap
 
     # a random_state pins UMAP to one thread: reproducible maps where it is cheap, both cores where it is not
@@ -104,37 +172,48 @@ def fit_umap(X: np.ndarray, config: MapConfig = MapConfig()):
     reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=min(config.n_neighbors, n - 1),
                         min_dist=config.min_dist, random_state=config.seed if seeded else None,
                         init="spectral" if n > 16 else "random", low_memory=True)
-    xy = reducer.fit_transform(Z)
-    return xy.astype(np.float32), ("umap", pca, reducer)
-
-
-def transform_points(reducer, X: np.ndarray) -> np.ndarray:
-    kind, pca, model = reducer
-    Z = pca.transform(X) if pca is not None else X
-    xy = model.transform(Z)
-    if xy.shape[1] < 2:
-        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    return np.asarray(xy, dtype=np.float32)
+    return reducer.fit_transform(Z).astype(np.float32)
 
 
 def warm_up_umap() -> float:
     """JIT-compile umap's numba kernels (~20 s on first use) on a toy problem; returns seconds spent."""
     start = time.perf_counter()
-    X = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
-    reducer = fit_umap(X, MapConfig(pca_dims=50))[1]
-    transform_points(reducer, X[:4])
+    fit_umap(np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32))
     return time.perf_counter() - start
 
 
-def map_key(dataset: str, config_key: str, fingerprint: str, cc: ClusterConfig, mc: MapConfig) -> str:
-    return stable_hash({"v": MAP_VERSION, "dataset": dataset, "features": config_key, "fp": fingerprint,
+# ---- keys and cache --------------------------------------------------------------------------------------------------
+
+def content_key(store: Store, dataset: str, n_rows: int) -> str:
+    """What a map's rows depend on: every (id, content) pair of the dataset (its fingerprint) and how many of them
+    have features (features only ever get added, so the count names the subset)."""
+    return f"{store.fingerprint(dataset)}:{n_rows}"
+
+
+def map_key(dataset: str, config_key: str, content: str, cc: ClusterConfig, mc: MapConfig) -> str:
+    return stable_hash({"v": MAP_VERSION, "dataset": dataset, "features": config_key, "content": content,
                         "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
+
+
+def layout_key(config_key: str, content: str, mc: MapConfig) -> str:
+    """The layout does not depend on the cluster settings: switching k or the rule reuses it."""
+    return stable_hash({"v": MAP_VERSION, "features": config_key, "content": content,
+                        "map": dataclasses.asdict(mc)})
+
+
+def settings_key(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig) -> str:
+    """Where the map made with these settings is recorded, so a page finds it without reading the features."""
+    return "map-for:" + stable_hash({"dataset": dataset, "fp": store.fingerprint(dataset), "features": config_key,
+                                     "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
 
 
 def load_cached(store: Store, key: str) -> GradientMap | None:
     meta = store.cache_get(f"map:{key}")
-    art = _artifact_dir(store) / f"map-{key}.npz"
-    if meta is None or not art.exists():
+    if meta is None:
+        return None
+    arrays = _load_npz(store, f"map-{key}", meta["sha256"])
+    layout = _load_npz(store, f"layout-{meta['layout_key']}", meta["layout_sha256"])
+    if arrays is None or layout is None:
         return None
     cur = store.cursor()
     try:
@@ -142,74 +221,79 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
                           "ORDER BY ordinal", [key]).fetchnumpy()
     finally:
         cur.close()
-    arrays = np.load(art)
     return GradientMap(key=key, dataset=meta["dataset"], config_key=meta["config_key"],
                        ids=[str(i) for i in res["sample_id"]], labels=np.asarray(res["cluster"], dtype=np.int64),
                        sparse_rows=np.asarray(res["sparse"], dtype=bool), density=np.asarray(res["density"]),
                        xy=np.stack([res["x"], res["y"]], axis=1), sizes=arrays["sizes"],
                        sparse_clusters=arrays["sparse_clusters"], k=int(meta["k"]), rule=meta["rule"],
-                       centroids=arrays["centroids"])
+                       centroids=arrays["centroids"], layout=Layout(**layout), fitted_rows=int(meta["fitted_rows"]))
 
 
 def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
               cluster_config: ClusterConfig = ClusterConfig(), map_config: MapConfig = MapConfig(),
               stage: StageFn | None = None) -> GradientMap:
-    """Cluster + UMAP a dataset's cached features; a second call with the same inputs only reads the cache."""
+    """Cluster + lay out a dataset's cached features; a second call with the same inputs only reads the cache."""
     stage = stage or (lambda s, f: None)
     stage("loading features", 0.0)
     ids, X = store.load_features(dataset, config_key, dim)
     if len(ids) < 3:
         raise ValueError(f"{dataset}: {len(ids)} rows have features; a map needs at least 3")
-    key = map_key(dataset, config_key, _feature_fingerprint(ids, X), cluster_config, map_config)
+    content = content_key(store, dataset, len(ids))
+    key = map_key(dataset, config_key, content, cluster_config, map_config)
     cached = load_cached(store, key)
     if cached is not None:
-        store.cache_put(settings_key(dataset, config_key, cluster_config, map_config), {"key": key, "n": len(ids)})
+        _record_settings(store, dataset, config_key, cluster_config, map_config, key, len(ids))
         stage("cached", 1.0)
         return cached
     stage("clustering", 0.1)
     clustering = cluster(X, cluster_config)
-    # the layout does not depend on the cluster settings: switching k or rule reuses it
-    ukey = stable_hash({"v": MAP_VERSION, "fp": _feature_fingerprint(ids, X), "features": config_key,
-                        "map": dataclasses.asdict(map_config)})
-    layout = _artifact_dir(store) / f"umap-{ukey}.npy"
-    if layout.exists() and (_artifact_dir(store) / f"reducer-{ukey}.pkl").exists():
-        xy = np.load(layout)
+    lkey = layout_key(config_key, content, map_config)
+    ref = store.cache_get(f"layout:{lkey}")
+    saved = _load_npz(store, f"layout-{lkey}", ref["sha256"]) if ref else None
+    if saved is not None and ref.get("xy_sha256"):
+        xy_arrays = _load_npz(store, f"xy-{lkey}", ref["xy_sha256"])
+        xy, fitted = xy_arrays["xy"], int(ref["fitted_rows"])
     else:
-        stage("fitting UMAP", 0.3)
-        xy, reducer = fit_umap(X, map_config)
-        _atomic_write(_artifact_dir(store) / f"reducer-{ukey}.pkl", pickle.dumps(reducer))
-        buf = io.BytesIO()
-        np.save(buf, xy)
-        _atomic_write(layout, buf.getvalue())
+        xy, layout, fitted = fit_layout(X, map_config, stage=stage)
+        sha = _save_npz(store, f"layout-{lkey}", **dataclasses.asdict(layout))
+        xy_sha = _save_npz(store, f"xy-{lkey}", xy=xy)
+        store.cache_put(f"layout:{lkey}", {"sha256": sha, "xy_sha256": xy_sha, "fitted_rows": fitted})
+        ref = store.cache_get(f"layout:{lkey}")
     stage("saving", 0.95)
-    _save(store, key, ukey, dataset, config_key, ids, clustering, xy, cluster_config, map_config)
+    _save(store, key, lkey, ref["sha256"], fitted, dataset, config_key, ids, clustering, xy, cluster_config,
+          map_config)
     stage("done", 1.0)
     return load_cached(store, key)
 
 
-def settings_key(dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig) -> str:
-    """Where the map made with these settings is recorded, so a page finds it without reading the features."""
-    return "map-for:" + stable_hash({"dataset": dataset, "features": config_key, "cluster": dataclasses.asdict(cc),
-                                     "map": dataclasses.asdict(mc)})
+def _record_settings(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig, key: str,
+                     n: int) -> None:
+    store.cache_put(settings_key(store, dataset, config_key, cc, mc), {"key": key, "n": n})
+    store.cache_put(f"latest-map:{dataset}:{config_key}", {"key": key, "fp": store.fingerprint(dataset)})
 
 
 def find_cached_map(store: Store, dataset: str, config_key: str, dim: int, cc: ClusterConfig,
                     mc: MapConfig) -> GradientMap | None:
-    """The cached map for these settings if it still covers every feature row of the dataset."""
-    ref = store.cache_get(settings_key(dataset, config_key, cc, mc))
+    """The cached map for these settings if it still covers every feature row of the dataset as it is now."""
+    ref = store.cache_get(settings_key(store, dataset, config_key, cc, mc))
     if ref is None or ref["n"] != store.feature_coverage(dataset, config_key, dim):
         return None
     return load_cached(store, ref["key"])
 
 
-def _save(store: Store, key: str, ukey: str, dataset: str, config_key: str, ids: list[str], c: Clustering,
-          xy: np.ndarray, cc: ClusterConfig, mc: MapConfig | None = None) -> None:
+def latest_map(store: Store, dataset: str, config_key: str) -> GradientMap | None:
+    """The map last built for the dataset's current content under this feature config (any cluster settings)."""
+    ref = store.cache_get(f"latest-map:{dataset}:{config_key}")
+    if not ref or ref.get("fp") != store.fingerprint(dataset):
+        return None
+    return load_cached(store, ref["key"])
+
+
+def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, dataset: str, config_key: str,
+          ids: list[str], c: Clustering, xy: np.ndarray, cc: ClusterConfig, mc: MapConfig) -> None:
     import pyarrow as pa
 
-    art = _artifact_dir(store)
-    buf = io.BytesIO()
-    np.savez(buf, centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
-    _atomic_write(art / f"map-{key}.npz", buf.getvalue())
+    sha = _save_npz(store, f"map-{key}", centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
     table = pa.table({"map_key": [key] * len(ids), "ordinal": np.arange(len(ids), dtype=np.int32),
                       "sample_id": ids, "cluster": c.labels.astype(np.int32), "sparse": c.sparse_rows,
                       "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1]})
@@ -220,20 +304,7 @@ def _save(store: Store, key: str, ukey: str, dataset: str, config_key: str, ids:
         cur.unregister("incoming_map")
     # meta last: its presence marks the map complete
     store.cache_put(f"map:{key}", {"dataset": dataset, "config_key": config_key, "k": c.k, "rule": cc.rule,
-                                   "cluster_config": dataclasses.asdict(cc), "umap_key": ukey,
+                                   "cluster_config": dataclasses.asdict(cc), "layout_key": lkey,
+                                   "layout_sha256": layout_sha, "sha256": sha, "fitted_rows": fitted,
                                    "created_at": time.time()})
-    store.cache_put(f"latest-map:{dataset}:{config_key}", {"key": key})
-    store.cache_put(settings_key(dataset, config_key, cc, MapConfig() if mc is None else mc),
-                    {"key": key, "n": len(ids)})
-
-
-def latest_map(store: Store, dataset: str, config_key: str) -> GradientMap | None:
-    ref = store.cache_get(f"latest-map:{dataset}:{config_key}")
-    return load_cached(store, ref["key"]) if ref else None
-
-
-def load_reducer(store: Store, gmap: GradientMap):
-    """The fitted PCA + UMAP of a map, for transform_points()."""
-    ukey = store.cache_get(f"map:{gmap.key}")["umap_key"]
-    with open(_artifact_dir(store) / f"reducer-{ukey}.pkl", "rb") as fh:
-        return pickle.load(fh)
+    _record_settings(store, dataset, config_key, cc, mc, key, len(ids))

@@ -44,15 +44,13 @@ def synthesize(args, store) -> int:
     require_dataset(store, args.name)
     kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
     generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
-                               **kwargs)  # the API key comes from PRISM_API_KEY / OPENAI_API_KEY only
+                               **kwargs)  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only
     config = SynthesisConfig(rounds=args.rounds, requests_per_round=args.requests_per_round,
                              problems_per_request=args.problems_per_request,
                              solutions_per_problem=args.solutions_per_problem, max_accepted=args.max_accepted,
                              max_seconds=args.max_seconds, max_problem_tokens=args.max_problem_tokens,
                              max_solution_tokens=args.max_solution_tokens, answer_mode=args.answer_mode,
                              seed=args.seed, request_batch=args.request_batch)
-    if not store.has_dataset(args.name):
-        raise KeyError(f"no dataset named {args.name!r} in {store.path}")
     with ProgressPrinter("synthesis") as bar:
         summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
     emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "

@@ -74,21 +74,17 @@ def resolve_dataset(store: Store, file_or_name: str, *, mapping: dict[str, str] 
 
 def save_upload(filename: str, data: bytes) -> Path:
     """Keep an uploaded file in the workspace (content-addressed name, atomic write) so ingest can re-read it."""
-    import os
     import re
-    import tempfile
 
     from core.config import workspace_dir
+    from core.data.files import atomic_write
 
     folder = workspace_dir() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name) or "upload.jsonl"
     target = folder / f"{hashlib.sha256(data).hexdigest()[:8]}-{safe}"
     if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        atomic_write(target, data)
     return target
 
 

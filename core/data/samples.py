@@ -49,10 +49,27 @@ class DatasetWriter:
         self.n += len(samples)
 
     def commit(self, rejected_rows: int, report: dict) -> None:
-        self._cur.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
-                          [self.name, self.source, time.time(), self.n, rejected_rows, json.dumps(report)])
+        self._cur.execute("INSERT INTO datasets (name, source, created_at, n_samples, rejected_rows, report, "
+                          "content_fp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [self.name, self.source, time.time(), self.n, rejected_rows, json.dumps(report),
+                           content_fingerprint(self._cur, self.name)])
+        # a replaced dataset's scores described other rows: they go with it (maps are keyed by content already)
+        self._cur.execute("DELETE FROM scores WHERE dataset = ? AND coalesce(content_fp, '') <> "
+                          "(SELECT content_fp FROM datasets WHERE name = ?)", [self.name, self.name])
         self._cur.execute("COMMIT")
         self.committed = True
+
+
+def content_fingerprint(cur, dataset: str) -> str:
+    """An order-independent hash of the dataset's (id, content hash) pairs: what every cached result of the
+    dataset (scores, maps, summaries) is keyed by, so an edit anywhere in the data, or a replace, never reuses a
+    stale result. Sums of two salted 64-bit row hashes and the count, computed in DuckDB in one scan."""
+    import hashlib
+
+    n, a, b = cur.execute("SELECT count(*), sum(hash(sample_id || chr(31) || content_hash)), "
+                          "sum(hash(content_hash || chr(30) || sample_id)) FROM samples WHERE dataset = ?",
+                          [dataset]).fetchall()[0]
+    return hashlib.sha256(f"{n}:{a}:{b}".encode()).hexdigest()[:16]
 
 
 class SampleTables:
@@ -101,6 +118,21 @@ class SampleTables:
     @staticmethod
     def _dataset_exists(cur, name: str) -> bool:
         return bool(cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchall())
+
+    def fingerprint(self, name: str) -> str:
+        """The dataset's content fingerprint (content_fingerprint), stored at ingest; filled in for older ones."""
+        rows = self.query("SELECT content_fp FROM datasets WHERE name = ?", [name])
+        if not rows:
+            raise KeyError(f"no dataset named {name!r} in {self.path}")
+        if rows[0][0]:
+            return rows[0][0]
+        cur = self.cursor()
+        try:
+            fp = content_fingerprint(cur, name)
+        finally:
+            cur.close()
+        self.query("UPDATE datasets SET content_fp = ? WHERE name = ?", [fp, name])
+        return fp
 
     def dataset_info(self, name: str) -> dict:
         rows = self.query("SELECT name, source, created_at, n_samples, rejected_rows, report FROM datasets "

@@ -48,6 +48,8 @@ COLUMNS = (
     ("jobs", "owner", "VARCHAR"),  # the token of the process running the job (jobs.py)
     ("synth_rounds", "clustering", "BLOB"),  # the round's clustering, written with its row in one transaction
     ("synth_rounds", "error", "VARCHAR"),
+    ("datasets", "content_fp", "VARCHAR"),  # samples.content_fingerprint: what cached results are keyed by
+    ("scores", "content_fp", "VARCHAR"),  # the dataset's fingerprint when the score was computed
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.config import workspace_dir
 from core.data import schema
+from core.data.files import clean_workspace
 from core.data.samples import SampleTables
 from core.data.vectors import VectorTables
 
@@ -50,6 +51,7 @@ class Store(SampleTables, VectorTables):
             limit = os.environ.get("PRISM_DUCKDB_MEMORY", "2GB")
             self._con.execute(f"SET memory_limit = '{limit}'")
             schema.create(self._con)
+        clean_workspace(self.path.parent)  # temp files of writers killed earlier (uploads, artifacts, models)
 
     def close(self) -> None:
         self._con.close()
@@ -93,18 +95,24 @@ class Store(SampleTables, VectorTables):
     # ---- scores and small cached values ----------------------------------------------------------------------
 
     def save_score(self, dataset: str, config_key: str, metric: str, value: float, n: int, q: float = 1.0) -> None:
-        self.query("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [dataset, config_key, metric, q, value, n, time.time()])
+        """A score of the dataset as it is now (its content fingerprint is stored with the value)."""
+        self.query("INSERT OR REPLACE INTO scores (dataset, config_key, metric, q, value, n, computed_at, content_fp) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [dataset, config_key, metric, q, value, n, time.time(), self.fingerprint(dataset)])
 
     def get_score(self, dataset: str, config_key: str, metric: str, q: float = 1.0) -> tuple[float, int] | None:
-        rows = self.query("SELECT value, n FROM scores WHERE dataset = ? AND config_key = ? AND metric = ? AND q = ?",
-                          [dataset, config_key, metric, q])
+        """(value, n) if it was computed on the dataset's current content, else None."""
+        rows = self.query("SELECT value, n FROM scores WHERE dataset = ? AND config_key = ? AND metric = ? AND q = ? "
+                          "AND content_fp = ?", [dataset, config_key, metric, q, self.fingerprint(dataset)])
         return (rows[0][0], rows[0][1]) if rows else None
 
     def scores_for(self, dataset: str) -> list[dict]:
-        rows = self.query("SELECT config_key, metric, q, value, n, computed_at FROM scores WHERE dataset = ? "
-                          "ORDER BY computed_at DESC", [dataset])
-        return [dict(zip(("config_key", "metric", "q", "value", "n", "computed_at"), r)) for r in rows]
+        """Every score of the dataset's current content, newest first, with the identity of its features."""
+        rows = self.query("SELECT s.config_key, s.metric, s.q, s.value, s.n, s.computed_at, c.identity FROM scores s "
+                          "LEFT JOIN feature_configs c ON c.config_key = s.config_key WHERE s.dataset = ? "
+                          "AND s.content_fp = ? ORDER BY s.computed_at DESC", [dataset, self.fingerprint(dataset)])
+        keys = ("config_key", "metric", "q", "value", "n", "computed_at", "identity")
+        return [dict(zip(keys, r[:-1] + (json.loads(r[-1]) if r[-1] else None,))) for r in rows]
 
     def cache_get(self, key: str):
         rows = self.query("SELECT value FROM kv_cache WHERE key = ?", [key])

@@ -131,15 +131,12 @@ def load_model(model_id: str = DEFAULT_MODEL, *, device: str | None = None, dtyp
 
 def _save_atomically(model, tokenizer, target: Path) -> None:
     """Write to a temp folder and rename, so a crash never leaves a half-written cache that looks complete."""
-    import shutil
-    import tempfile
+    from safetensors.torch import save_model
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
-    try:
+    from core.data.files import atomic_folder
+
+    with atomic_folder(target) as tmp:
         # save_pretrained refuses models loaded from GGUF: write the de-quantised weights and a plain config
-        from safetensors.torch import save_model
-
         config = model.config.to_dict()
         config.pop("quantization_config", None)
         (tmp / "config.json").write_text(json.dumps(config, indent=1, default=str))
@@ -148,9 +145,3 @@ def _save_atomically(model, tokenizer, target: Path) -> None:
         save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
         (tmp / "prism_source.json").write_text(json.dumps({"from": "gguf"}))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

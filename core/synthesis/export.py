@@ -1,57 +1,106 @@
-"""Export the grown dataset (seed rows + accepted synthetic rows) as JSONL or Parquet, with provenance per row."""
+"""Export the grown dataset (seed rows + accepted synthetic rows) as JSONL or Parquet, with provenance per row.
+
+Rows stream from DuckDB in chunks and are written as they come (JSONL line by line, Parquet batch by batch through
+one writer with a fixed schema), into a temp file renamed into place with the user's umask: memory stays flat at any
+size, and a killed export leaves the old file or none, never half of one.
+"""
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
+from typing import Iterator
 
+from core.data.files import atomic_file, clean_stale_temp
 from core.data.store import Store
+
+CHUNK_ROWS = 10_000
+FORMATS = ("jsonl", "parquet")
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
+                      ("origin", pa.string()), ("round", pa.int32()), ("target_cluster", pa.int32()),
+                      ("cluster", pa.int32()), ("generator", pa.string()), ("votes", pa.int32()),
+                      ("answer", pa.string()), ("meta", pa.string())])
+
+
+def iter_export_rows(store: Store, dataset: str, run_id: str | None = None,
+                     chunk: int = CHUNK_ROWS) -> Iterator[list[dict]]:
+    """Batches of rows: seed rows (origin=seed) in file order, then each accepted candidate (origin=synthetic)
+    with its round, target and assigned cluster, generator, votes and answer."""
+    gen = None
+    if run_id is not None:
+        found = store.query("SELECT generator FROM synth_runs WHERE run_id = ?", [run_id])
+        if not found:
+            raise KeyError(f"no synthesis run {run_id!r}")
+        gen = found[0][0]
+    top = store.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
+    for start in range(0, top, chunk):
+        rows = store.query("SELECT sample_id, prompt, response, meta FROM samples WHERE dataset = ? AND ordinal >= ? "
+                           "AND ordinal < ? ORDER BY ordinal", [dataset, start, start + chunk])
+        yield [{"id": sid, "prompt": p, "response": r, "origin": "seed", "round": None, "target_cluster": None,
+                "cluster": None, "generator": None, "votes": None, "answer": None, "meta": json.loads(m) if m else {}}
+               for sid, p, r, m in rows]
+    if run_id is None:
+        return
+    rows = store.query("SELECT round, request_idx, problem_idx, target_cluster, cluster, votes, answer, problem, "
+                       "solution, content_hash FROM synth_candidates WHERE run_id = ? AND accepted ORDER BY round, "
+                       "request_idx, problem_idx", [run_id])
+    for start in range(0, len(rows), chunk):
+        yield [{"id": f"synth-{run_id}-{rnd}-{req}-{prob}", "prompt": problem, "response": solution,
+                "origin": "synthetic", "round": rnd, "target_cluster": target, "cluster": cluster, "generator": gen,
+                "votes": votes, "answer": answer, "meta": {"content_hash": chash}}
+               for rnd, req, prob, target, cluster, votes, answer, problem, solution, chash in rows[start:start + chunk]]
 
 
 def grown_rows(store: Store, dataset: str, run_id: str | None = None) -> list[dict]:
-    """Seed rows (origin=seed) then each accepted candidate (origin=synthetic) with round, cluster, model, votes."""
-    rows = [{"id": s.id, "prompt": s.prompt, "response": s.response, "origin": "seed", "round": None,
-             "target_cluster": None, "cluster": None, "generator": None, "votes": None, "answer": None,
-             "meta": s.meta} for s in store.samples(dataset)]
-    if run_id is None:
-        return rows
-    gen = store.query("SELECT generator FROM synth_runs WHERE run_id = ?", [run_id])
-    if not gen:
-        raise KeyError(f"no synthesis run {run_id!r}")
-    for rnd, req, prob, target, cluster, votes, answer, problem, solution, chash in store.query(
-            "SELECT round, request_idx, problem_idx, target_cluster, cluster, votes, answer, problem, solution, "
-            "content_hash FROM synth_candidates WHERE run_id = ? AND accepted ORDER BY round, request_idx, "
-            "problem_idx", [run_id]):
-        rows.append({"id": f"synth-{run_id}-{rnd}-{req}-{prob}", "prompt": problem, "response": solution,
-                     "origin": "synthetic", "round": rnd, "target_cluster": target, "cluster": cluster,
-                     "generator": gen[0][0], "votes": votes, "answer": answer, "meta": {"content_hash": chash}})
-    return rows
+    """All export rows in memory (small datasets, tests)."""
+    return [row for batch in iter_export_rows(store, dataset, run_id) for row in batch]
+
+
+def write_rows(batches, fmt: str, fh) -> int:
+    """Write batches of rows to a binary file object; returns the number of rows."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
+    n = 0
+    if fmt == "jsonl":
+        for batch in batches:
+            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch).encode("utf-8"))
+            n += len(batch)
+        return n
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema()
+    with pq.ParquetWriter(fh, schema) as writer:
+        for batch in batches:
+            flat = [r | {"meta": json.dumps(r["meta"], ensure_ascii=False)} for r in batch]
+            writer.write_table(pa.Table.from_pylist(flat, schema=schema))
+            n += len(batch)
+    return n
 
 
 def to_bytes(rows: list[dict], fmt: str) -> bytes:
-    if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
-    if fmt == "parquet":
-        import io
+    buf = io.BytesIO()
+    write_rows([rows], fmt, buf)
+    return buf.getvalue()
 
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        flat = [r | {"meta": json.dumps(r["meta"], ensure_ascii=False)} for r in rows]
-        buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(flat), buf)
-        return buf.getvalue()
-    raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
+def export_bytes(store: Store, dataset: str, *, run_id: str | None, fmt: str) -> bytes:
+    """The export as bytes, for a download the user asked for (built on click, not on every page run)."""
+    buf = io.BytesIO()
+    write_rows(iter_export_rows(store, dataset, run_id), fmt, buf)
+    return buf.getvalue()
 
 
 def export(store: Store, dataset: str, *, run_id: str | None, fmt: str, out: str | Path) -> int:
-    """Write atomically (temp file + rename); returns the number of rows."""
-    rows = grown_rows(store, dataset, run_id)
+    """Stream the export into `out` atomically; returns the number of rows."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(to_bytes(rows, fmt))
-    os.replace(tmp, out)
-    return len(rows)
+    clean_stale_temp(out.parent) if out.parent.exists() else None  # leftovers of an export killed earlier
+    with atomic_file(out) as fh:
+        return write_rows(iter_export_rows(store, dataset, run_id), fmt, fh)

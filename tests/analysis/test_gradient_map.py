@@ -1,10 +1,10 @@
-"""The map: cached in DuckDB + artifacts (a second build is a read), new points placed with transform()."""
+"""The map: cached in DuckDB + artifacts (a second build is a read), keyed by content, new points placed on it."""
 import numpy as np
 
 from core.analysis.clusters import ClusterConfig
 from core.config import FeatureConfig
 from core.data.ingest import ingest_file
-from core.analysis.gradient_map import build_map, load_reducer, transform_points
+from core.analysis.gradient_map import MapConfig, build_map, find_cached_map
 from tests.conftest import DATA
 
 
@@ -20,7 +20,7 @@ def test_map_is_cached_and_reusable(store, monkeypatch):
     blob_of = dict(zip(hashes, blob))
     stages = []
     m1 = build_map(store, "mix", cfg.key(), 64, cluster_config=ClusterConfig(k=4), stage=lambda s, f: stages.append(s))
-    assert "fitting UMAP" in stages and m1.xy.shape == (24, 2) and m1.k == 4
+    assert any(s.startswith("fitting UMAP") for s in stages) and m1.xy.shape == (24, 2) and m1.k == 4
     assert np.isfinite(m1.xy).all()
 
     import core.analysis.gradient_map as gm
@@ -37,21 +37,73 @@ def test_map_is_cached_and_reusable(store, monkeypatch):
     monkeypatch.undo()
 
     # another rule re-clusters but reuses the layout
-    monkeypatch.setattr(gm, "fit_umap", boom)
+    monkeypatch.setattr(gm, "fit_layout", boom)
     m3 = build_map(store, "mix", cfg.key(), 64, cluster_config=ClusterConfig(k=4, rule="density"))
     np.testing.assert_allclose(m3.xy, m1.xy)
     assert m3.key != m1.key and m3.sparse_rows.sum() == 12
     monkeypatch.undo()
 
     # new points land on the same map, inside the group they belong to
-    reducer = load_reducer(store, m1)
     samples = {s.id: s.content_hash for s in store.samples("mix")}
     map_blob = np.array([blob_of[samples[i]] for i in m1.ids])
     new = (centres + 0.2 * rng.normal(size=(3, 64))).astype(np.float32)
-    placed = transform_points(reducer, new)
+    placed = m2.layout.place(new)
     assert placed.shape == (3, 2)
     nearest = np.argmin(np.linalg.norm(m1.xy[None, :, :] - placed[:, None, :], axis=2), axis=1)
     assert map_blob[nearest].tolist() == [0, 1, 2]
 
     out = m1.to_json()
     assert out["n"] == 24 and len(out["rows"]) == 24 and set(out["rows"][0]) >= {"id", "cluster", "sparse", "x", "y"}
+
+
+def make_mix(store, dim=32, seed=0):
+    store.save_dataset("mix", ingest_file(DATA / "mixture_24.jsonl"), source="x")
+    cfg = FeatureConfig(model="m", model_revision="r", dim=dim)
+    hashes = store.missing_feature_hashes("mix", cfg)
+    X = np.random.default_rng(seed).normal(size=(len(hashes), dim)).astype(np.float32)
+    store.write_features(cfg, hashes, X)
+    return cfg
+
+
+def test_an_edit_anywhere_misses_the_cache_and_a_replace_drops_old_scores(store, tmp_path):
+    """Keys follow every row: editing one row (the last one, which a sampled fingerprint would skip) or replacing
+    the dataset never serves the old map or score."""
+    import json
+
+    from core.data.datasets import ingest
+
+    cfg = make_mix(store)
+    m1 = build_map(store, "mix", cfg.key(), 32, cluster_config=ClusterConfig(k=3))
+    store.save_score("mix", cfg.key(), "g_vendi", 5.0, 24)
+    assert find_cached_map(store, "mix", cfg.key(), 32, ClusterConfig(k=3), MapConfig()) is not None
+    rows = [json.loads(l) for l in (DATA / "mixture_24.jsonl").read_text().splitlines()]
+    rows[-1]["answer"] += " (edited)"
+    edited = tmp_path / "mixture_24.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest(store, edited, name="mix", replace=True)
+    assert store.get_score("mix", cfg.key(), "g_vendi") is None
+    assert store.scores_for("mix") == []
+    assert find_cached_map(store, "mix", cfg.key(), 32, ClusterConfig(k=3), MapConfig()) is None
+    store.write_features(cfg, store.missing_feature_hashes("mix", cfg), np.ones((1, 32), np.float32))
+    m2 = build_map(store, "mix", cfg.key(), 32, cluster_config=ClusterConfig(k=3))
+    assert m2.key != m1.key
+
+
+def test_a_crafted_artifact_is_refused_not_loaded(store):
+    """The map's arrays are checked against the sha256 recorded in DuckDB before they are read (and never
+    unpickled): a file swapped in the workspace means 'no cached map', and a rebuild."""
+    import core.analysis.gradient_map as gm
+
+    cfg = make_mix(store)
+    m1 = build_map(store, "mix", cfg.key(), 32, cluster_config=ClusterConfig(k=3))
+    meta = store.cache_get(f"map:{m1.key}")
+    path = store.path.parent / "artifacts" / f"layout-{meta['layout_key']}.npz"
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pwned')",))
+
+    path.write_bytes(pickle.dumps(Evil()))
+    assert gm.load_cached(store, m1.key) is None
+    assert all(p.suffix == ".npz" for p in (store.path.parent / "artifacts").iterdir())
