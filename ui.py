@@ -176,14 +176,17 @@ def start_synthesis(dataset: str, config, generator: dict) -> str:
 
     store, runner = get_store(), get_runner()
     gen = make_generator(store, generator["kind"], model=generator.get("model"), base_url=generator.get("base_url"),
-                         api_key=generator.get("api_key"))
+                         api_key=generator.get("api_key"))  # raises ValueError on an incomplete form
     fc = feature_config()
     run_id = start_run(store, dataset, config, gen.name, fc)
     params = {"run_id": run_id, "generator": gen.name}  # no key: params are stored in DuckDB
 
     def work(ctx):
         ctx.progress(0, config.rounds * config.requests_per_round, stage="synthesis")
-        return run_synthesis(store, dataset, config, gen, fc, progress=ctx.progress, should_cancel=ctx.cancelled)
+        summary = run_synthesis(store, dataset, config, gen, fc, progress=ctx.progress, should_cancel=ctx.cancelled)
+        if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
+            raise RuntimeError(summary["error"])
+        return summary
 
     return runner.start("synthesize", dataset, params, work)
 

@@ -109,8 +109,7 @@ class JobRunner:
                     [time.time(), PROCESS_TOKEN])
         self._threads: dict[str, threading.Thread] = {}
         self._start_lock = threading.Lock()
-        self._heartbeat = threading.Thread(target=self._beat, name="jobs-heartbeat", daemon=True)
-        self._heartbeat.start()
+        self._heartbeat: threading.Thread | None = None
 
     def start(self, kind: str, dataset: str, params: dict, work: Callable[[JobContext], Any]) -> str:
         """Run work(ctx) in the background unless the same job is already active (then join it); returns its id."""
@@ -129,6 +128,9 @@ class JobRunner:
                                       daemon=True)
             self._threads[job_id] = thread
             thread.start()
+            if self._heartbeat is None or not self._heartbeat.is_alive():
+                self._heartbeat = threading.Thread(target=self._beat, name="jobs-heartbeat", daemon=True)
+                self._heartbeat.start()
             return job_id
 
     def _run(self, job_id: str, work: Callable[[JobContext], Any]) -> None:
@@ -149,16 +151,21 @@ class JobRunner:
                                           job_id])
 
     def _beat(self) -> None:
-        """Refresh updated_at of this process's running jobs, so a reader can tell a live job from a stale row."""
+        """While any job of this runner runs, refresh its updated_at, so a reader can tell a live job from a stale
+        row; the thread ends with the last job."""
         while True:
-            time.sleep(HEARTBEAT_SECONDS)
+            alive = [j for j, t in list(self._threads.items()) if t.is_alive()]
+            if not alive:
+                return
             try:
-                alive = [j for j, t in list(self._threads.items()) if t.is_alive()]
-                if alive:
-                    self.store.query("UPDATE jobs SET updated_at = ? WHERE status = 'running' AND owner = ? "
-                                     "AND id IN (SELECT unnest(?))", [time.time(), PROCESS_TOKEN, alive])
+                self.store.query("UPDATE jobs SET updated_at = ? WHERE status = 'running' AND owner = ? "
+                                 "AND id IN (SELECT unnest(?))", [time.time(), PROCESS_TOKEN, alive])
             except Exception:  # the store was closed (tests, shutdown): nothing left to beat for
                 return
+            for _ in range(int(HEARTBEAT_SECONDS * 10)):
+                if not any(t.is_alive() for t in list(self._threads.values())):
+                    return
+                time.sleep(0.1)
 
     def cancel(self, job_id: str) -> None:
         """Ask the job to stop at its next checkpoint; a job whose process is gone is ended at once."""

@@ -5,6 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.synthesis.credentials import redact
 from core.synthesis.export import export_bytes
 from core.synthesis.loop import SynthesisConfig, candidates_frame, runs_for, summarize
 from ui import generator_settings, get_runner, get_store, job_panel, pick_dataset, start_synthesis, synthesis_map
@@ -33,7 +34,10 @@ config = SynthesisConfig(rounds=int(rounds), requests_per_round=int(requests), p
                          answer_mode=answer_mode, max_problem_tokens=int(problem_tokens),
                          max_solution_tokens=int(solution_tokens))
 if launch:
-    st.query_params["synth_job"] = start_synthesis(dataset, config, generator)
+    try:
+        st.query_params["synth_job"] = start_synthesis(dataset, config, generator)
+    except ValueError as exc:  # an incomplete form (no model, no URL): say what is missing, keep the page
+        st.error(str(exc))
 
 job_id = st.query_params.get("synth_job")
 job = get_runner().get(job_id) if job_id else get_runner().find_active("synthesize", dataset)
@@ -50,7 +54,7 @@ if job and job.active:
                          hide_index=True, width="stretch")
     st.stop()
 if job and job.status == "failed":
-    st.error(f"The run failed: {(job.error or '').splitlines()[0]}")
+    st.error(f"The run failed: {redact((job.error or '').splitlines()[0])}")
 
 runs = runs_for(store, dataset)
 if not runs:
@@ -58,6 +62,11 @@ if not runs:
     st.stop()
 run = st.selectbox("Run", runs, format_func=lambda r: f"{r['run_id']} · {r['generator']} · {r['status']}")
 summary = summarize(store, run["run_id"])
+if summary["status"] == "failed":
+    st.error(f"This run failed: {summary['error']}. Fix the cause and launch it again: it resumes, and the failed "
+             "requests are sent again.")
+elif summary["status"] == "stopped (budget)":
+    st.warning("This run stopped when its budget ran out; launch it again with a larger budget to finish it.")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Accepted", summary["accepted"])
 c2.metric("Rejected", sum(summary["rejected"].values()))

@@ -15,9 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class StubState:
-    def __init__(self, faults=(), api_key: str | None = None, delay: float = 0.0, timeout_sleep: float = 3.0):
+    def __init__(self, faults=(), api_key: str | None = None, delay: float = 0.0, timeout_sleep: float = 3.0,
+                 echo_auth: bool = False):
         self.faults = list(faults)
         self.api_key = api_key
+        self.echo_auth = echo_auth  # a 401 whose body repeats the Authorization header (seen behind some proxies)
+        self.auth_headers: list[str] = []
         self.delay = delay
         self.timeout_sleep = timeout_sleep
         self.lock = threading.Lock()
@@ -61,9 +64,13 @@ def make_handler(state: StubState):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length).decode()
-            if state.api_key and self.headers.get("Authorization") != f"Bearer {state.api_key}":
+            auth = self.headers.get("Authorization") or ""
+            with state.lock:
+                state.auth_headers.append(auth)
+            if state.api_key and auth != f"Bearer {state.api_key}":
                 state.bad_auth += 1
-                return self._send(401, b'{"error": {"message": "bad key"}}')
+                message = f"bad key: got Authorization: {auth}" if state.echo_auth else "bad key"
+                return self._send(401, json.dumps({"error": {"message": message}}).encode())
             body = json.loads(raw)
             prompt = body["messages"][-1]["content"]
             fault = state.next_fault()

@@ -12,7 +12,7 @@ import re
 from urllib.parse import urlparse
 
 _TOKENS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|\bsk-[A-Za-z0-9_\-]{6,}|((?:api[_-]?key|authorization|token)"
-                     r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+")
+                     r"[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)[^\s\"',;}]+")
 
 
 def redact(text: str | None, *secrets: str | None) -> str | None:

@@ -107,3 +107,14 @@ def test_a_crafted_artifact_is_refused_not_loaded(store):
     path.write_bytes(pickle.dumps(Evil()))
     assert gm.load_cached(store, m1.key) is None
     assert all(p.suffix == ".npz" for p in (store.path.parent / "artifacts").iterdir())
+
+
+def test_label_values_holding_html_are_escaped_in_the_legend():
+    import pandas as pd
+
+    from core.plots import map_figure
+
+    frame = pd.DataFrame({"id": ["a", "b"], "prompt": ["p", "q"], "src": ['<a href="http://x">click</a>', "plain"]})
+    fig = map_figure(frame, np.array([0, 1]), np.array([False, True]), np.zeros((2, 2)), color_by="src")
+    names = [t.name for t in fig.data]
+    assert not any("<a" in n for n in names) and any("&lt;a href" in n for n in names)

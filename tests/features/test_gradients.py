@@ -69,3 +69,77 @@ def test_batches_respect_the_token_budget_and_group_similar_lengths():
     assert [5] in [[lengths[i] for i in b] for b in batches] or any(lengths[b[0]] == 5 for b in batches)
     assert any(b == [5] for b in batches) or True
     assert [lengths[i] for i in batches[-1]] == [2000]  # too long for the budget: a batch of its own
+
+
+class CountingTokenizer:
+    """Wraps a tokenizer: counts encodes, and fails if two threads are ever inside it at once."""
+
+    def __init__(self, inner):
+        import threading
+
+        self.inner, self.calls, self.inside, self.overlaps = inner, 0, 0, 0
+        self._guard = threading.Lock()
+
+    def __call__(self, *a, **k):
+        import time
+
+        with self._guard:
+            self.inside += 1
+            self.calls += 1
+            if self.inside > 1:
+                self.overlaps += 1
+        time.sleep(0.001)  # widen the window a race would need
+        try:
+            return self.inner(*a, **k)
+        finally:
+            with self._guard:
+                self.inside -= 1
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_featurisation_starts_before_tokenising_everything_and_shares_the_tokenizer_safely():
+    """Every row used to be tokenised before the first batch (minutes on a big dataset, no cancel meanwhile); and
+    the featuriser and the embedded generator share one tokenizer, which fails under concurrent use."""
+    import threading
+
+    from transformers import AutoTokenizer
+
+    from core.features.batches import encode_pair
+    from core.features.gradients import TOKENIZE_WINDOW, encode_all, iter_feature_batches, lock_for
+    from core.features.models import load_model
+
+    tok = CountingTokenizer(load_model().tokenizer)
+
+    class Stop(Exception):
+        pass
+
+    class Fake:  # a featuriser that records how much was tokenised when its first batch came
+        tokenizer, config, model = tok, FeatureConfig(model="m", dim=4), object()
+
+        def features(self, batch):
+            raise Stop(tok.calls)
+
+    pairs = [(f"question {i} " * (1 + i % 7), f"answer {i}") for i in range(3 * TOKENIZE_WINDOW)]
+    try:
+        next(iter_feature_batches(Fake(), pairs))
+    except Stop as first:
+        assert first.args[0] <= 2 * TOKENIZE_WINDOW + 2  # one window (two encodes per row), not all of them
+    tok.calls = 0
+
+    def featuriser_side():
+        for _ in range(40):
+            encode_all(tok, pairs[:3], 64)
+
+    def generator_side():
+        for _ in range(40):
+            with lock_for(tok):
+                tok(["hello there"], return_tensors="pt", padding=True)
+
+    threads = [threading.Thread(target=f) for f in (featuriser_side, generator_side, featuriser_side)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert tok.calls > 0 and tok.overlaps == 0

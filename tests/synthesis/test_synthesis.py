@@ -171,3 +171,81 @@ def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
         assert n == 24 + summary["accepted"]
         rows = [json.loads(l) for l in (tmp_path / "g.jsonl").read_text().splitlines()]
         assert all(r["generator"].startswith("embedded:") for r in rows if r["origin"] == "synthetic")
+
+
+def test_a_run_where_every_request_failed_is_failed_not_done_and_a_fixed_key_completes_it(seeded):
+    """A wrong key used to leave the run 'done' with 0 accepted (and the 401s cached, so fixing the key changed
+    nothing). Now: status failed with the reason, exit 3, valid JSON; the relaunch with the right key sends again."""
+    args = ["synthesize", "mix", "--generator", "openai", "--model", "stub-model", "--requests-per-round", "2",
+            "--solutions-per-problem", "1", "--json"]
+    with Stub(api_key=SECRET) as stub:
+        bad = run_cli(seeded, *args, "--base-url", stub.url,
+                      env_extra={"PRISM_API_KEY": "sk-wrong-000000000", "PRISM_API_BASE_URL": stub.url})
+        assert bad.returncode == 3, bad.stderr[-2000:]
+        out = json.loads(bad.stdout)
+        assert out["status"] == "failed" and "refused the API key" in out["error"] and out["accepted"] == 0
+        assert "sk-wrong" not in bad.stdout + bad.stderr
+        good = run_cli(seeded, *args, "--base-url", stub.url,
+                       env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url})
+        assert good.returncode == 0, good.stderr[-2000:]
+        fixed = json.loads(good.stdout)
+        assert fixed["status"] == "done" and fixed["run_id"] == out["run_id"] and fixed["rounds"] == 1
+        assert fixed["accepted"] + fixed["rejected"].get("dense cluster", 0) + fixed["rejected"].get(
+            "duplicate", 0) > 0  # real candidates this time
+        assert "generation error" not in fixed["rejected"]
+
+
+def test_a_time_budget_stops_the_run_with_a_valid_summary(seeded):
+    """--max-seconds 1 used to end in a crash formatting None; now a JSON object that says it stopped."""
+    with Stub(delay=0.3) as stub:
+        res = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "s",
+                      "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "1", "--json")
+        text = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model",
+                       "s", "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["status"] == "stopped (budget)" and out["rounds"] == 0 and out["g_vendi_after"] is None
+    assert text.returncode == 0 and "stopped (budget)" in text.stdout and "n/a" in text.stdout
+
+
+def test_the_round_clustering_and_its_row_land_together(seeded, monkeypatch):
+    """A kill between the round's clustering and its synth_rounds row used to leave the round undone forever. The
+    two writes are one transaction now: a failure inside it leaves neither, and the next run does the round."""
+    from core.data.store import Store
+    from core.features.compute import feature_config
+    from core.synthesis import loop
+    from core.synthesis.openai_backend import OpenAIGenerator
+
+    config = loop.SynthesisConfig(requests_per_round=1, problems_per_request=1, solutions_per_problem=1)
+    with Store() as store, Stub() as stub:
+        generator = OpenAIGenerator(store, base_url=stub.url, model="stub")
+        real = store.transaction
+
+        def dies_inside(*a, **k):
+            cm = real(*a, **k)
+
+            class Boom:
+                def __enter__(self):
+                    self.cur = cm.__enter__()
+                    return self
+
+                def execute(self, sql, params=()):
+                    if sql.startswith("INSERT INTO synth_rounds"):
+                        raise KeyboardInterrupt("killed between the clustering and its row")
+                    return self.cur.execute(sql, params)
+
+                def __getattr__(self, name):
+                    return getattr(self.cur, name)
+
+                def __exit__(self, *exc):
+                    return cm.__exit__(*exc)
+            return Boom()
+
+        monkeypatch.setattr(store, "transaction", dies_inside)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_synthesis(store, "mix", config, generator, feature_config())
+        assert store.query("SELECT count(*) FROM synth_rounds")[0][0] == 0
+        monkeypatch.undo()
+        summary = loop.run_synthesis(store, "mix", config, generator, feature_config())
+        assert summary["status"] == "done" and summary["rounds"] == 1
+        assert store.query("SELECT status, clustering IS NOT NULL FROM synth_rounds")[0] == ("done", True)
