@@ -85,7 +85,7 @@ def features(fams, workspace: str) -> dict[str, np.ndarray]:
 def rule_flags(X: np.ndarray, k: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """{rule: (flagged rows, per-sample score or None)} for one k and seed."""
     from core.analysis.clusters import spherical_kmeans
-    from core.analysis.sparsity import (below_quantile, gradient_mass, knn_density, low_mean_score,
+    from core.analysis.sparsity import (Scores, apply_rule, below_quantile, gradient_mass, knn_density,
                                         majority_sparse, paper_sparse)
 
     labels, _ = spherical_kmeans(X, k, seed=seed)
@@ -95,13 +95,12 @@ def rule_flags(X: np.ndarray, k: int, seed: int) -> dict[str, tuple[np.ndarray, 
     for s in range(5):
         lab, _ = spherical_kmeans(X, k, seed=seed * 5 + s)
         votes += paper_sparse(np.bincount(lab, minlength=k))[lab]
-    return {
-        "paper": (paper_sparse(sizes)[labels], None),
-        "density": (majority_sparse(labels, below_quantile(density, 0.5), k)[labels], density),
-        "mass": (low_mean_score(labels, mass, k)[labels], mass),
-        "mass-rows": (below_quantile(mass, 0.5), mass),
-        "consensus": (votes > 2.5, None),
-    }
+    scores = Scores(density=density, mass=mass)
+    out = {rule: (apply_rule(rule, labels, sizes, scores)[0], {"paper": None, "density": density, "mass": mass}[rule])
+           for rule in ("paper", "density", "mass")}
+    out["mass-median"] = (below_quantile(mass, 0.5), mass)  # the same score, half the rows flagged always
+    out["consensus"] = (votes > 2.5, None)
+    return out
 
 
 def auc(score: np.ndarray, minority: np.ndarray) -> float:

@@ -5,9 +5,9 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.sparsity import knn_density, majority_sparse, paper_sparse, unit
+from core.analysis.sparsity import RULES, Scores, apply_rule, gradient_mass, knn_density, unit
 
-RULES = ("paper", "density")
+TRAIN_POINTS_PER_CENTROID = 256  # faiss's default: only bites past 256k rows (k is capped at 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,8 +15,9 @@ class ClusterConfig:
     k: int | None = None  # None: n/10 as in the paper, bounded to [2, 1000]
     seed: int = 0
     niter: int = 20
-    rule: str = "paper"  # "paper": clusters below the median size; "density": least dense samples' clusters
-    density_quantile: float = 0.5  # density rule: samples below this quantile of density are sparse
+    rule: str = "paper"  # see sparsity.py: "paper" (cluster size), "density" (10-NN), "mass" (x_iᵀ S x_i)
+    density_quantile: float = 0.5  # density rule: rows below this quantile of density are sparse
+    mass_fraction: float = 0.5  # mass rule: rows with less than this fraction of the median row's mass are sparse
     neighbours: int = 10
 
     def __post_init__(self) -> None:
@@ -33,6 +34,7 @@ class Clustering:
     density: np.ndarray  # (n,) mean cosine similarity to the nearest neighbours (higher = denser)
     sparse_rows: np.ndarray  # (n,) bool under the configured rule
     k: int
+    mass: np.ndarray | None = None  # (n,) x_iᵀ S x_i: how much of the dataset points along each row (low = thin)
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """Nearest centroid by cosine for new rows (e.g. synthetic candidates)."""
@@ -51,28 +53,31 @@ def spherical_kmeans(X: np.ndarray, k: int, *, seed: int = 0, niter: int = 20) -
     X = unit(X)
     km = faiss.Kmeans(X.shape[1], k, niter=niter, spherical=True, seed=seed, verbose=False)
     km.cp.min_points_per_centroid = 1  # small n is fine here: silence faiss's "too few points" warning
-    km.cp.max_points_per_centroid = 1 << 30  # cluster every row, no subsampling
+    # centroids are trained on at most TRAIN_POINTS_PER_CENTROID·k rows (a seeded sample, past 256k rows at k = 1000:
+    # the cost of Lloyd's iterations stays bounded at a million rows); every row is then assigned to its centroid
+    km.cp.max_points_per_centroid = TRAIN_POINTS_PER_CENTROID
     km.train(X)
     centroids = unit(km.centroids)
     return assign(X, centroids), centroids
 
 
-def assign(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    return np.argmax(unit(X) @ centroids.T, axis=1).astype(np.int64)
+def assign(X: np.ndarray, centroids: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """Nearest centroid by cosine, in chunks (1M rows x 1000 centroids at once would be 4 GB of similarities)."""
+    out = np.empty(X.shape[0], dtype=np.int64)
+    for start in range(0, X.shape[0], chunk):
+        out[start:start + chunk] = np.argmax(unit(X[start:start + chunk]) @ centroids.T, axis=1)
+    return out
 
 
 def cluster(X: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clustering:
+    """k-means on the unit features, every per-sample score, and the sparse flags under the configured rule."""
     n = X.shape[0]
     if n < 3:
         raise ValueError("clustering needs at least 3 rows")
     k = min(config.k or default_k(n), n - 1)
     labels, centroids = spherical_kmeans(X, k, seed=config.seed, niter=config.niter)
     sizes = np.bincount(labels, minlength=k)
-    density = knn_density(X, config.neighbours)
-    if config.rule == "paper":
-        sparse_clusters = paper_sparse(sizes)
-        sparse_rows = sparse_clusters[labels]
-    else:
-        sparse_rows = density < np.quantile(density, config.density_quantile)
-        sparse_clusters = majority_sparse(labels, sparse_rows, k)
-    return Clustering(labels, centroids, sizes, sparse_clusters, density, sparse_rows, k)
+    scores = Scores(density=knn_density(X, config.neighbours), mass=gradient_mass(X))
+    sparse_rows, sparse_clusters = apply_rule(config.rule, labels, sizes, scores, quantile=config.density_quantile,
+                                              mass_fraction=config.mass_fraction)
+    return Clustering(labels, centroids, sizes, sparse_clusters, scores.density, sparse_rows, k, scores.mass)

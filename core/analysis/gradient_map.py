@@ -26,7 +26,7 @@ from core.config import stable_hash
 from core.data.files import atomic_write
 from core.data.store import Store
 
-MAP_VERSION = 2  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement
+MAP_VERSION = 3  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement; 3: mass score
 StageFn = Callable[[str, float], None]  # (stage, fraction done)
 PLACE_NEIGHBOURS = 10
 
@@ -78,7 +78,7 @@ class GradientMap:
     ids: list[str]
     labels: np.ndarray
     sparse_rows: np.ndarray
-    density: np.ndarray
+    density: np.ndarray  # (n,) 10-NN mean cosine (low = isolated)
     xy: np.ndarray  # (n, 2)
     sizes: np.ndarray
     sparse_clusters: np.ndarray
@@ -87,14 +87,15 @@ class GradientMap:
     centroids: np.ndarray
     layout: Layout | None = None
     fitted_rows: int = 0  # rows UMAP was fitted on (the rest were placed)
+    mass: np.ndarray | None = None  # (n,) x_iᵀ S x_i (low = a rare kind of row)
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "n": len(self.ids), "k": self.k, "rule": self.rule,
                 "sparse_clusters": [int(c) for c in np.flatnonzero(self.sparse_clusters)],
                 "config_key": self.config_key, "map_key": self.key, "fitted_rows": self.fitted_rows,
-                "rows": [{"id": i, "cluster": int(c), "sparse": bool(s), "density": float(d), "x": float(x),
-                          "y": float(y)} for i, c, s, d, (x, y) in
-                         zip(self.ids, self.labels, self.sparse_rows, self.density, self.xy)]}
+                "rows": [{"id": i, "cluster": int(c), "sparse": bool(s), "density": float(d), "mass": float(m),
+                          "x": float(x), "y": float(y)} for i, c, s, d, m, (x, y) in
+                         zip(self.ids, self.labels, self.sparse_rows, self.density, self.mass, self.xy)]}
 
 
 # ---- artifacts -----------------------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
         return None
     cur = store.cursor()
     try:
-        res = cur.execute("SELECT sample_id, cluster, sparse, density, x, y FROM map_rows WHERE map_key = ? "
+        res = cur.execute("SELECT sample_id, cluster, sparse, density, x, y, mass FROM map_rows WHERE map_key = ? "
                           "ORDER BY ordinal", [key]).fetchnumpy()
     finally:
         cur.close()
@@ -226,7 +227,8 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
                        sparse_rows=np.asarray(res["sparse"], dtype=bool), density=np.asarray(res["density"]),
                        xy=np.stack([res["x"], res["y"]], axis=1), sizes=arrays["sizes"],
                        sparse_clusters=arrays["sparse_clusters"], k=int(meta["k"]), rule=meta["rule"],
-                       centroids=arrays["centroids"], layout=Layout(**layout), fitted_rows=int(meta["fitted_rows"]))
+                       centroids=arrays["centroids"], layout=Layout(**layout), fitted_rows=int(meta["fitted_rows"]),
+                       mass=np.asarray(res["mass"], dtype=np.float32))
 
 
 def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
@@ -296,11 +298,13 @@ def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, datas
     sha = _save_npz(store, f"map-{key}", centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
     table = pa.table({"map_key": [key] * len(ids), "ordinal": np.arange(len(ids), dtype=np.int32),
                       "sample_id": ids, "cluster": c.labels.astype(np.int32), "sparse": c.sparse_rows,
-                      "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1]})
+                      "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1],
+                      "mass": c.mass.astype(np.float32)})
     with store.transaction() as cur:
         cur.execute("DELETE FROM map_rows WHERE map_key = ?", [key])
         cur.register("incoming_map", table)
-        cur.execute("INSERT INTO map_rows SELECT * FROM incoming_map")
+        cur.execute("INSERT INTO map_rows (map_key, ordinal, sample_id, cluster, sparse, density, x, y, mass) "
+                    "SELECT * FROM incoming_map")
         cur.unregister("incoming_map")
     # meta last: its presence marks the map complete
     store.cache_put(f"map:{key}", {"dataset": dataset, "config_key": config_key, "k": c.k, "rule": cc.rule,

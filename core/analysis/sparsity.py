@@ -11,15 +11,34 @@ Scores (lower = thinner):
 - cluster size (the paper's rule): clusters of spherical k-means below the median size.
 
 Rules: `paper` (cluster size), `density` (per-sample density below a quantile, clusters where most members are),
-`mass` (per-sample mass below a quantile; a cluster is sparse when its members' mean mass is below the median of
-the clusters'). bench/sparsity.py measures each on data where the truth is known.
+`mass` (per-sample mass below half the median row's; clusters where most members are). bench/sparsity.py measures each on data where the truth is known.
 """
 from __future__ import annotations
 
 import numpy as np
 
+import dataclasses
+
 EXACT_KNN_MAX = 20_000
 MASS_CHUNK = 50_000
+RULES = ("paper", "density", "mass")
+RULE_HELP = {
+    "paper": "clusters smaller than the median cluster size (the paper's rule): finds small groups, whatever their "
+             "spread; its flags move with the k-means seed",
+    "density": "rows whose 10 nearest neighbours are least similar, and clusters made mostly of them: finds isolated "
+               "rows; a small group of rows alike to each other looks dense to it",
+    "mass": "rows along which less than half as much of the dataset points as along a typical row (x·S·x, the "
+            "order-2 Vendi score's own term), and clusters made mostly of them: finds rare kinds of rows, alike or "
+            "not; never a block of near-copies; on balanced data it flags nothing",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """Per-sample scores behind the rules (lower = thinner)."""
+
+    density: np.ndarray
+    mass: np.ndarray
 
 
 def unit(X: np.ndarray) -> np.ndarray:
@@ -91,3 +110,26 @@ def low_mean_score(labels: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     means = np.bincount(labels, weights=score.astype(float), minlength=k) / np.maximum(sizes, 1)
     means = np.where(sizes > 0, means, np.inf)
     return means < np.median(means[sizes > 0])
+
+
+def relative_mass(mass: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Mass relative to the typical row's (the median of `reference`, default the rows themselves): 1 = as much of
+    the dataset points along it as along a typical row, 0.2 = five times less."""
+    ref = mass if reference is None else reference
+    return mass / max(float(np.median(ref)), 1e-12)
+
+
+def apply_rule(rule: str, labels: np.ndarray, sizes: np.ndarray, scores: Scores, *,
+               quantile: float = 0.5, mass_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(sparse rows, sparse clusters) under a rule; a cluster-level flag is what the synthesis filter uses."""
+    k = len(sizes)
+    if rule == "paper":
+        clusters = paper_sparse(sizes)
+        return clusters[labels], clusters
+    if rule == "density":
+        rows = below_quantile(scores.density, quantile)
+        return rows, majority_sparse(labels, rows, k)
+    if rule == "mass":  # an absolute notion of rare: balanced data has no thin rows, whatever the split
+        rows = relative_mass(scores.mass) < mass_fraction
+        return rows, majority_sparse(labels, rows, k)
+    raise ValueError(f"rule must be one of {RULES}, not {rule!r}")

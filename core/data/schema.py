@@ -50,6 +50,7 @@ COLUMNS = (
     ("synth_rounds", "error", "VARCHAR"),
     ("datasets", "content_fp", "VARCHAR"),  # samples.content_fingerprint: what cached results are keyed by
     ("scores", "content_fp", "VARCHAR"),  # the dataset's fingerprint when the score was computed
+    ("map_rows", "mass", "FLOAT"),  # sparsity.gradient_mass of each row (the mass rule's per-sample score)
 )
 
 

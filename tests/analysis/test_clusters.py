@@ -65,3 +65,29 @@ def test_default_k_is_n_over_10_bounded():
     assert default_k(300) == 30 and default_k(12) == 2 and default_k(100_000) == 1000
     with pytest.raises(ValueError):
         ClusterConfig(rule="nope")
+
+
+def test_mass_rule_flags_a_small_group_alike_to_itself_and_never_a_block_of_copies():
+    """A homogeneous minority (20 rows alike) is rare: mass flags it. A block of near-copies is redundant, not
+    thin: mass never flags it (a size rule does: the copies make a small cluster)."""
+    X, truth, _ = blobs([160, 20], spread=0.15, seed=3)
+    rng = np.random.default_rng(4)
+    copy = X[0] + 0.01 * rng.normal(size=(25, X.shape[1]))  # 25 near-copies of one majority row
+    X = np.concatenate([X, copy / np.linalg.norm(copy, axis=1, keepdims=True)]).astype(np.float32)
+    truth = np.concatenate([truth, np.full(25, 2)])
+    mass = cluster(X, ClusterConfig(k=20, rule="mass"))
+    assert mass.sparse_rows[truth == 1].mean() == 1.0
+    assert mass.sparse_rows[truth == 2].mean() == 0.0
+    assert mass.mass[truth == 1].max() < np.median(mass.mass[truth == 0])
+    balanced, _, _ = blobs([60, 60, 60], spread=0.15, seed=5)
+    assert not cluster(balanced, ClusterConfig(k=18, rule="mass")).sparse_rows.any()  # nothing is rare
+    assert cluster(balanced, ClusterConfig(k=18, rule="paper")).sparse_rows.any()  # the size rule always flags
+
+
+def test_gradient_mass_is_the_order_2_vendi_term():
+    from core.analysis.diversity import vendi_score
+    from core.analysis.sparsity import gradient_mass
+
+    X, _, _ = blobs([30, 20, 5])
+    m = gradient_mass(X)
+    assert np.isclose(vendi_score(X, q=2), 1.0 / m.mean(), rtol=1e-4)
