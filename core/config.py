@@ -34,6 +34,7 @@ class FeatureConfig:
     # the embedding hold much of the gradient, bench/fidelity.py), and the TensorSketch width per layer group
     fast_blocks: int | None = None
     sketch_dim: int = 512
+    dtype: str = "float32"  # compute precision (features/device.py); bfloat16 on CUDA only
 
     def __post_init__(self) -> None:
         if self.mode not in ("fast", "full"):
@@ -42,6 +43,8 @@ class FeatureConfig:
             raise ValueError("dim must be at least 2")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be float32 or bfloat16, not {self.dtype!r}")
         if self.sketch_dim < 8 or self.sketch_dim & (self.sketch_dim - 1):
             raise ValueError("sketch_dim must be a power of two (FFT size), at least 8")
 

@@ -21,6 +21,7 @@ class StubState:
         self.api_key = api_key
         self.echo_auth = echo_auth  # a 401 whose body repeats the Authorization header (seen behind some proxies)
         self.auth_headers: list[str] = []
+        self.inflight = self.max_inflight = 0  # requests being answered right now, and the most at once
         self.delay = delay
         self.timeout_sleep = timeout_sleep
         self.lock = threading.Lock()
@@ -77,6 +78,15 @@ def make_handler(state: StubState):
             with state.lock:
                 state.bodies.append(raw)
                 state.served.append(fault)
+                state.inflight += 1
+                state.max_inflight = max(state.max_inflight, state.inflight)
+            try:
+                return self._answer(state, body, prompt, fault)
+            finally:
+                with state.lock:
+                    state.inflight -= 1
+
+        def _answer(self, state, body, prompt, fault):
             if state.delay:
                 time.sleep(state.delay)
             if fault == "429":

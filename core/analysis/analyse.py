@@ -5,6 +5,7 @@ import dataclasses
 
 from core.analysis.clusters import ClusterConfig
 from core.config import DEFAULT_MODEL
+from core.features.compute import ComputeOptions
 from core.analysis.gradient_map import GradientMap, MapConfig, build_map
 from core.data.store import Store
 from core.analysis.summaries import cached_summaries, guess_label_columns
@@ -15,13 +16,16 @@ TEXT_METRICS = "text"  # the config key of the baselines (they depend on the tex
 
 @dataclasses.dataclass(frozen=True)
 class AnalysisOptions:
+    """What an analysis computes (model, mode, dtype, clusters) and where (compute: device, engine, batches)."""
+
     model: str = DEFAULT_MODEL
     mode: str = "fast"
     dim: int = 1024
     seed: int = 0
+    dtype: str = "float32"
     k: int | None = None
     rule: str = "paper"
-    batch_size: int = 16
+    compute: ComputeOptions = ComputeOptions()
 
     def cluster_config(self) -> ClusterConfig:
         return ClusterConfig(k=self.k, seed=self.seed, rule=self.rule)
@@ -29,7 +33,7 @@ class AnalysisOptions:
     def feature_config(self):
         from core.features.compute import feature_config
 
-        return feature_config(model=self.model, mode=self.mode, dim=self.dim, seed=self.seed)
+        return feature_config(model=self.model, mode=self.mode, dim=self.dim, seed=self.seed, dtype=self.dtype)
 
 
 def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> dict[str, float]:
@@ -60,7 +64,7 @@ def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None)
     progress = (lambda d, t: ctx.progress(d, t)) if ctx else None
     if ctx:
         ctx.progress(0, 1, stage="gradient features")
-    result = score(store, dataset, config, batch_size=options.batch_size, progress=progress,
+    result = score(store, dataset, config, options=options.compute, progress=progress,
                    should_cancel=ctx.cancelled if ctx else None)
     if ctx:
         ctx.check_cancel()
@@ -86,7 +90,7 @@ def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dic
     from core.features.models import resolve_revision
 
     config = FeatureConfig(model=options.model, model_revision=resolve_revision(options.model), mode=options.mode,
-                           dim=options.dim, seed=options.seed)
+                           dim=options.dim, seed=options.seed, dtype=options.dtype)
     key = config.key()
     g = store.get_score(dataset, key, "g_vendi")
     if g is None:

@@ -8,7 +8,7 @@ from typing import Callable
 from core.analysis.diversity import streaming_vendi
 from core.config import FeatureConfig
 from core.data.store import Store
-from core.features.compute import ProgressFn, compute_features
+from core.features.compute import ComputeOptions, ProgressFn, compute_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +31,12 @@ class ScoreResult:
         return dataclasses.asdict(self)
 
 
-def score(store: Store, dataset: str, config: FeatureConfig, *, q: float = 1.0, batch_size: int = 16,
-          progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None) -> ScoreResult:
+def score(store: Store, dataset: str, config: FeatureConfig, *, q: float = 1.0,
+          options: ComputeOptions | None = None, batch_size: int | None = None, progress: ProgressFn | None = None,
+          should_cancel: Callable[[], bool] | None = None) -> ScoreResult:
     """G-Vendi of a dataset: features computed where missing, then streamed from the store (O(d²) memory)."""
     started = time.perf_counter()
-    run = compute_features(store, dataset, config, batch_size=batch_size, progress=progress,
+    run = compute_features(store, dataset, config, options=options, batch_size=batch_size, progress=progress,
                            should_cancel=should_cancel)
     info = store.dataset_info(dataset)
     cached_score = store.get_score(dataset, run.config_key, "g_vendi", q)

@@ -22,7 +22,7 @@ def map_(args, store) -> int:
     from core.analysis.gradient_map import MapConfig, build_map
 
     config = config_from_args(args)
-    run = features(store, args.name, config, args.batch_size)
+    run = features(store, args.name, config, args)
     gmap = build_map(store, args.name, run.config_key, config.dim,
                      cluster_config=ClusterConfig(k=args.k, seed=args.seed, rule=args.rule),
                      map_config=MapConfig(seed=args.seed),

@@ -71,7 +71,30 @@ def feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--fast-blocks", type=int, default=0, help="top blocks sketched in fast mode (0 = all)")
     p.add_argument("--sketch-dim", type=int, default=512, help="fast mode's TensorSketch width per layer group")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute precision; bfloat16 on CUDA only (part of the feature's identity)")
+    compute_args(p)
+
+
+def compute_args(p: argparse.ArgumentParser) -> None:
+    """Where and how features are computed (not part of their identity)."""
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--batch-size", type=int, default=16, help="at most this many rows per batch")
+    p.add_argument("--max-batch-tokens", type=int, default=4096, help="padded tokens per batch")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: Ray Data workers (this machine or a cluster)")
+    p.add_argument("--address", help="ray: 'auto' or ray://HOST:10001 (default: start a local Ray instance)")
+    p.add_argument("--workers", type=int, default=2, help="ray: model replicas")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per worker")
+    p.add_argument("--runtime-env", type=json.loads, help="ray: a runtime_env as JSON (e.g. pip packages per node)")
+
+
+def options_from_args(args):
+    from core.features.compute import ComputeOptions
+
+    return ComputeOptions(engine=args.engine, device=args.device, max_batch_tokens=args.max_batch_tokens,
+                          batch_size=args.batch_size, address=args.address, workers=args.workers,
+                          gpus_per_worker=args.gpus_per_worker, runtime_env=args.runtime_env)
 
 
 def config_from_args(args):
@@ -79,16 +102,16 @@ def config_from_args(args):
 
     return feature_config(model=args.model, mode=args.mode, dim=args.dim, seed=args.seed,
                           max_length=args.max_length, fast_blocks=args.fast_blocks or None,
-                          sketch_dim=args.sketch_dim)
+                          sketch_dim=args.sketch_dim, dtype=args.dtype)
 
 
 def emit(args, obj: dict, text: str) -> None:
     print(json.dumps(obj) if getattr(args, "json", False) else text, flush=True)
 
 
-def features(store, name: str, config, batch_size: int):
+def features(store, name: str, config, args):
     from core.features.compute import compute_features
 
     require_dataset(store, name)
     with ProgressPrinter("features") as bar:
-        return compute_features(store, name, config, batch_size=batch_size, progress=bar)
+        return compute_features(store, name, config, options=options_from_args(args), progress=bar)

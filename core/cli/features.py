@@ -1,7 +1,7 @@
 """Subcommands that compute gradient features and G-Vendi: features, score."""
 from __future__ import annotations
 
-from core.cli.common import ProgressPrinter, config_from_args, emit, feature_args, features as compute
+from core.cli.common import ProgressPrinter, config_from_args, emit, feature_args, features as compute, options_from_args
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def features(args, store) -> int:
     config = config_from_args(args)
-    run = compute(store, args.name, config, args.batch_size)
+    run = compute(store, args.name, config, args)
     emit(args, {"dataset": args.name, **run.__dict__},
          f"{args.name}: {run.n} feature rows ({run.computed} computed, {run.cached} cached) [{run.config_key}]")
     return 0
@@ -36,7 +36,7 @@ def score(args, store) -> int:
     name = resolve_dataset(store, args.target, mapping=parse_mapping(args.mapping))
     config = config_from_args(args)
     with ProgressPrinter("features") as bar:
-        result = score_dataset(store, name, config, q=args.q, batch_size=args.batch_size, progress=bar)
+        result = score_dataset(store, name, config, q=args.q, options=options_from_args(args), progress=bar)
     emit(args, result.to_json(),
          f"{result.dataset}: G-Vendi {result.g_vendi:.3f} (n={result.n}, mode={result.mode}, d={result.dim}, "
          f"q={result.q:g}; {result.computed} computed, {result.cached} cached; "

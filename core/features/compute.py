@@ -8,6 +8,7 @@ from core.config import DEFAULT_MODEL, FeatureConfig
 from core.data.store import Store
 
 ProgressFn = Callable[[int, int], None]
+CHUNK_ROWS = 4096  # rows whose texts are read from the store at a time
 
 
 class Cancelled(RuntimeError):
@@ -31,33 +32,75 @@ def feature_config(*, model: str = DEFAULT_MODEL, **fields) -> FeatureConfig:
     return FeatureConfig(model=model, model_revision=resolve_revision(model), **fields)
 
 
-def compute_features(store: Store, dataset: str, config: FeatureConfig, *, batch_size: int = 16,
-                     progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None,
-                     loaded=None) -> FeatureRun:
-    """Compute only the missing feature rows, committing each batch: a killed run resumes where it stopped."""
-    key = store.register_config(config)
+@dataclasses.dataclass(frozen=True)
+class ComputeOptions:
+    """How features are computed: where, in what batches, by which engine. None of it is part of their identity."""
+
+    engine: str = "local"  # "local" (this process) or "ray" (Ray Data: workers on this machine or a cluster)
+    device: str = "auto"  # auto | cpu | cuda (features/device.py)
+    max_batch_tokens: int = 4096  # padded tokens per batch: one setting serves short and long rows alike
+    batch_size: int | None = 16  # at most this many rows per batch, on top of the token budget
+    address: str | None = None  # ray: None = start a local instance; "auto"; or "ray://HOST:10001"
+    workers: int = 2  # ray: model replicas (actors)
+    gpus_per_worker: float = 0.0  # ray: GPUs per actor (0 = CPU workers)
+    runtime_env: dict | None = dataclasses.field(default=None, hash=False)  # ray: e.g. pip packages for every node
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"engine must be local or ray, not {self.engine!r}")
+        if self.max_batch_tokens < 16:
+            raise ValueError("max_batch_tokens must be at least 16")
+
+
+def missing_chunks(store: Store, dataset: str, config: FeatureConfig, chunk: int = CHUNK_ROWS):
+    """The rows still to compute, as (content hashes, (prompt, response) pairs), a chunk at a time: the texts of
+    a million-row dataset are never all in memory."""
     missing = store.missing_feature_hashes(dataset, config)
+    for start in range(0, len(missing), chunk):
+        hashes = missing[start:start + chunk]
+        texts = store.texts_by_hash(hashes)
+        yield hashes, [texts[h] for h in hashes]
+
+
+def compute_features(store: Store, dataset: str, config: FeatureConfig, *, options: ComputeOptions | None = None,
+                     batch_size: int | None = None, progress: ProgressFn | None = None,
+                     should_cancel: Callable[[], bool] | None = None, loaded=None) -> FeatureRun:
+    """Compute only the missing feature rows, committing each batch: a killed run resumes where it stopped."""
+    options = options or ComputeOptions()
+    if batch_size is not None:
+        options = dataclasses.replace(options, batch_size=batch_size)
+    key = store.register_config(config)
     cached = store.feature_coverage(dataset, key, config.dim)
-    if not missing:
+    n_missing = len(store.missing_feature_hashes(dataset, config))
+    if not n_missing:
         return FeatureRun(key, cached, 0, cached, 0)
+    if options.engine == "ray":
+        from core.features.ray_engine import compute_with_ray
+
+        done, truncated = compute_with_ray(store, dataset, config, options, progress=progress,
+                                           should_cancel=should_cancel)
+        return FeatureRun(key, store.feature_coverage(dataset, key, config.dim), done, cached, truncated)
+    from core.features.device import check_dtype, resolve_device
     from core.features.gradients import iter_feature_batches, make_featurizer
     from core.features.models import load_model
 
-    loaded = loaded or load_model(config.model)
+    device = resolve_device(options.device)
+    check_dtype(config.dtype, device)
+    loaded = loaded or load_model(config.model, device=device)
     if loaded.revision != config.model_revision:
         raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
     featurizer = make_featurizer(loaded.model, config, tokenizer=loaded.tokenizer)
-    texts = store.texts_by_hash(missing)
-    pairs = [texts[h] for h in missing]
     done = truncated = 0
     if progress:
-        progress(0, len(missing))
-    for idx, vectors, n_trunc in iter_feature_batches(featurizer, pairs, batch_size=batch_size):
-        store.write_features(config, [missing[i] for i in idx], vectors)
-        done += len(idx)
-        truncated += n_trunc
-        if progress:
-            progress(done, len(missing))
-        if should_cancel and should_cancel() and done < len(missing):
-            raise Cancelled(f"cancelled after {done} of {len(missing)} feature rows (kept)")
+        progress(0, n_missing)
+    for hashes, pairs in missing_chunks(store, dataset, config):
+        for idx, vectors, n_trunc in iter_feature_batches(featurizer, pairs, batch_size=options.batch_size,
+                                                          max_batch_tokens=options.max_batch_tokens):
+            store.write_features(config, [hashes[i] for i in idx], vectors)
+            done += len(idx)
+            truncated += n_trunc
+            if progress:
+                progress(done, n_missing)
+            if should_cancel and should_cancel() and done < n_missing:
+                raise Cancelled(f"cancelled after {done} of {n_missing} feature rows (kept)")
     return FeatureRun(key, store.feature_coverage(dataset, key, config.dim), done, cached, truncated)

@@ -20,6 +20,7 @@ import torch
 
 from core.config import FeatureConfig
 from core.features.batches import Batch, per_sample_mean_loss, response_positions
+from core.features.device import autocast
 from core.features.projection import CountSketchProjector
 from core.features.tensor_sketch import CountSketchHash, per_sample_sum, to_sketch
 
@@ -79,6 +80,15 @@ class FastFeaturizer:
                                                                      else ["embed"])
         self.final = CountSketchProjector(config.dim, seed=seed)
         self.coverage = self._coverage()
+        self._to_device(next(model.parameters()).device)
+
+    def _to_device(self, device: torch.device) -> None:
+        """Hashes are drawn on the CPU from the seed (the same everywhere), then kept where the model runs."""
+        for group in self.groups:
+            group.x_hash = group.x_hash.to(device)
+            group.members = [(m, h.to(device)) for m, h in group.members]
+        self.head_hashes = tuple(h.to(device) for h in self.head_hashes)
+        self.embed_hashes = self.head_hashes if self.tied else tuple(h.to(device) for h in self.embed_hashes)
 
     # ---- structure ---------------------------------------------------------------------------------------------
 
@@ -214,7 +224,7 @@ class FastFeaturizer:
                 handles.append(self.embedding.register_forward_hook(embedding_hook))
             else:
                 handles.append(self.first_block.register_forward_pre_hook(detach_input, with_kwargs=True))
-            with torch.enable_grad():
+            with torch.enable_grad(), autocast(device.type, self.config.dtype):
                 hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
                 b_idx, t_idx, targets = (t.to(device) for t in response_positions(batch))
                 h_sel = hidden[b_idx, t_idx]  # logits only where the loss needs them

@@ -18,6 +18,7 @@ import torch
 
 from core.config import FeatureConfig
 from core.features.batches import Batch, Encoded, collate, encode_pair, per_sample_mean_loss, response_positions
+from core.features.device import autocast
 from core.features.projection import CountSketchProjector
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -47,14 +48,14 @@ class FullFeaturizer:
                 single = Batch(batch.input_ids[i:i + 1, :n], batch.attention_mask[i:i + 1, :n],
                                batch.labels[i:i + 1, :n])
                 b_idx, t_idx, targets = (t.to(device) for t in response_positions(single))
-                with torch.enable_grad():
+                with torch.enable_grad(), autocast(device.type, self.config.dtype):
                     hidden = self.model.get_decoder()(input_ids=single.input_ids.to(device),
                                                       attention_mask=single.attention_mask.to(device)
                                                       ).last_hidden_state
                     logits = self.model.get_output_embeddings()(hidden[b_idx, t_idx])
                     loss = per_sample_mean_loss(logits, targets, b_idx, 1)
                     grads = torch.autograd.grad(loss, [p for _, p in self.params])
-                out.append([(name, g.unsqueeze(0).cpu()) for (name, _), g in zip(self.params, grads)])
+                out.append([(name, g.unsqueeze(0)) for (name, _), g in zip(self.params, grads)])
         finally:
             for p in self.model.parameters():
                 p.requires_grad_(False)

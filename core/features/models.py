@@ -105,15 +105,9 @@ def load_model(model_id: str = DEFAULT_MODEL, *, device: str | None = None, dtyp
 
         torch_dtype = getattr(torch, dtype)
         if model_id in EMBEDDED_MODELS:
-            cache = _embedded_cache_dir(model_id, revision)
-            if (cache / "config.json").exists() and (cache / "model.safetensors").exists():
-                model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch_dtype)
-                tokenizer = AutoTokenizer.from_pretrained(cache)
-            else:
-                gguf = _package_file(*EMBEDDED_MODELS[model_id])
-                model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch_dtype)
-                tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-                _save_atomically(model, tokenizer, cache)
+            cache = ensure_embedded_cache(model_id, revision)
+            model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch_dtype)
+            tokenizer = AutoTokenizer.from_pretrained(cache)
         else:
             offline = not Path(model_id).expanduser().exists() and os.environ.get("HF_HUB_OFFLINE") == "1"
             try:
@@ -127,6 +121,21 @@ def load_model(model_id: str = DEFAULT_MODEL, *, device: str | None = None, dtyp
         loaded = LoadedModel(model, tokenizer, model_id, revision, device)
         _LOADED[key] = loaded
         return loaded
+
+
+def ensure_embedded_cache(model_id: str, revision: str | None = None) -> Path:
+    """The de-quantised safetensors folder of an embedded GGUF, written once (~30 s) and reused by every process:
+    a Ray driver calls it before its workers start, so they do not all de-quantise at once."""
+    revision = revision or resolve_revision(model_id)
+    cache = _embedded_cache_dir(model_id, revision)
+    if not ((cache / "config.json").exists() and (cache / "model.safetensors").exists()):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = _package_file(*EMBEDDED_MODELS[model_id])
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        _save_atomically(model, tokenizer, cache)
+    return cache
 
 
 def _save_atomically(model, tokenizer, target: Path) -> None:

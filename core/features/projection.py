@@ -1,4 +1,4 @@
-"""Seeded random (JL) projections behind one interface: CountSketch, dense Gaussian, dense Rademacher, Kronecker sides.
+"""Seeded random (JL) projections behind one interface: CountSketch (the product's) and dense Rademacher (the paper's).
 
 Every projector is a fixed linear map determined by (seed, shapes, dim) alone, so the same gradient always lands on the
 same vector, and two processes with the same identity agree bit for bit on the same hardware.
@@ -45,36 +45,28 @@ class CountSketchProjector:
         self.seed = seed
         self._tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _table(self, name: str, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _table(self, name: str, numel: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drawn on the CPU from the seed (the same on every device), then kept on the device that uses it."""
         table = self._tables.get(name)
         if table is None or table[0].numel() != numel:
             g = _generator(self.seed, "countsketch:" + name)
             buckets = torch.randint(0, self.dim, (numel,), generator=g, dtype=torch.int64)
             signs = torch.randint(0, 2, (numel,), generator=g, dtype=torch.int8).mul_(2).sub_(1)
             table = (buckets, signs)
-            self._tables[name] = table
+        if table[0].device != device:
+            table = (table[0].to(device), table[1].to(device))
+        self._tables[name] = table
         return table
 
     def project(self, named_grads: Sequence[tuple[str, torch.Tensor]]) -> torch.Tensor:
-        batch = named_grads[0][1].shape[0]
-        out = torch.zeros(batch, self.dim, dtype=torch.float32)
+        """Accumulated in fp32 on the gradients' device."""
+        batch, device = named_grads[0][1].shape[0], named_grads[0][1].device
+        out = torch.zeros(batch, self.dim, dtype=torch.float32, device=device)
         for name, grad in named_grads:
             flat = grad.reshape(batch, -1).to(torch.float32)
-            buckets, signs = self._table(name, flat.shape[1])
+            buckets, signs = self._table(name, flat.shape[1], device)
             out.index_add_(1, buckets, flat * signs)
         return out
-
-
-class DenseGaussianProjector:
-    """Dense N(0, 1/dim) projection for small inputs (e.g. the fast mode's concatenated sketches)."""
-
-    def __init__(self, in_dim: int, dim: int, seed: int = 0, name: str = "gaussian"):
-        self.dim = dim
-        g = _generator(seed, f"{name}:{in_dim}x{dim}")
-        self.matrix = torch.randn(in_dim, dim, generator=g) / dim**0.5
-
-    def project_flat(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32) @ self.matrix
 
 
 class DenseRademacherProjector:
@@ -103,12 +95,3 @@ class DenseRademacherProjector:
                 block = block.to(torch.float32).mul_(2).sub_(1)
                 out.addmm_(flat[:, start:start + rows], block, alpha=scale)
         return out
-
-
-def kronecker_sides(seed: int, name: str, in_features: int, out_features: int, rank: int,
-                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P_in: in x r, P_out: out x r), entries N(0, 1/r): then E<P_outᵀ G P_in, P_outᵀ G' P_in> = <G, G'>."""
-    g = _generator(seed, "kron:" + name)
-    p_in = torch.randn(in_features, rank, generator=g, dtype=dtype) / rank**0.5
-    p_out = torch.randn(out_features, rank, generator=g, dtype=dtype) / rank**0.5
-    return p_in, p_out

@@ -60,12 +60,59 @@ class RequestCache:
         rows = self.store.query("SELECT text, error FROM llm_cache WHERE key = ?", [self.key(request)])
         return Result(rows[0][0], rows[0][1], cached=True, attempts=0) if rows else None
 
+    def get_many(self, requests: Sequence[Request]) -> list[Result | None]:
+        """One query for a whole batch of requests (a query per request costs more than a fast endpoint)."""
+        keys = [self.key(r) for r in requests]
+        rows = self.store.query("SELECT key, text, error FROM llm_cache WHERE key IN (SELECT unnest(?))", [keys])
+        found = {k: Result(t, e, cached=True, attempts=0) for k, t, e in rows}
+        return [found.get(k) for k in keys]
+
     def put(self, request: Request, result: Result) -> None:
-        """Insert, or replace a cached error; a cached good reply always stays (two racing writers of one key)."""
-        self.store.query("INSERT INTO llm_cache VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                         "text = excluded.text, error = excluded.error, created_at = excluded.created_at "
-                         "WHERE llm_cache.text IS NULL",
-                         [self.key(request), result.text, result.error, time.time()])
+        self.put_many([(request, result)])
+
+    def put_many(self, items: Sequence[tuple[Request, Result]]) -> None:
+        """Insert, or replace a cached error; a cached good reply always stays (two racing writers of one key).
+        One transaction for the lot: a commit per reply would cap a fast endpoint at the disk's fsync rate."""
+        if not items:
+            return
+        now = time.time()
+        with self.store.transaction() as cur:
+            cur.executemany("INSERT INTO llm_cache VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                            "text = excluded.text, error = excluded.error, created_at = excluded.created_at "
+                            "WHERE llm_cache.text IS NULL",
+                            [[self.key(r), res.text, res.error, now] for r, res in items])
+
+
+class CacheWriter:
+    """Buffers cache puts from many threads and writes them in one transaction every `every` results or `seconds`,
+    and at exit: a killed run loses at most the last few seconds of replies (it asks for them again)."""
+
+    def __init__(self, cache: RequestCache, *, every: int = 64, seconds: float = 1.0):
+        import threading
+
+        self.cache, self.every, self.seconds = cache, every, seconds
+        self._items: list[tuple[Request, Result]] = []
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def put(self, request: Request, result: Result) -> None:
+        with self._lock:
+            self._items.append((request, result))
+            due = len(self._items) >= self.every or time.monotonic() - self._last >= self.seconds
+            items = self._take() if due else []
+        self.cache.put_many(items)
+
+    def _take(self) -> list[tuple[Request, Result]]:
+        items, self._items, self._last = self._items, [], time.monotonic()
+        return items
+
+    def __enter__(self) -> "CacheWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            items = self._take()
+        self.cache.put_many(items)
 
 
 def unique_requests(requests: Sequence[Request], key) -> tuple[list[Request], list[int]]:

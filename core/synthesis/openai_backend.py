@@ -12,7 +12,7 @@ from typing import Sequence
 
 from core.data.store import Store
 from core.synthesis.credentials import environment_key, redact
-from core.synthesis.generators import Request, RequestCache, Result, unique_requests
+from core.synthesis.generators import CacheWriter, Request, RequestCache, Result, unique_requests
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 CONFIGURATION_STATUS = {401, 403, 404}  # the client's setup is wrong (key, model, URL): fix it, then retry
@@ -64,14 +64,14 @@ class OpenAIGenerator:
 
     def generate(self, requests: Sequence[Request]) -> list[Result]:
         distinct, where = unique_requests(requests, self.cache.key)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = list(pool.map(self._one, distinct))
+        results = self.cache.get_many(distinct)
+        todo = [i for i, r in enumerate(results) if r is None]
+        with CacheWriter(self.cache) as writer, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for i, result in zip(todo, pool.map(lambda r: self._one(r, writer), [distinct[i] for i in todo])):
+                results[i] = result
         return [results[i] for i in where]
 
-    def _one(self, request: Request) -> Result:
-        cached = self.cache.get(request)
-        if cached is not None:
-            return cached
+    def _one(self, request: Request, writer: CacheWriter) -> Result:
         rng = random.Random(self.cache.key(request))
         attempt = 0
         while True:
@@ -86,7 +86,7 @@ class OpenAIGenerator:
             except Exception as err:
                 result, exc = None, err
             if exc is None:
-                self.cache.put(request, result)
+                writer.put(request, result)
                 return result
             retryable, wait, cacheable = self._classify(exc)
             if not retryable or attempt > self.max_retries:
@@ -94,7 +94,7 @@ class OpenAIGenerator:
                     self.stats["errors"] += 1
                 result = Result(None, self.describe(exc), attempts=attempt)
                 if cacheable:
-                    self.cache.put(request, result)
+                    writer.put(request, result)
                 return result
             with self._stats_lock:
                 self.stats["retries"] += 1

@@ -66,10 +66,10 @@ def test_a_local_database_error_is_not_taken_for_the_endpoints_answer(store, mon
     with Stub() as stub:
         gen = OpenAIGenerator(store, base_url=stub.url, model="m", concurrency=1, max_retries=0)
 
-        def broken_put(request, result):
+        def broken_put(items):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(gen.cache, "put", broken_put)
+        monkeypatch.setattr(gen.cache, "put_many", broken_put)
         with pytest.raises(RuntimeError, match="disk full"):
             gen.generate([solve(1)])
     assert store.query("SELECT count(*) FROM llm_cache")[0][0] == 0
