@@ -9,7 +9,15 @@ from core.cli.common import ProgressPrinter, emit, require_dataset
 def register(sub) -> None:
     p = sub.add_parser("synthesize", help="grow the sparse regions with Prismatic Synthesis (resumable)")
     p.add_argument("name")
-    p.add_argument("--generator", choices=("embedded", "openai"), default="embedded")
+    p.add_argument("--source", choices=("generator", "pool"), default="generator",
+                   help="candidates written by a generator, or drawn from another dataset (--pool)")
+    p.add_argument("--pool", help="the candidate pool's dataset name (with --source pool)")
+    p.add_argument("--accept-per-round", type=int, help="a round ends once this many are accepted")
+    p.add_argument("--pool-batch", type=int, default=40, help="pool rows drawn per step")
+    p.add_argument("--rule", choices=("paper", "density", "mass"), default="paper", help="the sparse rule")
+    p.add_argument("--k", type=int, help="clusters per round (default n/10)")
+    p.add_argument("--generator", choices=("embedded", "transformers", "openai"), default="embedded",
+                   help="embedded: the embedded model served by llama.cpp; transformers: sampled in process")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--model", dest="generator_model", help="generator model name (openai) or id (embedded)")
     p.add_argument("--rounds", type=int, default=1)
@@ -31,6 +39,8 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="write the grown dataset (seed + accepted synthetic rows) with provenance")
     p.add_argument("name")
     p.add_argument("--run", help="synthesis run id (default: the latest run of the dataset)")
+    p.add_argument("--arm", choices=("filtered", "control"), default="filtered",
+                   help="the filtered pool (default) or the control arm grown beside it")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     p.add_argument("--out", required=True)
     p.set_defaults(handler=export)
@@ -38,19 +48,24 @@ def register(sub) -> None:
 
 def synthesize(args, store) -> int:
     from core.features.compute import feature_config
+    from core.synthesis.config import SynthesisConfig
     from core.synthesis.generators import make_generator
-    from core.synthesis.loop import SynthesisConfig, run_synthesis
+    from core.synthesis.loop import run_synthesis
 
     require_dataset(store, args.name)
-    kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
-    generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
-                               **kwargs)  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only
-    config = SynthesisConfig(rounds=args.rounds, requests_per_round=args.requests_per_round,
+    config = SynthesisConfig(source=args.source, pool=args.pool, rounds=args.rounds,
+                             requests_per_round=args.requests_per_round,
                              problems_per_request=args.problems_per_request,
                              solutions_per_problem=args.solutions_per_problem, max_accepted=args.max_accepted,
                              max_seconds=args.max_seconds, max_problem_tokens=args.max_problem_tokens,
                              max_solution_tokens=args.max_solution_tokens, answer_mode=args.answer_mode,
-                             seed=args.seed, request_batch=args.request_batch)
+                             seed=args.seed, request_batch=args.request_batch, accept_per_round=args.accept_per_round,
+                             pool_batch=args.pool_batch, rule=args.rule, k=args.k)
+    generator = None
+    if args.source == "generator":
+        kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
+        generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
+                                   **kwargs)  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only
     with ProgressPrinter("synthesis") as bar:
         summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
     emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "
@@ -70,7 +85,7 @@ def export(args, store) -> int:
 
     require_dataset(store, args.name)
     run_id = args.run or next((r["run_id"] for r in runs_for(store, args.name)), None)
-    n = export_rows(store, args.name, run_id=run_id, fmt=args.format, out=args.out)
+    n = export_rows(store, args.name, run_id=run_id, fmt=args.format, out=args.out, arm=args.arm)
     print(f"wrote {n} rows to {args.out}" + (f" (run {run_id})" if run_id else " (no synthesis run)"),
           file=sys.stderr)
     return 0

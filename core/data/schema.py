@@ -51,6 +51,15 @@ COLUMNS = (
     ("datasets", "content_fp", "VARCHAR"),  # samples.content_fingerprint: what cached results are keyed by
     ("scores", "content_fp", "VARCHAR"),  # the dataset's fingerprint when the score was computed
     ("map_rows", "mass", "FLOAT"),  # sparsity.gradient_mass of each row (the mass rule's per-sample score)
+    ("synth_candidates", "source_id", "VARCHAR"),  # a pool-sourced candidate's row id in the pool
+    ("synth_candidates", "control", "BOOLEAN"),  # drawn into the control arm
+    ("synth_rounds", "embedding_vendi_after", "DOUBLE"),
+    ("synth_rounds", "embedding_vendi_control", "DOUBLE"),
+    ("synth_rounds", "n_after", "INTEGER"),
+    ("synth_rounds", "n_control", "INTEGER"),
+    ("synth_rounds", "control_accepted", "INTEGER"),
+    ("synth_rounds", "control_k", "INTEGER"),
+    ("synth_rounds", "control_sparse", "INTEGER"),
 )
 
 

@@ -59,18 +59,24 @@ class VectorTables:
 
     def write_features(self, config: FeatureConfig, hashes: list[str], vectors: np.ndarray) -> int:
         """Insert one batch in one transaction; rows already present are kept (never duplicated)."""
+        return self.write_vectors(self.register_config(config), config.dim, hashes, vectors)
+
+    def write_vectors(self, key: str, dim: int, hashes: list[str], vectors: np.ndarray) -> int:
+        """Vectors under any key (a feature config's, or e.g. the text-embedding baseline's), one transaction."""
         import pyarrow as pa
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(hashes), config.dim):
-            raise ValueError(f"vectors shape {vectors.shape} does not match {len(hashes)} x {config.dim}")
-        key = self.register_config(config)
+        if vectors.shape != (len(hashes), dim):
+            raise ValueError(f"vectors shape {vectors.shape} does not match {len(hashes)} x {dim}")
+        table_name = self._feature_table(dim)
+        self.query(f"CREATE TABLE IF NOT EXISTS {table_name} (config_key VARCHAR, content_hash VARCHAR, "
+                   f"vec FLOAT[{int(dim)}], PRIMARY KEY (config_key, content_hash))")
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         table = pa.table({"config_key": pa.array([key] * len(hashes)), "content_hash": pa.array(hashes),
-                          "vec": pa.FixedSizeListArray.from_arrays(flat, config.dim)})
+                          "vec": pa.FixedSizeListArray.from_arrays(flat, dim)})
         with self.transaction() as cur:
             cur.register("incoming_features", table)
-            cur.execute(f"INSERT INTO {self._feature_table(config.dim)} SELECT config_key, content_hash, vec "
+            cur.execute(f"INSERT INTO {table_name} SELECT config_key, content_hash, vec "
                         f"FROM incoming_features ON CONFLICT DO NOTHING")
             cur.unregister("incoming_features")
         return len(hashes)
@@ -106,7 +112,8 @@ class VectorTables:
                 yield _stack_vectors(res["vec"], dim)
 
     def features_by_hash(self, config_key: str, dim: int, hashes: list[str]) -> dict[str, np.ndarray]:
-        if not hashes:
+        if not hashes or not self.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?",
+                                        [self._feature_table(dim)]):
             return {}
         cur = self.cursor()
         try:

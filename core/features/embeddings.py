@@ -23,3 +23,20 @@ def _embedding_model():
 
         _EMBEDDER = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
     return _EMBEDDER
+
+
+EMBEDDING_KEY = "embedding:" + EMBEDDING_MODEL
+EMBEDDING_DIM = 384
+
+
+def embed_cached(store, pairs_by_hash: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
+    """Embeddings of (prompt, response) rows by content hash, computed once and kept in the workspace (the baseline
+    is re-scored every synthesis round and on every analysis: the same rows must not be embedded again)."""
+    hashes = list(pairs_by_hash)
+    found = store.features_by_hash(EMBEDDING_KEY, EMBEDDING_DIM, hashes) if hashes else {}
+    todo = [h for h in hashes if h not in found]
+    if todo:
+        X = embed_texts([pairs_by_hash[h][0] + "\n" + pairs_by_hash[h][1] for h in todo])
+        store.write_vectors(EMBEDDING_KEY, EMBEDDING_DIM, todo, X)
+        found.update(zip(todo, X))
+    return found

@@ -27,10 +27,16 @@ def _schema():
                       ("answer", pa.string()), ("meta", pa.string())])
 
 
-def iter_export_rows(store: Store, dataset: str, run_id: str | None = None,
+ARMS = ("filtered", "control")
+
+
+def iter_export_rows(store: Store, dataset: str, run_id: str | None = None, *, arm: str = "filtered",
                      chunk: int = CHUNK_ROWS) -> Iterator[list[dict]]:
-    """Batches of rows: seed rows (origin=seed) in file order, then each accepted candidate (origin=synthetic)
-    with its round, target and assigned cluster, generator, votes and answer."""
+    """Batches of rows: seed rows (origin=seed) in file order, then each candidate the arm took (the filter's
+    accepted ones, or the control's random draw) with its round, target and assigned cluster, source, votes and
+    answer; origin = synthetic for a generator's rows, pool:NAME for a candidate pool's (with the pool row's id)."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {ARMS}, not {arm!r}")
     gen = None
     if run_id is not None:
         found = store.query("SELECT generator FROM synth_runs WHERE run_id = ?", [run_id])
@@ -46,19 +52,23 @@ def iter_export_rows(store: Store, dataset: str, run_id: str | None = None,
                for sid, p, r, m in rows]
     if run_id is None:
         return
+    column = "accepted" if arm == "filtered" else "control"
     rows = store.query("SELECT round, request_idx, problem_idx, target_cluster, cluster, votes, answer, problem, "
-                       "solution, content_hash FROM synth_candidates WHERE run_id = ? AND accepted ORDER BY round, "
-                       "request_idx, problem_idx", [run_id])
+                       f"solution, content_hash, source_id FROM synth_candidates WHERE run_id = ? AND {column} "
+                       "ORDER BY round, request_idx, problem_idx", [run_id])
+    pooled = gen.startswith("pool:")
     for start in range(0, len(rows), chunk):
-        yield [{"id": f"synth-{run_id}-{rnd}-{req}-{prob}", "prompt": problem, "response": solution,
-                "origin": "synthetic", "round": rnd, "target_cluster": target, "cluster": cluster, "generator": gen,
-                "votes": votes, "answer": answer, "meta": {"content_hash": chash}}
-               for rnd, req, prob, target, cluster, votes, answer, problem, solution, chash in rows[start:start + chunk]]
+        yield [{"id": source_id if pooled else f"synth-{run_id}-{rnd}-{req}-{prob}", "prompt": problem,
+                "response": solution, "origin": gen if pooled else "synthetic", "round": rnd,
+                "target_cluster": target, "cluster": cluster, "generator": gen, "votes": votes, "answer": answer,
+                "meta": {"content_hash": chash, "arm": arm}}
+               for rnd, req, prob, target, cluster, votes, answer, problem, solution, chash, source_id
+               in rows[start:start + chunk]]
 
 
-def grown_rows(store: Store, dataset: str, run_id: str | None = None) -> list[dict]:
+def grown_rows(store: Store, dataset: str, run_id: str | None = None, *, arm: str = "filtered") -> list[dict]:
     """All export rows in memory (small datasets, tests)."""
-    return [row for batch in iter_export_rows(store, dataset, run_id) for row in batch]
+    return [row for batch in iter_export_rows(store, dataset, run_id, arm=arm) for row in batch]
 
 
 def write_rows(batches, fmt: str, fh) -> int:
@@ -89,18 +99,19 @@ def to_bytes(rows: list[dict], fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def export_bytes(store: Store, dataset: str, *, run_id: str | None, fmt: str) -> bytes:
+def export_bytes(store: Store, dataset: str, *, run_id: str | None, fmt: str, arm: str = "filtered") -> bytes:
     """The export as bytes, for a download the user asked for (built on click, not on every page run)."""
     buf = io.BytesIO()
-    write_rows(iter_export_rows(store, dataset, run_id), fmt, buf)
+    write_rows(iter_export_rows(store, dataset, run_id, arm=arm), fmt, buf)
     return buf.getvalue()
 
 
-def export(store: Store, dataset: str, *, run_id: str | None, fmt: str, out: str | Path) -> int:
+def export(store: Store, dataset: str, *, run_id: str | None, fmt: str, out: str | Path,
+           arm: str = "filtered") -> int:
     """Stream the export into `out` atomically; returns the number of rows."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
     out = Path(out)
     clean_stale_temp(out.parent) if out.parent.exists() else None  # leftovers of an export killed earlier
     with atomic_file(out) as fh:
-        return write_rows(iter_export_rows(store, dataset, run_id), fmt, fh)
+        return write_rows(iter_export_rows(store, dataset, run_id, arm=arm), fmt, fh)

@@ -129,9 +129,20 @@ def unique_requests(requests: Sequence[Request], key) -> tuple[list[Request], li
     return distinct, where
 
 
+KINDS = ("embedded", "transformers", "openai")
+
+
 def make_generator(store: Store, kind: str, *, model: str | None = None, base_url: str | None = None,
                    api_key: str | None = None, **kwargs) -> Generator:
+    """embedded: the embedded GGUF served by llama.cpp on 127.0.0.1 (local_server.py); transformers: the same model
+    sampled by transformers in this process (no llama.cpp build needed); openai: any OpenAI-compatible endpoint."""
     if kind == "embedded":
+        from core.synthesis.local_server import LocalGenerator, available
+
+        if available():
+            return LocalGenerator(store, model=model or DEFAULT_MODEL)
+        kind = "transformers"  # llama.cpp is not installed here: the same model, sampled in process
+    if kind == "transformers":
         from core.synthesis.embedded import EmbeddedGenerator
 
         return EmbeddedGenerator(store, model=model or DEFAULT_MODEL)
@@ -143,4 +154,4 @@ def make_generator(store: Store, kind: str, *, model: str | None = None, base_ur
         if not model or not model.strip():
             raise ValueError("an OpenAI-compatible endpoint needs a model name, as the endpoint knows it")
         return OpenAIGenerator(store, base_url=base_url.strip(), model=model.strip(), api_key=api_key, **kwargs)
-    raise ValueError(f"unknown generator {kind!r}: use embedded or openai")
+    raise ValueError(f"unknown generator {kind!r}: use one of {', '.join(KINDS)}")

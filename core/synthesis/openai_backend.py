@@ -81,7 +81,8 @@ class OpenAIGenerator:
             try:  # only the endpoint's answer is classified here: a local error (the store) is not its answer
                 resp = self._client.chat.completions.create(
                     model=self.model, messages=[{"role": r, "content": c} for r, c in request.messages],
-                    temperature=request.temperature, top_p=request.top_p, max_tokens=request.max_tokens)
+                    temperature=request.temperature, top_p=request.top_p, max_tokens=request.max_tokens,
+                    seed=int(self.cache.key(request)[:8], 16) % 2**31)  # the same request samples the same way
                 result, exc = Result(_content(resp), attempts=attempt), None
             except Exception as err:
                 result, exc = None, err

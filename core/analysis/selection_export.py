@@ -1,0 +1,28 @@
+"""Writing a selection out: the chosen rows, in the order chosen, with where they came from and how."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.data.files import atomic_file
+from core.data.store import Store
+from core.synthesis.export import write_rows
+
+
+def selection_rows(store: Store, dataset: str, ids: list[str], *, method: str,
+                   seed_dataset: str | None = None) -> list[dict]:
+    rows = store.query("SELECT sample_id, prompt, response, meta FROM samples WHERE dataset = ? AND sample_id IN "
+                       "(SELECT unnest(?))", [dataset, ids])
+    by_id = {r[0]: r for r in rows}
+    origin = f"pool:{dataset}" if seed_dataset else dataset
+    return [{"id": sid, "prompt": by_id[sid][1], "response": by_id[sid][2], "origin": origin, "round": None,
+             "target_cluster": None, "cluster": None, "generator": None, "votes": None, "answer": None,
+             "meta": (json.loads(by_id[sid][3]) if by_id[sid][3] else {}) | {"selected_by": method, "rank": rank,
+                                                                              "added_to": seed_dataset}}
+            for rank, sid in enumerate(ids)]
+
+
+def export_selection(store: Store, dataset: str, ids: list[str], *, out: str | Path, fmt: str, method: str,
+                     seed_dataset: str | None = None) -> int:
+    with atomic_file(out) as fh:
+        return write_rows([selection_rows(store, dataset, ids, method=method, seed_dataset=seed_dataset)], fmt, fh)

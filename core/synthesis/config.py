@@ -1,0 +1,45 @@
+"""A synthesis run's settings: where candidates come from, how many, and the acceptance rule. Frozen: its hash (with
+the dataset, the generator and the feature config) is the run's id, so the same settings resume the same run."""
+from __future__ import annotations
+
+import dataclasses
+
+SOURCES = ("generator", "pool")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig:
+    source: str = "generator"  # "generator": write new problems; "pool": draw rows of another dataset
+    pool: str | None = None  # the candidate pool's dataset name (source = pool)
+    rounds: int = 1
+    requests_per_round: int = 8  # generator: problem-writing requests per round
+    problems_per_request: int = 2
+    few_shot: int = 5
+    solutions_per_problem: int = 3
+    problem_temperature: float = 1.0
+    solution_temperature: float = 0.75
+    top_p: float = 0.95
+    max_problem_tokens: int = 384
+    max_solution_tokens: int = 384
+    answer_mode: str = "math"  # math (math-verify on \boxed{}), exact (normalised last line), none (no vote)
+    accept_per_round: int | None = None  # a round ends once this many are accepted (pools draw until then)
+    pool_batch: int = 40  # pool rows drawn per step
+    max_accepted: int | None = None
+    max_seconds: float | None = None
+    duplicate_cosine: float = 0.98
+    k: int | None = None
+    rule: str = "paper"  # the sparse rule that decides acceptance (analysis/sparsity.py)
+    seed: int = 0
+    request_batch: int = 4  # generator: requests generated together (one committed step each)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.source == "pool" and not self.pool:
+            raise ValueError("a pool-sourced run needs the pool's dataset name")
+        if self.rounds < 1:
+            raise ValueError("rounds must be at least 1")
+        from core.analysis.sparsity import RULES
+
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, not {self.rule!r}")

@@ -1,0 +1,53 @@
+"""The process-wide store and job runner, and which dataset the page is on (kept in the URL)."""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from core.data.store import Store
+from core.jobs import JobRunner
+
+
+@st.cache_resource
+def get_store() -> Store:
+    """One DuckDB connection for the server process (DuckDB allows one writer); threads use cursors."""
+    return Store()
+
+
+@st.cache_resource
+def get_runner() -> JobRunner:
+    return JobRunner(get_store())
+
+
+@st.cache_resource
+def warm_up_umap_in_background() -> threading.Thread:
+    """umap's first fit JIT-compiles for ~20 s: do it at server start, off the page's thread."""
+    from core.analysis.gradient_map import warm_up_umap
+
+    thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def current_dataset(names: list[str]) -> str | None:
+    """The dataset in the URL (survives a refresh), else the last one picked in this session."""
+    wanted = st.query_params.get("dataset") or st.session_state.get("dataset")
+    return wanted if wanted in names else (names[-1] if names else None)
+
+
+def pick_dataset(label: str = "Dataset") -> str:
+    """A dataset selectbox that remembers the choice in the URL; stops the page when the workspace is empty."""
+    names = get_store().dataset_names()
+    if not names:
+        st.info("No datasets yet: add one on the Data page.")
+        st.stop()
+    picked = st.selectbox(label, names, index=names.index(current_dataset(names)))
+    if st.query_params.get("dataset") != picked:
+        select_dataset(picked)
+    return picked
+
+
+def select_dataset(name: str) -> None:
+    st.session_state["dataset"] = name
+    st.query_params["dataset"] = name
