@@ -21,6 +21,11 @@ from core.data.store import Store
 
 ACTIVE = ("queued", "running")
 PROCESS_TOKEN = uuid.uuid4().hex  # this process; never reused by another one, unlike a PID
+# One start lock and one registry of worker threads for the whole process, not one per runner: with two runners
+# over the same store (a second JobRunner(store) from another tab or thread) both would find no active job and
+# insert one each, and one runner's cancel/wait would treat the other's live worker as an orphan.
+_START_LOCK = threading.Lock()
+_THREADS: dict[str, threading.Thread] = {}
 HEARTBEAT_SECONDS = 5.0
 
 
@@ -107,8 +112,8 @@ class JobRunner:
         store.query("UPDATE jobs SET status = 'interrupted', finished_at = ?, message = 'the process running it "
                     "stopped' WHERE status IN ('queued', 'running') AND coalesce(owner, '') <> ?",
                     [time.time(), PROCESS_TOKEN])
-        self._threads: dict[str, threading.Thread] = {}
-        self._start_lock = threading.Lock()
+        self._threads = _THREADS
+        self._start_lock = _START_LOCK
         self._heartbeat: threading.Thread | None = None
 
     def start(self, kind: str, dataset: str, params: dict, work: Callable[[JobContext], Any]) -> str:

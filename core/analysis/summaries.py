@@ -65,13 +65,26 @@ def cached_summaries(store, gmap, frame, label_columns: list[str]) -> list[Clust
     """Summaries of a map's clusters, computed once and kept in the workspace (k is ~n/10: worth caching)."""
     import dataclasses as dc
 
-    key = f"summaries:{gmap.key}:{','.join(label_columns)}"
+    # the map key covers ids and texts only; label columns are metadata a replace may change without touching them
+    key = f"summaries:{gmap.key}:{','.join(label_columns)}:{_labels_fingerprint(frame, label_columns)}"
     cached = store.cache_get(key)
     if cached is not None:
         return [ClusterSummary(**c) for c in cached]
     out = summarise(frame, gmap.labels, gmap.sparse_clusters, label_columns=label_columns)
     store.cache_put(key, [dc.asdict(s) for s in out])
     return out
+
+
+def _labels_fingerprint(frame, label_columns: list[str]) -> str:
+    """A hash of the label columns' values in row order (what the label mix is counted from)."""
+    import hashlib
+
+    import pandas as pd
+
+    if not label_columns:
+        return "-"
+    hashed = pd.util.hash_pandas_object(frame[label_columns].astype(str), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
 
 
 def guess_label_columns(frame, max_values: int = 20) -> list[str]:
