@@ -20,7 +20,7 @@ import torch
 
 from core.config import FeatureConfig
 from core.features.batches import Batch, per_sample_mean_loss, response_positions
-from core.features.device import autocast
+from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
 from core.features.tensor_sketch import CountSketchHash, per_sample_sum, to_sketch
 
@@ -80,7 +80,9 @@ class FastFeaturizer:
                                                                      else ["embed"])
         self.final = CountSketchProjector(config.dim, seed=seed)
         self.coverage = self._coverage()
-        self._to_device(next(model.parameters()).device)
+        device = next(model.parameters()).device
+        check_dtype(config.dtype, device.type)  # a bf16 feature computed on a CPU would silently be fp32
+        self._to_device(device)
 
     def _to_device(self, device: torch.device) -> None:
         """Hashes are drawn on the CPU from the seed (the same everywhere), then kept where the model runs."""

@@ -18,7 +18,7 @@ import torch
 
 from core.config import FeatureConfig
 from core.features.batches import Batch, Encoded, collate, encode_pair, per_sample_mean_loss, response_positions
-from core.features.device import autocast
+from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -34,6 +34,7 @@ class FullFeaturizer:
         self.tokenizer = tokenizer
         self.config = config
         self.params = [(n, p) for n, p in model.named_parameters()]  # tied weights appear once
+        check_dtype(config.dtype, next(model.parameters()).device.type)
         self.projector = CountSketchProjector(config.dim, seed=config.seed)
 
     def gradients(self, batch: Batch) -> list[list[tuple[str, torch.Tensor]]]:
