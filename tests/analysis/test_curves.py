@@ -1,0 +1,41 @@
+"""Diversity curves and per-cluster contributions on constructed data."""
+import numpy as np
+
+from core.analysis.curves import cluster_contributions, curve_sizes, diversity_curve
+from core.analysis.diversity import vendi_score
+
+
+def clusters(sizes, d=40, spread=0.4, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), d))
+    X = np.concatenate([c + spread * rng.normal(size=(n, d)) for c, n in zip(centres, sizes)])
+    return X.astype(np.float32), np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_the_curve_rises_with_n_in_expectation_and_ends_at_the_datasets_g_vendi():
+    X, _ = clusters([80, 60, 40, 20])
+    c = diversity_curve(X, points=8, draws=6)
+    assert c.sizes[-1] == len(X) and c.sizes == sorted(c.sizes)
+    assert abs(c.mean[-1] - vendi_score(X)) < 1e-6 * c.mean[-1]  # unit rows in float32 vs as given
+    assert all(b >= a - 0.05 * a for a, b in zip(c.mean, c.mean[1:]))  # monotone up to draw noise
+    assert c.mean[-1] > c.mean[0]
+    assert all(lo <= m <= hi for lo, m, hi in zip(c.low, c.mean, c.high))
+    assert abs(c.at(c.sizes[3]) - c.mean[3]) < 1e-9
+
+
+def test_curve_sizes_span_to_n():
+    assert curve_sizes(5) == [5]
+    s = curve_sizes(100_000)
+    assert s[0] == 10 and s[-1] == 100_000 and len(s) <= 11
+
+
+def test_an_exact_duplicate_cluster_contributes_about_nothing_and_a_distinct_one_a_lot():
+    X, labels = clusters([50, 50, 30], seed=1)
+    dup = X[labels == 2]  # a fourth cluster made of exact copies of the third
+    X4 = np.concatenate([X, dup])
+    labels4 = np.concatenate([labels, np.full(len(dup), 3)])
+    contrib = cluster_contributions(X4, labels4, 4)
+    assert abs(contrib[3]) < 0.1 * max(contrib[:2])  # ~0 against what a distinct cluster holds
+    assert contrib[0] > 0.3 and contrib[1] > 0.3
+    approx = cluster_contributions(X4, labels4, 4, max_exact=0)  # the first-order path agrees in sign and rank
+    assert np.argsort(approx)[-1] in (0, 1) and abs(approx[3]) < 0.15 * max(approx[:2])
