@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from core.analysis.clusters import ClusterConfig
 from core.config import DEFAULT_MODEL
 from core.features.compute import ComputeOptions
@@ -49,8 +51,11 @@ def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> di
     texts = (frame["prompt"] + "\n" + frame["response"]).tolist()
     values = {"distinct_1": diversity.distinct_n(texts, 1), "distinct_2": diversity.distinct_n(texts, 2),
               "compression_ratio": diversity.compression_ratio(texts)}
-    if with_embeddings:
-        values["embedding_vendi"] = diversity.embedding_vendi(texts)
+    if with_embeddings:  # embeddings are cached by content hash: a re-analysis (or the demo) embeds nothing again
+        from core.features.embeddings import embed_cached
+
+        emb = embed_cached(store, dict(zip(frame["content_hash"], zip(frame["prompt"], frame["response"]))))
+        values["embedding_vendi"] = diversity.vendi_score(np.stack([emb[h] for h in frame["content_hash"]]))
     for metric, value in values.items():
         store.save_score(dataset, key, metric, value, len(texts))
     return values

@@ -137,14 +137,7 @@ def fit_layout(X: np.ndarray, config: MapConfig = MapConfig(), *, stage: StageFn
     rng = np.random.default_rng(config.seed)
     fit_idx = np.sort(rng.choice(n, config.fit_max_rows, replace=False)) if n > config.fit_max_rows else np.arange(n)
     fit = np.asarray(X[fit_idx], dtype=np.float32)
-    if fit.shape[1] > config.pca_dims and len(fit) > config.pca_dims:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=config.pca_dims, random_state=config.seed).fit(fit)
-        mean, axes = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
-    else:
-        mean, axes = np.zeros(X.shape[1], np.float32), np.zeros((0, X.shape[1]), np.float32)
-    layout = Layout(mean, axes, np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
+    layout = Layout(*_pca(fit, config), np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
     Z = layout.project(fit)
     stage(f"fitting UMAP on {len(fit_idx):,} rows", 0.3)
     fit_xy = fit_umap(Z, config)
@@ -158,6 +151,16 @@ def fit_layout(X: np.ndarray, config: MapConfig = MapConfig(), *, stage: StageFn
             chunk = rest[start:start + 50_000]
             xy[chunk] = layout.place(X[chunk])
     return xy, layout, len(fit_idx)
+
+
+def _pca(X: np.ndarray, config: MapConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, axes) of a PCA to config.pca_dims, or an identity (no axes) when there are too few dims or rows."""
+    if X.shape[1] > config.pca_dims and len(X) > config.pca_dims:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=config.pca_dims, random_state=config.seed).fit(X)
+        return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+    return np.zeros(X.shape[1], np.float32), np.zeros((0, X.shape[1]), np.float32)
 
 
 def fit_umap(Z: np.ndarray, config: MapConfig = MapConfig()) -> np.ndarray:
@@ -266,6 +269,22 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
           map_config)
     stage("done", 1.0)
     return load_cached(store, key)
+
+
+def seed_layout(store: Store, dataset: str, config_key: str, dim: int, xy: np.ndarray,
+                map_config: MapConfig = MapConfig()) -> None:
+    """Record a known 2-D layout of the dataset's feature rows (the demo ships one), so build_map clusters and reuses
+    it instead of fitting UMAP. `xy` is in the dataset's feature-row order (load_features)."""
+    ids, X = store.load_features(dataset, config_key, dim)
+    if len(ids) != len(xy):
+        raise ValueError(f"a layout of {len(xy)} rows for {len(ids)} feature rows")
+    content = content_key(store, dataset, len(ids))
+    lkey = layout_key(config_key, content, map_config)
+    layout = Layout(*_pca(X, map_config), np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
+    layout.anchor_z, layout.anchor_xy = layout.project(X), np.asarray(xy, np.float32)
+    sha = _save_npz(store, f"layout-{lkey}", **dataclasses.asdict(layout))
+    xy_sha = _save_npz(store, f"xy-{lkey}", xy=np.asarray(xy, np.float32))
+    store.cache_put(f"layout:{lkey}", {"sha256": sha, "xy_sha256": xy_sha, "fitted_rows": len(ids)})
 
 
 def _record_settings(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig, key: str,
