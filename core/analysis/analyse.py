@@ -27,6 +27,7 @@ class AnalysisOptions:
     dtype: str = "float32"
     k: int | None = None
     rule: str = "paper"
+    view: str = "kept"  # the dataset's rows without the excluded ones (default), or "all"
     compute: ComputeOptions = ComputeOptions()
 
     def cluster_config(self) -> ClusterConfig:
@@ -38,16 +39,16 @@ class AnalysisOptions:
         return feature_config(model=self.model, mode=self.mode, dim=self.dim, seed=self.seed, dtype=self.dtype)
 
 
-def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> dict[str, float]:
-    """distinct-1/2, compression ratio and embedding Vendi, cached per dataset content."""
+def baselines(store: Store, dataset: str, *, with_embeddings: bool = True, view: str = "kept") -> dict[str, float]:
+    """distinct-1/2, compression ratio and embedding Vendi of the view's rows, cached per their content."""
     from core.analysis import diversity
 
-    key = TEXT_METRICS  # scores are stored with the dataset's content fingerprint: a changed dataset misses
+    key = TEXT_METRICS  # scores are stored with the rows' content fingerprint: changed rows miss
     wanted = ["distinct_1", "distinct_2", "compression_ratio"] + (["embedding_vendi"] if with_embeddings else [])
-    cached = {m: store.get_score(dataset, key, m) for m in wanted}
+    cached = {m: store.get_score(dataset, key, m, view=view) for m in wanted}
     if all(cached.values()):
         return {m: v[0] for m, v in cached.items()}
-    frame = store.samples_frame(dataset)
+    frame = store.samples_frame(dataset, view)
     texts = (frame["prompt"] + "\n" + frame["response"]).tolist()
     values = {"distinct_1": diversity.distinct_n(texts, 1), "distinct_2": diversity.distinct_n(texts, 2),
               "compression_ratio": diversity.compression_ratio(texts)}
@@ -57,7 +58,7 @@ def baselines(store: Store, dataset: str, *, with_embeddings: bool = True) -> di
         emb = embed_cached(store, dict(zip(frame["content_hash"], zip(frame["prompt"], frame["response"]))))
         values["embedding_vendi"] = diversity.vendi_score(np.stack([emb[h] for h in frame["content_hash"]]))
     for metric, value in values.items():
-        store.save_score(dataset, key, metric, value, len(texts))
+        store.save_score(dataset, key, metric, value, len(texts), view=view)
     return values
 
 
@@ -70,20 +71,21 @@ def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None)
     if ctx:
         ctx.progress(0, 1, stage="gradient features")
     result = score(store, dataset, config, options=options.compute, progress=progress,
-                   should_cancel=ctx.cancelled if ctx else None)
+                   should_cancel=ctx.cancelled if ctx else None, view=options.view)
     if ctx:
         ctx.check_cancel()
         ctx.progress(0, 1, stage="baseline metrics")
-    base = baselines(store, dataset)
+    base = baselines(store, dataset, view=options.view)
     if ctx:
         ctx.check_cancel()
         ctx.progress(0, 100, stage="clusters and map")
     gmap = build_map(store, dataset, result.config_key, config.dim, cluster_config=options.cluster_config(),
                      map_config=MapConfig(seed=options.seed),
-                     stage=(lambda s, f: ctx.progress(int(f * 100), 100, message=s)) if ctx else None)
+                     stage=(lambda s, f: ctx.progress(int(f * 100), 100, message=s)) if ctx else None,
+                     view=options.view)
     if ctx:
         ctx.progress(99, 100, message="cluster summaries")
-    frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
+    frame = store.samples_frame(dataset, options.view).set_index("id").loc[gmap.ids].reset_index()
     cached_summaries(store, gmap, frame, guess_label_columns(frame))
     return {"g_vendi": result.g_vendi, "n": result.n, "config_key": result.config_key, "map_key": gmap.key,
             "k": gmap.k, "sparse_clusters": int(gmap.sparse_clusters.sum()), **base}
@@ -97,13 +99,13 @@ def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dic
     config = FeatureConfig(model=options.model, model_revision=resolve_revision(options.model), mode=options.mode,
                            dim=options.dim, seed=options.seed, dtype=options.dtype)
     key = config.key()
-    g = store.get_score(dataset, key, "g_vendi")
+    g = store.get_score(dataset, key, "g_vendi", view=options.view)
     if g is None:
         return None
     text_key = TEXT_METRICS
     out = {"g_vendi": g[0], "n": g[1], "config_key": key}
     for metric in ("distinct_1", "distinct_2", "compression_ratio", "embedding_vendi"):
-        v = store.get_score(dataset, text_key, metric)
+        v = store.get_score(dataset, text_key, metric, view=options.view)
         if v:
             out[metric] = v[0]
     return out
@@ -114,4 +116,4 @@ def find_map(store: Store, dataset: str, options: AnalysisOptions, config_key: s
     from core.analysis.gradient_map import find_cached_map
 
     return find_cached_map(store, dataset, config_key, options.dim, options.cluster_config(),
-                           MapConfig(seed=options.seed))
+                           MapConfig(seed=options.seed), options.view)

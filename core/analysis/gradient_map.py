@@ -188,10 +188,10 @@ def warm_up_umap() -> float:
 
 # ---- keys and cache --------------------------------------------------------------------------------------------------
 
-def content_key(store: Store, dataset: str, n_rows: int) -> str:
-    """What a map's rows depend on: every (id, content) pair of the dataset (its fingerprint) and how many of them
-    have features (features only ever get added, so the count names the subset)."""
-    return f"{store.fingerprint(dataset)}:{n_rows}"
+def content_key(store: Store, dataset: str, n_rows: int, view: str = "kept") -> str:
+    """What a map's rows depend on: every (id, content) pair of the dataset's rows in the view (their fingerprint)
+    and how many of them have features (features only ever get added, so the count names the subset)."""
+    return f"{store.fingerprint(dataset, view)}:{n_rows}"
 
 
 def map_key(dataset: str, config_key: str, content: str, cc: ClusterConfig, mc: MapConfig) -> str:
@@ -205,9 +205,10 @@ def layout_key(config_key: str, content: str, mc: MapConfig) -> str:
                         "map": dataclasses.asdict(mc)})
 
 
-def settings_key(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig) -> str:
+def settings_key(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig,
+                 view: str = "kept") -> str:
     """Where the map made with these settings is recorded, so a page finds it without reading the features."""
-    return "map-for:" + stable_hash({"dataset": dataset, "fp": store.fingerprint(dataset), "features": config_key,
+    return "map-for:" + stable_hash({"dataset": dataset, "fp": store.fingerprint(dataset, view), "features": config_key,
                                      "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
 
 
@@ -236,18 +237,19 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
 
 def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
               cluster_config: ClusterConfig = ClusterConfig(), map_config: MapConfig = MapConfig(),
-              stage: StageFn | None = None) -> GradientMap:
-    """Cluster + lay out a dataset's cached features; a second call with the same inputs only reads the cache."""
+              stage: StageFn | None = None, view: str = "kept") -> GradientMap:
+    """Cluster + lay out a dataset's cached features (the rows of the view); a second call with the same inputs
+    only reads the cache."""
     stage = stage or (lambda s, f: None)
     stage("loading features", 0.0)
-    ids, X = store.load_features(dataset, config_key, dim)
+    ids, X = store.load_features(dataset, config_key, dim, view=view)
     if len(ids) < 3:
         raise ValueError(f"{dataset}: {len(ids)} rows have features; a map needs at least 3")
-    content = content_key(store, dataset, len(ids))
+    content = content_key(store, dataset, len(ids), view)
     key = map_key(dataset, config_key, content, cluster_config, map_config)
     cached = load_cached(store, key)
     if cached is not None:
-        _record_settings(store, dataset, config_key, cluster_config, map_config, key, len(ids))
+        _record_settings(store, dataset, config_key, cluster_config, map_config, key, len(ids), view)
         stage("cached", 1.0)
         return cached
     stage("clustering", 0.1)
@@ -266,19 +268,19 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
         ref = store.cache_get(f"layout:{lkey}")
     stage("saving", 0.95)
     _save(store, key, lkey, ref["sha256"], fitted, dataset, config_key, ids, clustering, xy, cluster_config,
-          map_config)
+          map_config, view)
     stage("done", 1.0)
     return load_cached(store, key)
 
 
 def seed_layout(store: Store, dataset: str, config_key: str, dim: int, xy: np.ndarray,
-                map_config: MapConfig = MapConfig()) -> None:
+                map_config: MapConfig = MapConfig(), view: str = "kept") -> None:
     """Record a known 2-D layout of the dataset's feature rows (the demo ships one), so build_map clusters and reuses
     it instead of fitting UMAP. `xy` is in the dataset's feature-row order (load_features)."""
-    ids, X = store.load_features(dataset, config_key, dim)
+    ids, X = store.load_features(dataset, config_key, dim, view=view)
     if len(ids) != len(xy):
         raise ValueError(f"a layout of {len(xy)} rows for {len(ids)} feature rows")
-    content = content_key(store, dataset, len(ids))
+    content = content_key(store, dataset, len(ids), view)
     lkey = layout_key(config_key, content, map_config)
     layout = Layout(*_pca(X, map_config), np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
     layout.anchor_z, layout.anchor_xy = layout.project(X), np.asarray(xy, np.float32)
@@ -288,30 +290,30 @@ def seed_layout(store: Store, dataset: str, config_key: str, dim: int, xy: np.nd
 
 
 def _record_settings(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig, key: str,
-                     n: int) -> None:
-    store.cache_put(settings_key(store, dataset, config_key, cc, mc), {"key": key, "n": n})
-    store.cache_put(f"latest-map:{dataset}:{config_key}", {"key": key, "fp": store.fingerprint(dataset)})
+                     n: int, view: str = "kept") -> None:
+    store.cache_put(settings_key(store, dataset, config_key, cc, mc, view), {"key": key, "n": n})
+    store.cache_put(f"latest-map:{dataset}:{config_key}:{view}", {"key": key, "fp": store.fingerprint(dataset, view)})
 
 
 def find_cached_map(store: Store, dataset: str, config_key: str, dim: int, cc: ClusterConfig,
-                    mc: MapConfig) -> GradientMap | None:
-    """The cached map for these settings if it still covers every feature row of the dataset as it is now."""
-    ref = store.cache_get(settings_key(store, dataset, config_key, cc, mc))
-    if ref is None or ref["n"] != store.feature_coverage(dataset, config_key, dim):
+                    mc: MapConfig, view: str = "kept") -> GradientMap | None:
+    """The cached map for these settings if it still covers every feature row of the view as it is now."""
+    ref = store.cache_get(settings_key(store, dataset, config_key, cc, mc, view))
+    if ref is None or ref["n"] != store.feature_coverage(dataset, config_key, dim, view):
         return None
     return load_cached(store, ref["key"])
 
 
-def latest_map(store: Store, dataset: str, config_key: str) -> GradientMap | None:
-    """The map last built for the dataset's current content under this feature config (any cluster settings)."""
-    ref = store.cache_get(f"latest-map:{dataset}:{config_key}")
-    if not ref or ref.get("fp") != store.fingerprint(dataset):
+def latest_map(store: Store, dataset: str, config_key: str, view: str = "kept") -> GradientMap | None:
+    """The map last built for the view's current rows under this feature config (any cluster settings)."""
+    ref = store.cache_get(f"latest-map:{dataset}:{config_key}:{view}")
+    if not ref or ref.get("fp") != store.fingerprint(dataset, view):
         return None
     return load_cached(store, ref["key"])
 
 
 def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, dataset: str, config_key: str,
-          ids: list[str], c: Clustering, xy: np.ndarray, cc: ClusterConfig, mc: MapConfig) -> None:
+          ids: list[str], c: Clustering, xy: np.ndarray, cc: ClusterConfig, mc: MapConfig, view: str) -> None:
     import pyarrow as pa
 
     sha = _save_npz(store, f"map-{key}", centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
@@ -330,4 +332,4 @@ def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, datas
                                    "cluster_config": dataclasses.asdict(cc), "layout_key": lkey,
                                    "layout_sha256": layout_sha, "sha256": sha, "fitted_rows": fitted,
                                    "created_at": time.time()})
-    _record_settings(store, dataset, config_key, cc, mc, key, len(ids))
+    _record_settings(store, dataset, config_key, cc, mc, key, len(ids), view)

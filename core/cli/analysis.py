@@ -22,7 +22,7 @@ def map_(args, store) -> int:
     from core.analysis.clusters import ClusterConfig
     from core.analysis.gradient_map import MapConfig, build_map
 
-    config = config_from_args(args)
+    config = config_from_args(args, store, args.name)
     run = features(store, args.name, config, args)
     gmap = build_map(store, args.name, run.config_key, config.dim,
                      cluster_config=ClusterConfig(k=args.k, seed=args.seed, rule=args.rule),
@@ -53,7 +53,7 @@ def select(args, store) -> int:
     from core.analysis.selection import select as run_select
     from core.analysis.selection_export import export_selection
 
-    config = config_from_args(args)
+    config = config_from_args(args, store, args.name)
     pool = args.pool or args.name
     features(store, args.name, config, args)
     if pool != args.name:

@@ -73,6 +73,7 @@ def feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sketch-dim", type=int, default=512, help="fast mode's TensorSketch width per layer group")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute precision; bfloat16 on CUDA only (part of the feature's identity)")
+    p.add_argument("--features", dest="features_set", help="use an imported feature set (import-vectors) instead")
     compute_args(p)
 
 
@@ -97,8 +98,18 @@ def options_from_args(args):
                           gpus_per_worker=args.gpus_per_worker, runtime_env=args.runtime_env)
 
 
-def config_from_args(args):
+def config_from_args(args, store=None, dataset: str | None = None):
+    """The feature config the flags describe, or an imported feature set (--features NAME) of the dataset."""
     from core.features.compute import feature_config
+
+    if getattr(args, "features_set", None):
+        from core.features.imported import imported_sets
+
+        sets = imported_sets(store, dataset)
+        if args.features_set not in sets:
+            raise LookupError(f"no imported feature set {args.features_set!r} for {dataset!r} "
+                              f"(imported: {', '.join(sets) or 'none'})")
+        return sets[args.features_set]
 
     return feature_config(model=args.model, mode=args.mode, dim=args.dim, seed=args.seed,
                           max_length=args.max_length, fast_blocks=args.fast_blocks or None,

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def features(args, store) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, store, args.name)
     run = compute(store, args.name, config, args)
     emit(args, {"dataset": args.name, **run.__dict__},
          f"{args.name}: {run.n} feature rows ({run.computed} computed, {run.cached} cached) [{run.config_key}]")
@@ -34,7 +34,7 @@ def score(args, store) -> int:
     from core.data.ingest import parse_mapping
 
     name = resolve_dataset(store, args.target, mapping=parse_mapping(args.mapping))
-    config = config_from_args(args)
+    config = config_from_args(args, store, name)
     with ProgressPrinter("features") as bar:
         result = score_dataset(store, name, config, q=args.q, options=options_from_args(args), progress=bar)
     emit(args, result.to_json(),

@@ -53,23 +53,45 @@ class DatasetWriter:
                           "content_fp) VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [self.name, self.source, time.time(), self.n, rejected_rows, json.dumps(report),
                            content_fingerprint(self._cur, self.name)])
+        refresh_kept_fp(self._cur, self.name)  # exclusions (kept by id) now describe the new rows
         # a replaced dataset's scores described other rows: they go with it (maps are keyed by content already)
-        self._cur.execute("DELETE FROM scores WHERE dataset = ? AND coalesce(content_fp, '') <> "
-                          "(SELECT content_fp FROM datasets WHERE name = ?)", [self.name, self.name])
+        self._cur.execute("DELETE FROM scores WHERE dataset = ? AND coalesce(content_fp, '') NOT IN (SELECT "
+                          "content_fp FROM datasets WHERE name = ? UNION ALL SELECT kept_fp FROM datasets WHERE "
+                          "name = ? AND kept_fp IS NOT NULL)", [self.name, self.name, self.name])
         self._cur.execute("COMMIT")
         self.committed = True
 
 
-def content_fingerprint(cur, dataset: str) -> str:
+VIEWS = ("kept", "all")  # a dataset's rows without the excluded ones (the default everywhere), or all of them
+
+
+def in_view(view: str, alias: str = "s") -> str:
+    """SQL condition keeping a samples row (as `alias`) in the view: every row, or every row not excluded."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
+    if view == "all":
+        return "TRUE"
+    return (f"NOT EXISTS (SELECT 1 FROM marks m WHERE m.dataset = {alias}.dataset AND m.sample_id = "
+            f"{alias}.sample_id AND m.kind = 'exclude')")
+
+
+def content_fingerprint(cur, dataset: str, view: str = "all") -> str:
     """An order-independent hash of the dataset's (id, content hash) pairs: what every cached result of the
-    dataset (scores, maps, summaries) is keyed by, so an edit anywhere in the data, or a replace, never reuses a
-    stale result. Sums of two salted 64-bit row hashes and the count, computed in DuckDB in one scan."""
+    dataset (scores, maps, summaries) is keyed by, so an edit anywhere in the data, a replace or an exclusion never
+    reuses a stale result. Sums of two salted 64-bit row hashes and the count, computed in DuckDB in one scan."""
     import hashlib
 
     n, a, b = cur.execute("SELECT count(*), sum(hash(sample_id || chr(31) || content_hash)), "
-                          "sum(hash(content_hash || chr(30) || sample_id)) FROM samples WHERE dataset = ?",
-                          [dataset]).fetchall()[0]
+                          "sum(hash(content_hash || chr(30) || sample_id)) FROM samples s WHERE dataset = ? AND "
+                          f"{in_view(view)}", [dataset]).fetchall()[0]
     return hashlib.sha256(f"{n}:{a}:{b}".encode()).hexdigest()[:16]
+
+
+def refresh_kept_fp(cur, dataset: str) -> None:
+    """The kept rows' fingerprint, or NULL when nothing is excluded (then it is the dataset's own)."""
+    n = cur.execute("SELECT count(*) FROM marks WHERE dataset = ? AND kind = 'exclude'", [dataset]).fetchall()[0][0]
+    fp = content_fingerprint(cur, dataset, "kept") if n else None
+    cur.execute("UPDATE datasets SET kept_fp = ? WHERE name = ?", [fp, dataset])
 
 
 class SampleTables:
@@ -119,11 +141,14 @@ class SampleTables:
     def _dataset_exists(cur, name: str) -> bool:
         return bool(cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchall())
 
-    def fingerprint(self, name: str) -> str:
-        """The dataset's content fingerprint (content_fingerprint), stored at ingest; filled in for older ones."""
-        rows = self.query("SELECT content_fp FROM datasets WHERE name = ?", [name])
+    def fingerprint(self, name: str, view: str = "kept") -> str:
+        """The fingerprint of the dataset's rows in the view (content_fingerprint): stored at ingest, and for the
+        kept rows updated by every exclusion (marks.py); filled in for workspaces older than that."""
+        rows = self.query("SELECT content_fp, kept_fp FROM datasets WHERE name = ?", [name])
         if not rows:
             raise KeyError(f"no dataset named {name!r} in {self.path}")
+        if view == "kept" and rows[0][1]:
+            return rows[0][1]
         if rows[0][0]:
             return rows[0][0]
         cur = self.cursor()
@@ -143,19 +168,19 @@ class SampleTables:
         return {"name": name, "source": source, "created_at": created, "n": n, "rejected_rows": rejected,
                 "report": json.loads(report) if report else {}}
 
-    def samples(self, name: str) -> list[Sample]:
-        rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples WHERE dataset = ? "
-                          "ORDER BY ordinal", [name])
+    def samples(self, name: str, view: str = "kept") -> list[Sample]:
+        rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples s WHERE dataset = ? "
+                          f"AND {in_view(view)} ORDER BY ordinal", [name])
         return [Sample(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {}) for r in rows]
 
-    def samples_frame(self, name: str):
+    def samples_frame(self, name: str, view: str = "kept"):
         """Samples as a pandas DataFrame (id, prompt, response, content_hash, meta columns flattened)."""
         import pandas as pd
 
         cur = self.cursor()
         try:
-            frame = cur.execute("SELECT sample_id AS id, prompt, response, content_hash, meta FROM samples "
-                                "WHERE dataset = ? ORDER BY ordinal", [name]).df()
+            frame = cur.execute("SELECT sample_id AS id, prompt, response, content_hash, meta FROM samples s "
+                                f"WHERE dataset = ? AND {in_view(view)} ORDER BY ordinal", [name]).df()
         finally:
             cur.close()
         meta = pd.DataFrame([json.loads(m) if m else {} for m in frame.pop("meta")])

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS map_rows (
     map_key VARCHAR, ordinal INTEGER, sample_id VARCHAR, cluster INTEGER, sparse BOOLEAN, density FLOAT, x FLOAT,
     y FLOAT, PRIMARY KEY (map_key, sample_id));
+CREATE TABLE IF NOT EXISTS marks (
+    dataset VARCHAR, sample_id VARCHAR, kind VARCHAR, value VARCHAR, action_id VARCHAR, created_at DOUBLE,
+    PRIMARY KEY (dataset, sample_id, kind, value));  -- kind: tag (value = the tag) | exclude (value = '')
+CREATE TABLE IF NOT EXISTS mark_actions (
+    action_id VARCHAR PRIMARY KEY, dataset VARCHAR, op VARCHAR, value VARCHAR, ids JSON, n INTEGER,
+    created_at DOUBLE, undone BOOLEAN);  -- op: tag | untag | exclude | include; ids: the rows it changed
 CREATE TABLE IF NOT EXISTS llm_cache (key VARCHAR PRIMARY KEY, text VARCHAR, error VARCHAR, created_at DOUBLE);
 CREATE TABLE IF NOT EXISTS synth_runs (
     run_id VARCHAR PRIMARY KEY, dataset VARCHAR, config JSON, generator VARCHAR, feature_key VARCHAR,
@@ -49,6 +55,7 @@ COLUMNS = (
     ("synth_rounds", "clustering", "BLOB"),  # the round's clustering, written with its row in one transaction
     ("synth_rounds", "error", "VARCHAR"),
     ("datasets", "content_fp", "VARCHAR"),  # samples.content_fingerprint: what cached results are keyed by
+    ("datasets", "kept_fp", "VARCHAR"),  # the same over the rows not excluded (NULL: nothing is excluded)
     ("scores", "content_fp", "VARCHAR"),  # the dataset's fingerprint when the score was computed
     ("map_rows", "mass", "FLOAT"),  # sparsity.gradient_mass of each row (the mass rule's per-sample score)
     ("synth_candidates", "source_id", "VARCHAR"),  # a pool-sourced candidate's row id in the pool

@@ -15,6 +15,7 @@ from pathlib import Path
 from core.config import workspace_dir
 from core.data import schema
 from core.data.files import clean_workspace
+from core.data.marks import MarkTables
 from core.data.samples import SampleTables
 from core.data.vectors import VectorTables
 
@@ -27,7 +28,7 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, VectorTables):
+class Store(SampleTables, VectorTables, MarkTables):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write
@@ -94,23 +95,25 @@ class Store(SampleTables, VectorTables):
 
     # ---- scores and small cached values ----------------------------------------------------------------------
 
-    def save_score(self, dataset: str, config_key: str, metric: str, value: float, n: int, q: float = 1.0) -> None:
-        """A score of the dataset as it is now (its content fingerprint is stored with the value)."""
+    def save_score(self, dataset: str, config_key: str, metric: str, value: float, n: int, q: float = 1.0, *,
+                   view: str = "kept") -> None:
+        """A score of the dataset's rows in the view as they are now (their fingerprint is stored with it)."""
         self.query("INSERT OR REPLACE INTO scores (dataset, config_key, metric, q, value, n, computed_at, content_fp) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [dataset, config_key, metric, q, value, n, time.time(), self.fingerprint(dataset)])
+                   [dataset, config_key, metric, q, value, n, time.time(), self.fingerprint(dataset, view)])
 
-    def get_score(self, dataset: str, config_key: str, metric: str, q: float = 1.0) -> tuple[float, int] | None:
-        """(value, n) if it was computed on the dataset's current content, else None."""
+    def get_score(self, dataset: str, config_key: str, metric: str, q: float = 1.0, *,
+                  view: str = "kept") -> tuple[float, int] | None:
+        """(value, n) if it was computed on the view's current rows, else None."""
         rows = self.query("SELECT value, n FROM scores WHERE dataset = ? AND config_key = ? AND metric = ? AND q = ? "
-                          "AND content_fp = ?", [dataset, config_key, metric, q, self.fingerprint(dataset)])
+                          "AND content_fp = ?", [dataset, config_key, metric, q, self.fingerprint(dataset, view)])
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def scores_for(self, dataset: str) -> list[dict]:
-        """Every score of the dataset's current content, newest first, with the identity of its features."""
+    def scores_for(self, dataset: str, *, view: str = "kept") -> list[dict]:
+        """Every score of the view's current rows, newest first, with the identity of its features."""
         rows = self.query("SELECT s.config_key, s.metric, s.q, s.value, s.n, s.computed_at, c.identity FROM scores s "
                           "LEFT JOIN feature_configs c ON c.config_key = s.config_key WHERE s.dataset = ? "
-                          "AND s.content_fp = ? ORDER BY s.computed_at DESC", [dataset, self.fingerprint(dataset)])
+                          "AND s.content_fp = ? ORDER BY s.computed_at DESC", [dataset, self.fingerprint(dataset, view)])
         keys = ("config_key", "metric", "q", "value", "n", "computed_at", "identity")
         return [dict(zip(keys, r[:-1] + (json.loads(r[-1]) if r[-1] else None,))) for r in rows]
 

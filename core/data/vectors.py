@@ -8,6 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from core.config import FeatureConfig
+from core.data.samples import in_view
 
 
 class VectorTables:
@@ -34,20 +35,22 @@ class VectorTables:
                    f"vec FLOAT[{int(config.dim)}], PRIMARY KEY (config_key, content_hash))")
         return key
 
-    def feature_coverage(self, dataset: str, key: str, dim: int) -> int:
+    def feature_coverage(self, dataset: str, key: str, dim: int, view: str = "kept") -> int:
         table = self._feature_table(dim)
         if not self.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [table]):
             return 0
         return self.query(f"SELECT count(*) FROM samples s JOIN {table} f ON f.content_hash = s.content_hash "
-                          f"AND f.config_key = ? WHERE s.dataset = ?", [key, dataset])[0][0]
+                          f"AND f.config_key = ? WHERE s.dataset = ? AND {in_view(view)}", [key, dataset])[0][0]
 
-    def missing_feature_hashes(self, dataset: str, config: FeatureConfig) -> list[str]:
+    def missing_feature_hashes(self, dataset: str, config: FeatureConfig, view: str = "all") -> list[str]:
+        """Rows to compute: every row by default (an excluded row may be included again), kept rows on request."""
         key = self.register_config(config)
         table = self._feature_table(config.dim)
         rows = self.query(
             f"SELECT DISTINCT s.content_hash FROM samples s LEFT JOIN {table} f "
             f"ON f.content_hash = s.content_hash AND f.config_key = ? "
-            f"WHERE s.dataset = ? AND f.content_hash IS NULL ORDER BY s.content_hash", [key, dataset])
+            f"WHERE s.dataset = ? AND f.content_hash IS NULL AND {in_view(view)} ORDER BY s.content_hash",
+            [key, dataset])
         return [r[0] for r in rows]
 
     def texts_by_hash(self, hashes: list[str]) -> dict[str, tuple[str, str]]:
@@ -81,35 +84,40 @@ class VectorTables:
             cur.unregister("incoming_features")
         return len(hashes)
 
-    def load_features(self, dataset: str, config_key: str, dim: int) -> tuple[list[str], np.ndarray]:
-        """(sample ids in dataset order, n x dim float32) for samples that have features under config_key."""
+    def load_features(self, dataset: str, config_key: str, dim: int,
+                      view: str = "kept") -> tuple[list[str], np.ndarray]:
+        """(sample ids in dataset order, n x dim float32) for the view's samples with features under config_key."""
         table = self._feature_table(dim)
         cur = self.cursor()
         try:
             res = cur.execute(
                 f"SELECT s.sample_id, f.vec FROM samples s JOIN {table} f ON f.content_hash = s.content_hash "
-                f"AND f.config_key = ? WHERE s.dataset = ? ORDER BY s.ordinal", [config_key, dataset]).fetchnumpy()
+                f"AND f.config_key = ? WHERE s.dataset = ? AND {in_view(view)} ORDER BY s.ordinal",
+                [config_key, dataset]).fetchnumpy()
         finally:
             cur.close()
         ids = [str(x) for x in res["sample_id"]]
         return ids, _stack_vectors(res["vec"], dim)
 
-    def iter_feature_chunks(self, dataset: str, config_key: str, dim: int,
-                            chunk_rows: int = 50_000) -> Iterator[np.ndarray]:
-        """Stream a dataset's features in ordinal ranges so memory stays bounded whatever n is."""
+    def iter_feature_chunks(self, dataset: str, config_key: str, dim: int, chunk_rows: int = 50_000,
+                            view: str = "kept", with_ids: bool = False) -> Iterator:
+        """Stream a dataset's features in ordinal ranges so memory stays bounded whatever n is (as (ids, X) pairs
+        with_ids)."""
         table = self._feature_table(dim)
         top = self.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
         for start in range(0, top, chunk_rows):
             cur = self.cursor()
             try:
                 res = cur.execute(
-                    f"SELECT f.vec FROM samples s JOIN {table} f ON f.content_hash = s.content_hash "
-                    f"AND f.config_key = ? WHERE s.dataset = ? AND s.ordinal >= ? AND s.ordinal < ?",
+                    f"SELECT s.sample_id, f.vec FROM samples s JOIN {table} f ON f.content_hash = s.content_hash "
+                    f"AND f.config_key = ? WHERE s.dataset = ? AND s.ordinal >= ? AND s.ordinal < ? AND "
+                    f"{in_view(view)}",
                     [config_key, dataset, start, start + chunk_rows]).fetchnumpy()
             finally:
                 cur.close()
             if len(res["vec"]):
-                yield _stack_vectors(res["vec"], dim)
+                X = _stack_vectors(res["vec"], dim)
+                yield ([str(i) for i in res["sample_id"]], X) if with_ids else X
 
     def features_by_hash(self, config_key: str, dim: int, hashes: list[str]) -> dict[str, np.ndarray]:
         if not hashes or not self.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?",

@@ -74,6 +74,9 @@ def compute_features(store: Store, dataset: str, config: FeatureConfig, *, optio
     n_missing = len(store.missing_feature_hashes(dataset, config))
     if not n_missing:
         return FeatureRun(key, cached, 0, cached, 0)
+    if getattr(config, "mode", "") == "imported":  # vectors brought from elsewhere: nothing here can compute them
+        raise ValueError(f"{n_missing} row(s) of {dataset!r} have no vector in the imported set; import vectors for "
+                         "every row, or exclude those rows")
     if options.engine == "ray":
         from core.features.ray_engine import compute_with_ray
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from core.data.files import atomic_file, clean_stale_temp
+from core.data.samples import in_view
 from core.data.store import Store
 
 CHUNK_ROWS = 10_000
@@ -31,10 +32,11 @@ ARMS = ("filtered", "control")
 
 
 def iter_export_rows(store: Store, dataset: str, run_id: str | None = None, *, arm: str = "filtered",
-                     chunk: int = CHUNK_ROWS) -> Iterator[list[dict]]:
+                     chunk: int = CHUNK_ROWS, view: str = "kept") -> Iterator[list[dict]]:
     """Batches of rows: seed rows (origin=seed) in file order, then each candidate the arm took (the filter's
     accepted ones, or the control's random draw) with its round, target and assigned cluster, source, votes and
-    answer; origin = synthetic for a generator's rows, pool:NAME for a candidate pool's (with the pool row's id)."""
+    answer; origin = synthetic for a generator's rows, pool:NAME for a candidate pool's (with the pool row's id).
+    Seed rows are the view's (excluded rows left out by default), each with its tags in meta.tags."""
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, not {arm!r}")
     gen = None
@@ -44,11 +46,13 @@ def iter_export_rows(store: Store, dataset: str, run_id: str | None = None, *, a
             raise KeyError(f"no synthesis run {run_id!r}")
         gen = found[0][0]
     top = store.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
+    tags = store.tags(dataset)
     for start in range(0, top, chunk):
-        rows = store.query("SELECT sample_id, prompt, response, meta FROM samples WHERE dataset = ? AND ordinal >= ? "
-                           "AND ordinal < ? ORDER BY ordinal", [dataset, start, start + chunk])
+        rows = store.query("SELECT sample_id, prompt, response, meta FROM samples s WHERE dataset = ? AND ordinal >= ? "
+                           f"AND ordinal < ? AND {in_view(view)} ORDER BY ordinal", [dataset, start, start + chunk])
         yield [{"id": sid, "prompt": p, "response": r, "origin": "seed", "round": None, "target_cluster": None,
-                "cluster": None, "generator": None, "votes": None, "answer": None, "meta": json.loads(m) if m else {}}
+                "cluster": None, "generator": None, "votes": None, "answer": None,
+                "meta": (json.loads(m) if m else {}) | ({"tags": tags[sid]} if sid in tags else {})}
                for sid, p, r, m in rows]
     if run_id is None:
         return

@@ -1,0 +1,87 @@
+"""Finding rows: text search over prompt and response, and "more like this" in gradient space.
+
+Text search runs in DuckDB (a case-insensitive substring, or a regular expression with RE2 syntax), so it stays a
+single scan at a million rows. DuckDB's `fts` extension would rank by BM25, but it is downloaded on first use, and
+the product works offline: a scan of 1M rows takes about a second, which is fast enough here.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from core.data.samples import in_view
+from core.data.store import Store
+
+FIELDS = ("prompt", "response")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    id: str
+    field: str  # where it matched first (prompt or response)
+    start: int  # the match's character offset in that field (-1 when not located)
+
+
+def search(store: Store, dataset: str, pattern: str, *, regex: bool = False, fields: tuple[str, ...] = FIELDS,
+           limit: int = 10_000, view: str = "kept") -> list[Hit]:
+    """Rows whose prompt or response holds the pattern, in dataset order (at most `limit`)."""
+    if not pattern:
+        return []
+    if any(f not in FIELDS for f in fields):
+        raise ValueError(f"fields must be among {FIELDS}")
+    if regex:
+        try:
+            store.query("SELECT regexp_matches('', ?)", [pattern])
+        except Exception as exc:
+            raise ValueError(f"not a valid regular expression: {pattern!r} ({str(exc).splitlines()[0]})") from None
+        match = {f: f"regexp_matches({f}, ?)" for f in fields}
+        where = {f: pattern for f in fields}
+    else:
+        match = {f: f"contains(lower({f}), lower(?))" for f in fields}
+        where = {f: pattern for f in fields}
+    cond = " OR ".join(match[f] for f in fields)
+    first = " ".join(f"WHEN {match[f]} THEN '{f}'" for f in fields)
+    rows = store.query(f"SELECT sample_id, CASE {first} END, {', '.join(fields)} FROM samples s WHERE dataset = ? AND "
+                       f"({cond}) AND {in_view(view)} ORDER BY ordinal LIMIT ?",
+                       [*[where[f] for f in fields], dataset, *[where[f] for f in fields], limit])
+    hits = []
+    for sid, field, *texts in rows:
+        text = dict(zip(fields, texts))[field]
+        start = _locate(text, pattern, regex)
+        hits.append(Hit(sid, field, start))
+    return hits
+
+
+def _locate(text: str, pattern: str, regex: bool) -> int:
+    import re
+
+    if not regex:
+        return text.lower().find(pattern.lower())
+    try:
+        m = re.search(pattern, text)
+    except re.error:  # RE2 syntax Python does not read: the row matched, the offset is unknown
+        return -1
+    return m.start() if m else -1
+
+
+def more_like_this(store: Store, dataset: str, sample_id: str, config_key: str, dim: int, *, k: int = 10,
+                   view: str = "kept") -> list[tuple[str, float]]:
+    """The row's nearest neighbours in gradient space as (id, cosine), the row itself first (at 1.0).
+    Streams the features in chunks, so it holds one chunk at a time whatever n is."""
+    from core.analysis.sparsity import unit
+
+    rows = store.query("SELECT content_hash FROM samples WHERE dataset = ? AND sample_id = ?", [dataset, sample_id])
+    if not rows:
+        raise KeyError(f"no row {sample_id!r} in dataset {dataset!r}")
+    found = store.features_by_hash(config_key, dim, [rows[0][0]])
+    if not found:
+        raise KeyError(f"row {sample_id!r} has no features under {config_key}")
+    q = unit(found[rows[0][0]][None])[0]
+    best: list[tuple[str, float]] = []
+    for ids, X in store.iter_feature_chunks(dataset, config_key, dim, view=view, with_ids=True):
+        sims = unit(X) @ q
+        top = np.argsort(-sims, kind="stable")[:k + 1]
+        best = sorted(best + [(ids[i], float(sims[i])) for i in top], key=lambda t: -t[1])[:k + 1]
+    best.sort(key=lambda t: (t[0] != sample_id, -t[1]))  # the row itself first, even when a copy ties with it
+    return best[:k]
