@@ -3,13 +3,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import get_runner, warm_up_umap_in_background
+from ui import get_runner
 
 # a local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com (offline: broken)
 FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
 st.set_page_config(page_title="Prism Studio", page_icon=str(FAVICON), layout="wide")
 get_runner()  # marks jobs left running by an earlier server process as interrupted
-warm_up_umap_in_background()
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),

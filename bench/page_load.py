@@ -55,6 +55,7 @@ def prepare(n: int) -> None:
                                       {"source": "gsm8k" if i % 10 else "other"}))
             store.save_dataset("big", IngestReport(samples, [], [], "bench"), source="bench")
         elif store.get_score("big", config.key(), "g_vendi"):
+            derived(store, config)
             return  # cached under the current default feature config
         hashes = [s.content_hash for s in store.samples("big")]
         rng = np.random.default_rng(0)
@@ -69,6 +70,23 @@ def prepare(n: int) -> None:
         baselines(store, "big")
         build_map(store, "big", config.key(), config.dim, cluster_config=AnalysisOptions().cluster_config(),
                   map_config=MapConfig(seed=0))
+        derived(store, config)
+
+
+def derived(store, config) -> None:
+    """The diversity curve and per-cluster contributions (cached once; a cached dataset has them)."""
+    try:
+        from core.analysis import compare
+    except ImportError:  # a checkout before they existed
+        return
+    from core.analysis.analyse import AnalysisOptions
+    from core.analysis.gradient_map import MapConfig, find_cached_map
+
+    t = time.perf_counter()
+    compare.cached_curve(store, "big", config.key(), config.dim)
+    gmap = find_cached_map(store, "big", config.key(), config.dim, AnalysisOptions().cluster_config(), MapConfig())
+    compare.cached_contributions(store, gmap, config.dim)
+    print(f"curve + contributions ready after {time.perf_counter() - t:.0f}s", file=sys.stderr)
 
 
 def free_port() -> int:

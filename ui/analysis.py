@@ -10,7 +10,7 @@ from core.analysis.analyse import AnalysisOptions, run_analysis
 from core.analysis.clusters import ClusterConfig
 from core.analysis.sparsity import RULES
 from core.config import DEFAULT_MODEL
-from ui.state import get_runner, get_store
+from ui.state import get_runner, get_store, warm_up_umap_in_background
 
 RULE_DEFAULTS = ClusterConfig()
 
@@ -121,6 +121,7 @@ def job_params(opts: AnalysisOptions) -> dict:
 
 def start_analysis(dataset: str, opts: AnalysisOptions) -> str:
     store, runner = get_store(), get_runner()
+    warm_up_umap_in_background()  # compiles UMAP while the features are computed, so the map step does not wait
     job_id = runner.start("analyse", dataset, job_params(opts), lambda ctx: run_analysis(store, dataset, opts, ctx))
     st.query_params["job"] = job_id
     return job_id

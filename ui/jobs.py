@@ -41,7 +41,7 @@ def job_panel(job_id: str) -> None:
     job_status(job)
     if st.button("Cancel", key=f"cancel-{job_id}", disabled=job.cancelling):
         runner.cancel(job_id)
-        st.rerun(scope="fragment")
+        st.rerun()
 
 
 def show_finished_job(job_id: str | None) -> None:

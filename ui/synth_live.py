@@ -87,7 +87,7 @@ def live_run(job_id: str) -> None:
     job_status(job)
     if st.button("Cancel the run", key=f"cancel-{job_id}", disabled=job.cancelling):
         runner.cancel(job_id)
-        st.rerun(scope="fragment")
+        st.rerun()
     run_id = job.params.get("run_id")
     frame = candidates_frame(get_store(), run_id) if run_id else pd.DataFrame(columns=["reason"])
     counts_by_reason(frame)
