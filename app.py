@@ -1,15 +1,19 @@
 """Prism Studio: see where your training data is thin in the model's gradient space, and grow it there."""
+from pathlib import Path
+
 import streamlit as st
 
-from ui import get_runner, warm_up_umap_in_background
+from ui import get_runner
 
-st.set_page_config(page_title="Prism Studio", page_icon=":material/diamond:", layout="wide")
+# a local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com (offline: broken)
+FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
+st.set_page_config(page_title="Prism Studio", page_icon=str(FAVICON), layout="wide")
 get_runner()  # marks jobs left running by an earlier server process as interrupted
-warm_up_umap_in_background()
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
     st.Page("pages/gradient_space.py", title="Gradient space", icon=":material/scatter_plot:", url_path="gradient-space"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page("pages/synthesis.py", title="Synthesis", icon=":material/auto_awesome:", url_path="synthesis"),
 ]
 st.navigation(pages).run()

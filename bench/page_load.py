@@ -1,16 +1,23 @@
-"""Time for the Gradient space page to become interactive in a real browser for a cached 10k-row dataset.
+"""Time for the Gradient space page to become interactive in a real browser for a cached dataset of n rows.
 
-    python bench/page_load.py [--n 10000] [--runs 3]
+    python bench/page_load.py --n 10000 [--runs 3] [--json]
+    python bench/page_load.py --n 100000 --json
+    python bench/page_load.py --n 10000 --root /tmp/prism-before --json   # the same measurement of another checkout
 
-Set-up (not timed): a 10k-row dataset from GSM8K texts with random unit features written under the default feature
-key, its G-Vendi, baselines and map computed and cached. Timed: page.goto(...gradient-space?dataset=...) until the
-metrics and the map are drawn and the script is idle, in headless Debian Chromium.
+Set-up (not timed, once per workspace): an n-row dataset from GSM8K texts with random unit gradient features and
+random MiniLM embeddings written under the default keys (the page reads caches only; what the vectors are does not
+change what it draws), its G-Vendi, baselines and map computed and cached. Timed: page.goto(...gradient-space?dataset=
+big) until the metrics and the map (a WebGL scatter) are drawn and the script is idle, in headless Debian Chromium.
+The first load is a warm-up (server imports, the cluster summaries' first computation); the median of the next
+`--runs` loads is reported. `--root` serves another checkout's app.py (e.g. the commit before a change) from the same
+workspace, so before/after numbers come from one set-up.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,18 +29,21 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+GSM8K = ROOT.parent / "shared" / "data" / "gsm8k_train.jsonl"
+MAP_READY = """() => [...document.querySelectorAll('.js-plotly-plot')].some(
+    g => g.data && g.data.some(t => t.type === 'scattergl'))"""
 
 
 def prepare(n: int) -> None:
     from core.analysis.analyse import AnalysisOptions, baselines
-    from core.data.ingest import IngestReport, Sample, content_hash
     from core.analysis.diversity import streaming_vendi
     from core.analysis.gradient_map import MapConfig, build_map
-    from core.features.compute import feature_config
+    from core.data.ingest import IngestReport, Sample, content_hash
     from core.data.store import Store
+    from core.features.compute import feature_config
+    from core.features.embeddings import EMBEDDING_DIM, EMBEDDING_KEY
 
-    rows = [json.loads(l) for l in open(ROOT.parent / "shared" / "data" / "gsm8k_train.jsonl")]
+    rows = [json.loads(line) for line in open(GSM8K)]
     with Store() as store:
         config = feature_config()
         if not store.has_dataset("big"):
@@ -45,66 +55,113 @@ def prepare(n: int) -> None:
                                       {"source": "gsm8k" if i % 10 else "other"}))
             store.save_dataset("big", IngestReport(samples, [], [], "bench"), source="bench")
         elif store.get_score("big", config.key(), "g_vendi"):
+            derived(store, config)
             return  # cached under the current default feature config
-        samples = store.samples("big")
-        X = np.random.default_rng(0).normal(size=(n, config.dim)).astype(np.float32)
+        hashes = [s.content_hash for s in store.samples("big")]
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(n, config.dim)).astype(np.float32)
         X /= np.linalg.norm(X, axis=1, keepdims=True)
-        store.write_features(config, [s.content_hash for s in samples], X)
+        store.write_features(config, hashes, X)
+        # the page shows embedding Vendi from the cache: random embeddings stand in for MiniLM's (not timed)
+        store.write_vectors(EMBEDDING_KEY, EMBEDDING_DIM, hashes,
+                            rng.normal(size=(n, EMBEDDING_DIM)).astype(np.float32))
         value, m = streaming_vendi(store.iter_feature_chunks("big", config.key(), config.dim), config.dim)
         store.save_score("big", config.key(), "g_vendi", value, m)
         baselines(store, "big")
         build_map(store, "big", config.key(), config.dim, cluster_config=AnalysisOptions().cluster_config(),
                   map_config=MapConfig(seed=0))
+        derived(store, config)
+
+
+def derived(store, config) -> None:
+    """The diversity curve and per-cluster contributions (cached once; a cached dataset has them)."""
+    try:
+        from core.analysis import compare
+    except ImportError:  # a checkout before they existed
+        return
+    from core.analysis.analyse import AnalysisOptions
+    from core.analysis.gradient_map import MapConfig, find_cached_map
+
+    t = time.perf_counter()
+    compare.cached_curve(store, "big", config.key(), config.dim)
+    gmap = find_cached_map(store, "big", config.key(), config.dim, AnalysisOptions().cluster_config(), MapConfig())
+    compare.cached_contributions(store, gmap, config.dim)
+    print(f"curve + contributions ready after {time.perf_counter() - t:.0f}s", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_health(url: str, proc: subprocess.Popen) -> None:
+    for _ in range(360):
+        if proc.poll() is not None:
+            raise RuntimeError("streamlit exited")
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("streamlit did not start")
+
+
+def measure(url: str, runs: int, log=print) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        for run in range(runs + 1):  # the first run warms the server's imports and caches
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            page.goto(f"{url}/gradient-space?dataset=big")
+            page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=600_000)
+            page.wait_for_function(MAP_READY, timeout=600_000)
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=600_000)
+            elapsed = time.perf_counter() - t
+            if run:
+                times.append(elapsed)
+            log(f"{'warm-up' if not run else f'run {run}'}: interactive after {elapsed:.2f}s")
+            page.close()
+        browser.close()
+    return times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--workspace", default=os.path.join(tempfile.gettempdir(), "prism-bench-page"))
+    ap.add_argument("--workspace", default=None, help="default: <tmp>/prism-bench-page-<n>")
+    ap.add_argument("--root", default=str(ROOT), help="the checkout whose app.py is served (default: this one)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args()
-    os.environ["PRISM_HOME"] = args.workspace
+    log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
+    workspace = args.workspace or os.path.join(tempfile.gettempdir(), f"prism-bench-page-{args.n}")
+    os.environ["PRISM_HOME"] = workspace
     t = time.perf_counter()
     prepare(args.n)
-    print(f"set-up {time.perf_counter() - t:.0f}s", file=sys.stderr)
-    from test_browser import free_port
-
+    log(f"set-up {time.perf_counter() - t:.0f}s")
+    root = Path(args.root).resolve()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"],
+                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(180):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        from playwright.sync_api import sync_playwright
-
-        times = []
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-            for run in range(args.runs + 1):  # the first run warms the server's imports and caches
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                t = time.perf_counter()
-                page.goto(f"{url}/gradient-space?dataset=big")
-                page.get_by_text("G-Vendi", exact=True).wait_for(timeout=300_000)
-                page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                                       " return g && g.data && g.data.length > 0; }", timeout=300_000)
-                page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                                       timeout=300_000)
-                elapsed = time.perf_counter() - t
-                if run:
-                    times.append(elapsed)
-                print(f"{'warm-up' if not run else f'run {run}'}: interactive after {elapsed:.1f}s", flush=True)
-                page.close()
-            browser.close()
-        print(json.dumps({"n": args.n, "interactive_s": times, "median_s": float(np.median(times))}))
+        wait_health(url, proc)
+        times = measure(url, args.runs, log)
     finally:
         proc.terminate()
+        proc.wait(timeout=30)
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or root.name
+    out = {"n": args.n, "root": str(root), "commit": commit, "interactive_s": [round(x, 2) for x in times],
+           "median_s": round(float(np.median(times)), 2)}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,27 @@
-"""Plotly figures for the UI (pure plotly, no streamlit): the gradient-space map."""
+"""Plotly figures for the UI (pure plotly, no streamlit): the gradient-space map, diversity curves, the shared map.
+
+What travels to the browser is kept compact: coordinates, colours and customdata are numpy arrays (plotly sends them
+as typed binary arrays), hover text is sent only for small maps, and past `DENSITY_FROM` points the map is a density
+image of every point with a sample of points and the sparse ones drawn on top.
+"""
 from __future__ import annotations
 
+import dataclasses
 import html
 
 import numpy as np
 
-PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B", "#72B7B2",
-           "#E45756", "#1F77B4", "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#D62728")
-
+PALETTE = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#750D86", "#EB663B", "#511CFB",
+           "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042",
+           "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038", "#222A2A", "#FD3216", "#00FE35", "#6A76FC",
+           "#FED4C4", "#FE00CE", "#0DF9FF", "#F6F926", "#FF9616", "#479B55", "#EEA6FB", "#DC587D", "#D626FF",
+           "#6E899C", "#00B5F7", "#B68E00", "#C9FBE5", "#FF0092", "#22FFA7", "#E3EE9E", "#86CE00", "#BC7196",
+           "#7E7DCD", "#FC6955", "#E48F72")  # plotly's Dark24 + Light24: 48 distinguishable colours
+NEUTRAL = "#666666"
+DENSITY_FROM = 50_000  # past this many points: a density image, a sample of points and every sparse point
+SAMPLE_POINTS = 10_000  # dense-region points drawn over the density image
+HOVER_TEXT_MAX = 5_000  # hover shows each sample's text only on maps this small (else id and cluster only)
+LABELLED_CLUSTERS = 40  # at most this many cluster names drawn on the map
 
 # a colour scale with one flat band per palette entry, so integer colours map to exact palette colours
 _DISCRETE = [[edge, c] for i, c in enumerate(PALETTE) for edge in (i / len(PALETTE), (i + 1) / len(PALETTE))]
@@ -20,40 +34,128 @@ def snippet(text: str, limit: int = 140) -> str:
     return html.escape(text)
 
 
-def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarray, *, color_by: str = "cluster",
-               extra_points: dict | None = None, height: int = 560):
-    """WebGL scatter of the map. One trace per colour group (cluster colour cycles through a palette); points in
-    sparse regions are drawn as open diamonds. customdata = (row index, sample id, cluster) for selections."""
+@dataclasses.dataclass(frozen=True)
+class PointPlan:
+    """Which rows are drawn as points. `image`: the map is large and a density image of every row is drawn below."""
+
+    rows: np.ndarray  # row indices drawn as points
+    image: bool
+    sampled_dense: int  # dense-region rows drawn (of all dense-region rows)
+    sparse_drawn: int
+
+    def note(self, n: int) -> str:
+        if not self.image:
+            return f"{n:,} points"
+        return (f"{n:,} rows: too many to draw one by one, so the grey image shows where all of them lie; on top, a "
+                f"random {self.sampled_dense:,} of the dense-region rows and {self.sparse_drawn:,} sparse-region rows")
+
+
+def plan_points(sparse_rows: np.ndarray, *, max_points: int = DENSITY_FROM, sample: int = SAMPLE_POINTS,
+                seed: int = 0) -> PointPlan:
+    n = len(sparse_rows)
+    if n <= max_points:
+        return PointPlan(np.arange(n), False, int((~sparse_rows).sum()), int(sparse_rows.sum()))
+    rng = np.random.default_rng(seed)
+    dense, sparse = np.flatnonzero(~sparse_rows), np.flatnonzero(sparse_rows)
+    dense = np.sort(rng.choice(dense, min(sample, len(dense)), replace=False))
+    if len(sparse) > max_points:  # every sparse row unless that alone is too many
+        sparse = np.sort(rng.choice(sparse, max_points, replace=False))
+    return PointPlan(np.sort(np.concatenate([dense, sparse])), True, len(dense), len(sparse))
+
+
+def cluster_centres(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """(k, 2) median position of each cluster's members (NaN for an empty cluster)."""
+    out = np.full((k, 2), np.nan)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    for c in range(k):
+        members = order[bounds[c]:bounds[c + 1]]
+        if len(members):
+            out[c] = np.median(xy[members], axis=0)
+    return out
+
+
+def _density_image(xy: np.ndarray, bins: int = 160):
     import plotly.graph_objects as go
 
+    counts, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins)
+    z = np.log1p(counts.T).astype(np.float32)
+    z[z == 0] = np.nan  # empty cells stay transparent
+    return go.Heatmap(x=((xe[:-1] + xe[1:]) / 2).astype(np.float32), y=((ye[:-1] + ye[1:]) / 2).astype(np.float32),
+                      z=z, colorscale=[[0, "#EEEEEE"], [1, "#555555"]], showscale=False, hoverinfo="skip",
+                      name="all rows (density)")
+
+
+def _shape_legend(fig) -> None:
+    """Two neutral legend entries that say what the marker shapes mean, whatever the colours are."""
+    import plotly.graph_objects as go
+
+    for name, symbol in (("dense-region sample", "circle"), ("sparse-region sample", "diamond-open")):
+        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name, legendgroup="shape",
+                                   marker=dict(color=NEUTRAL, symbol=symbol, size=9,
+                                               line=dict(width=1.5, color=NEUTRAL))))
+
+
+def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarray, *, color_by: str = "cluster",
+               values: np.ndarray | None = None, cluster_names: dict[int, str] | None = None,
+               extra_points: dict | None = None, height: int = 560, max_points: int = DENSITY_FROM,
+               plan: PointPlan | None = None):
+    """WebGL scatter of the map. Colour: "cluster" (48 colours cycled; clusters named at their centres with
+    `cluster_names`), a label column of `frame`, or a per-sample score given as `values` (a colour bar). Sparse-region
+    rows are open diamonds, dense-region rows dots, said by neutral legend entries. customdata = (row, cluster) as
+    int32: selections map back to rows without any text travelling."""
+    import plotly.graph_objects as go
+
+    n = len(labels)
+    plan = plan or plan_points(sparse_rows, max_points=max_points)
     fig = go.Figure()
-    hover = [snippet(p) for p in frame["prompt"]]
-    if color_by == "cluster":
-        groups = [("dense regions", ~sparse_rows), ("sparse regions", sparse_rows)]
+    if plan.image:
+        fig.add_trace(_density_image(xy))
+    hover = n <= HOVER_TEXT_MAX and "prompt" in frame
+    prompts = frame["prompt"].to_numpy() if hover else None
+    groups: list[tuple[str, np.ndarray, dict]] = []
+    if values is not None:
+        v = np.asarray(values, dtype=np.float32)
+        lo, hi = np.nanpercentile(v, [2, 98]) if n else (0, 1)
+        groups.append(("", plan.rows, dict(coloraxis="coloraxis", color=v)))
+        fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=float(lo), cmax=float(max(hi, lo + 1e-9)),
+                                         colorbar=dict(title=dict(text=color_by, side="right"), thickness=12)))
+    elif color_by == "cluster":
+        groups.append(("", plan.rows, dict(color=(labels % len(PALETTE)).astype(np.int16), colorscale=_DISCRETE,
+                                           cmin=0, cmax=len(PALETTE) - 1)))
     else:
-        values = frame[color_by].astype(str).fillna("(none)").to_numpy()
-        # legend names come from the data: escaped, or a label holding HTML would render as a link
-        groups = [(html.escape(v), values == v) for v in sorted(set(values))]
-    for gi, (name, mask) in enumerate(groups):
-        idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            continue
-        if color_by == "cluster":
-            color = labels[idx] % len(PALETTE)  # numbers + a discrete colour scale: cheap to validate and send
-            symbol = "diamond-open" if name == "sparse regions" else "circle"
-            size = 9 if name == "sparse regions" else 6
-        else:
-            color = PALETTE[gi % len(PALETTE)]
-            symbol = ["diamond-open" if s else "circle" for s in sparse_rows[idx]]
-            size = 7
-        fig.add_trace(go.Scattergl(
-            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{name} ({idx.size})",
-            marker=dict(color=color, symbol=symbol, size=size, line=dict(width=1.5) if symbol != "circle" else None,
-                        **({"colorscale": _DISCRETE, "cmin": 0, "cmax": len(PALETTE) - 1}
-                           if color_by == "cluster" else {})),
-            customdata=np.stack([idx, frame["id"].to_numpy()[idx], labels[idx]], axis=1),
-            hovertext=[f"cluster {labels[i]}{' · sparse' if sparse_rows[i] else ''}<br>{hover[i]}" for i in idx],
-            hoverinfo="text"))
+        column = frame[color_by].astype(str).fillna("(none)").to_numpy()
+        for gi, value in enumerate(sorted(set(column[plan.rows]))):
+            # legend names come from the data: escaped, or a label holding HTML would render as a link
+            groups.append((html.escape(value), plan.rows[column[plan.rows] == value],
+                           dict(color=PALETTE[gi % len(PALETTE)])))
+    for name, rows, colour in groups:
+        in_legend = False
+        for sparse in (False, True):
+            idx = rows[sparse_rows[rows] == sparse]
+            if idx.size == 0:
+                continue
+            marker = dict(colour)
+            if isinstance(marker.get("color"), np.ndarray):
+                marker["color"] = marker["color"][idx]
+            marker.update(symbol="diamond-open" if sparse else "circle", size=8 if sparse else 5,
+                          line=dict(width=1.5) if sparse else None)
+            fig.add_trace(go.Scattergl(
+                x=xy[idx, 0].astype(np.float32), y=xy[idx, 1].astype(np.float32), mode="markers",
+                name=f"{name} ({rows.size})" if name else ("sparse" if sparse else "dense"),
+                legendgroup=name or None, showlegend=bool(name) and not in_legend, marker=marker,
+                customdata=np.column_stack([idx, labels[idx]]).astype(np.int32),
+                hovertext=[snippet(prompts[i], 90) for i in idx] if hover else None,
+                hovertemplate=("cluster %{customdata[1]}" + (" · sparse" if sparse else "") +
+                               ("<br>%{hovertext}" if hover else " · row %{customdata[0]}") + "<extra></extra>")))
+            in_legend = True
+    _shape_legend(fig)
+    if cluster_names:
+        centres = cluster_centres(xy, labels, int(labels.max()) + 1 if n else 0)
+        shown = [c for c in cluster_names if c < len(centres) and np.isfinite(centres[c]).all()]
+        fig.add_trace(go.Scatter(x=[centres[c, 0] for c in shown], y=[centres[c, 1] for c in shown], mode="text",
+                                 text=[html.escape(cluster_names[c]) for c in shown], name="cluster names",
+                                 textfont=dict(size=11, color="#222222"), hoverinfo="skip"))
     if extra_points:
         fig.add_trace(go.Scattergl(
             x=extra_points["xy"][:, 0], y=extra_points["xy"][:, 1], mode="markers", name=extra_points["name"],
@@ -61,5 +163,57 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
             hovertext=[snippet(t) for t in extra_points["text"]], hoverinfo="text"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                       legend=dict(orientation="h", y=1.02, x=0), xaxis=dict(visible=False),
-                      yaxis=dict(visible=False))
+                      yaxis=dict(visible=False), plot_bgcolor="white")
+    return fig
+
+
+def curves_figure(curves: dict, *, reference: tuple[str, object] | None = None, mark_n: int | None = None,
+                  height: int = 340):
+    """Diversity curves (G-Vendi of random subsets against n, log scale): mean line and a 10-90% band each; an
+    optional reference curve (e.g. the demo's) dashed; a vertical line at the n where they are compared."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    items = list(curves.items()) + ([reference] if reference else [])
+    for i, (name, c) in enumerate(items):
+        ref = reference is not None and i == len(items) - 1
+        colour = NEUTRAL if ref else PALETTE[i % len(PALETTE)]
+        label = html.escape(str(name))
+        if len(c.sizes) > 1:
+            fig.add_trace(go.Scatter(x=list(c.sizes) + list(c.sizes)[::-1], y=list(c.high) + list(c.low)[::-1],
+                                     fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(x=c.sizes, y=c.mean, mode="lines+markers", name=label, legendgroup=label,
+                                 line=dict(color=colour, dash="dash" if ref else "solid"),
+                                 hovertemplate=f"{label}<br>n = %{{x}}<br>G-Vendi %{{y:.2f}}<extra></extra>"))
+    if mark_n:
+        fig.add_vline(x=mark_n, line=dict(color="#999999", dash="dot"),
+                      annotation_text=f"n = {mark_n:,}", annotation_position="top left")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1),
+                      xaxis=dict(type="log", title="n (rows, random subsets)"), yaxis=dict(title="G-Vendi"),
+                      plot_bgcolor="white")
+    return fig
+
+
+def datasets_map_figure(names: list[str], owner: np.ndarray, xy: np.ndarray, *, max_points: int = DENSITY_FROM,
+                        height: int = 560, seed: int = 0):
+    """Several datasets on one map, a colour each (a seeded sample of each when there are too many points)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    rng = np.random.default_rng(seed)
+    per = max(1, max_points // max(len(names), 1))
+    for i, name in enumerate(names):
+        idx = np.flatnonzero(owner == i)
+        shown = np.sort(rng.choice(idx, per, replace=False)) if len(idx) > per else idx
+        label = html.escape(name) + (f" ({len(idx):,}; {len(shown):,} drawn)" if len(shown) < len(idx)
+                                     else f" ({len(idx):,})")
+        fig.add_trace(go.Scattergl(x=xy[shown, 0].astype(np.float32), y=xy[shown, 1].astype(np.float32),
+                                   mode="markers", name=label, opacity=0.65,
+                                   marker=dict(color=PALETTE[i % len(PALETTE)], size=6,
+                                               symbol=("circle", "diamond", "square", "triangle-up", "cross")[i % 5]),
+                                   customdata=shown.astype(np.int32),
+                                   hovertemplate=f"{html.escape(name)}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.02, x=0),
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
     return fig

@@ -1,12 +1,15 @@
-"""Gradient space: G-Vendi beside baselines, the map coloured by cluster with sparse regions marked, drill-down."""
-import numpy as np
-import pandas as pd
+"""Gradient space: G-Vendi explained and against the demo at equal n, the map (clusters named, sparse regions marked),
+what each sparse rule finds here, and the clusters with their contributions and rows."""
 import streamlit as st
 
-from core.analysis.analyse import cached_overview, find_map
-from core.plots import map_figure
-from core.analysis.summaries import cached_summaries, guess_label_columns
-from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job, start_analysis
+from core.analysis.analyse import cached_overview
+from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job
+from ui.analysis import recluster_in_place
+from ui.clusters import clusters_section, rules_section
+from ui.insight import contributions, curve_section, metrics_row
+from ui.mapdata import find_map_cached, map_data, summaries
+from ui.mapview import map_section
+from ui.start import not_analysed
 
 store = get_store()
 st.title("Gradient space")
@@ -20,62 +23,23 @@ if job_id:
     st.stop()
 show_finished_job(st.query_params.get("job"))
 
+n = store.dataset_info(dataset)["n"]
 overview = cached_overview(store, dataset, opts)
-gmap = find_map(store, dataset, opts, overview["config_key"]) if overview else None
-if overview is None or gmap is None or "embedding_vendi" not in overview:
-    n = store.dataset_info(dataset)["n"]
-    st.info(f"**{dataset}** ({n} samples) has no analysis for these settings yet. It computes each sample's "
-            f"gradient feature with the proxy model ({opts.mode} mode), then G-Vendi, baselines, clusters and the map. "
-            "Computed features are cached: a re-run resumes.")
-    if st.button("Analyse", type="primary"):
-        start_analysis(dataset, opts)
-        st.rerun()
+coverage = store.feature_coverage(dataset, overview["config_key"], opts.dim) if overview else 0
+if overview is None or coverage < n:
+    not_analysed(dataset, opts, n)
     st.stop()
+config_key = overview["config_key"]
+gmap = find_map_cached(dataset, config_key, opts.dim, opts.cluster_config(), opts.seed)
+if gmap is None:  # only k, the rule or its threshold changed: cluster the cached features again
+    if not recluster_in_place(dataset, opts, coverage, config_key):
+        st.rerun()  # too big for the page: the analyse job does it (every feature is cached), its panel shows
+    gmap = find_map_cached(dataset, config_key, opts.dim, opts.cluster_config(), opts.seed)
 
-# ---- metrics row -------------------------------------------------------------------------------------------------
-cols = st.columns(8)
-metrics = [("G-Vendi", f"{overview['g_vendi']:.2f}", "Vendi score of unit gradient features (max = d)"),
-           ("Embedding Vendi", f"{overview['embedding_vendi']:.2f}", "Vendi score of all-MiniLM-L6-v2 embeddings"),
-           ("Distinct-1", f"{overview['distinct_1']:.3f}", "unique unigrams / all unigrams"),
-           ("Distinct-2", f"{overview['distinct_2']:.3f}", "unique bigrams / all bigrams"),
-           ("Compression", f"{overview['compression_ratio']:.2f}", "raw / gzip bytes (higher = more repetitive)"),
-           ("Samples", f"{len(gmap.ids)}", None), ("Clusters k", f"{gmap.k}", None),
-           ("Sparse clusters", f"{int(gmap.sparse_clusters.sum())}", f"rule: {gmap.rule}")]
-for col, (label, value, help_text) in zip(cols, metrics):
-    col.metric(label, value, help=help_text)
-
-# ---- the map -------------------------------------------------------------------------------------------------------
-frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
-label_cols = guess_label_columns(frame)
-color_by = st.radio("Colour by", ["cluster"] + label_cols, horizontal=True)
-fig = map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, color_by=color_by)
-st.caption(f"{len(gmap.ids)} points · open diamonds = sparse regions · lasso or box-select points to list them")
-event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key="map",
-                        width="stretch")
-
-table_cols = ["id", "cluster", "sparse", "prompt", "response"] + label_cols
-frame["cluster"], frame["sparse"] = gmap.labels, gmap.sparse_rows
-points = (event.selection.points if event and event.selection else []) or []
-if points:
-    rows = sorted({int(p["customdata"][0]) for p in points if p.get("customdata")})
-    st.subheader(f"Selected: {len(rows)} samples")
-    st.dataframe(frame.iloc[rows][table_cols], hide_index=True, width="stretch")
-
-# ---- cluster drill-down --------------------------------------------------------------------------------------------
-summaries = cached_summaries(store, gmap, frame, label_cols)
-order = sorted(range(gmap.k), key=lambda c: (not summaries[c].sparse, summaries[c].size))
-labels = {c: f"cluster {c} · {summaries[c].size} samples{' · sparse' if summaries[c].sparse else ''}" for c in order}
-st.subheader("Clusters")
-overview_table = pd.DataFrame([{"cluster": s.cluster, "size": s.size, "sparse": s.sparse,
-                                "distinctive words": ", ".join(s.words[:6]),
-                                **{f"{col} mix": ", ".join(f"{k}: {v}" for k, v in s.label_mix[col].items())
-                                   for col in label_cols}} for s in (summaries[c] for c in order)])
-st.dataframe(overview_table, hide_index=True, width="stretch")
-chosen = st.selectbox("Drill into a cluster", order, format_func=labels.get, key="cluster-pick")
-s = summaries[chosen]
-st.markdown(f"**Cluster {s.cluster}** — {s.size} samples, {'sparse' if s.sparse else 'dense'}; "
-            f"distinctive words: {', '.join(s.words) or '(none)'}")
-members = frame[frame["cluster"] == chosen]
-st.dataframe(members[table_cols], hide_index=True, width="stretch", key="cluster-rows")
-st.caption(f"Showing {len(members)} rows of cluster {chosen}; sparse-region samples overall: "
-           f"{int(np.sum(gmap.sparse_rows))} of {len(gmap.ids)}.")
+data = map_data(gmap)
+cluster_summaries = summaries(gmap.key, data)
+metrics_row(overview, gmap, opts.dim, opts.label())
+curve_section(dataset, config_key, opts.dim, len(gmap.ids), opts.label())
+map_section(dataset, data, cluster_summaries)
+rules_section(dataset, data, opts.density_quantile, opts.mass_fraction)
+clusters_section(dataset, data, cluster_summaries, contributions(gmap, opts.dim))

@@ -1,14 +1,21 @@
-"""Synthesis: grow the sparse regions from a generator or a candidate pool, beside a control arm; watch; export."""
+"""Synthesis: grow chosen sparse clusters from a generator (their exact prompt and the cost shown before launch) or
+from a candidate pool, beside a control arm; watch each candidate as it is judged; compare and export."""
+import dataclasses
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
+from core.features.compute import feature_config
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
 from core.synthesis.export import export_bytes
 from core.synthesis.runs import candidates_frame, runs_for, summarize
-from ui import arms_figure, get_runner, get_store, job_panel, pick_dataset, source_settings, start_synthesis, \
+from ui import arms_figure, get_runner, get_store, pick_dataset, source_settings, start_synthesis, \
     synthesis_map
+from ui.synth_live import inspect_candidates, live_run
+from ui.synth_plan import cost_estimate
+from ui.synthesis import add_arm_as_dataset, form_problems, generator_name, prompt_preview, target_picker
 
 store = get_store()
 st.title("Synthesis")
@@ -16,50 +23,56 @@ dataset = pick_dataset("Seed dataset")
 source = source_settings(dataset)
 pooled = source["kind"] == "pool"
 
-with st.form("synthesis-budget"):
-    st.write("Budget and acceptance")
-    c1, c2, c3, c4 = st.columns(4)
-    rounds = c1.number_input("Rounds", 1, 50, 1)
-    per_round = c2.number_input("Accepted per round" if pooled else "Requests per round", 1, 10_000, 40 if pooled else 8)
-    rule = c3.selectbox("Sparse rule", ["paper", "density", "mass"], help="which clusters count as sparse")
-    max_accepted = c4.number_input("Stop after accepted (0 = no limit)", 0, 1_000_000, 0)
-    if not pooled:
-        c5, c6, c7, c8 = st.columns(4)
-        problems = c5.number_input("Problems per request", 1, 8, 2)
-        solutions = c6.number_input("Solutions per problem (vote)", 1, 9, 3)
-        problem_tokens = c7.number_input("Max tokens per problem reply", 32, 4096, 384)
-        solution_tokens = c8.number_input("Max tokens per solution", 32, 4096, 384)
-    launch = st.form_submit_button("Launch synthesis run", type="primary")
+st.write("**Budget and acceptance**")
+c1, c2, c3, c4 = st.columns(4)
+rounds = c1.number_input("Rounds", 1, 50, 1)
+per_round = c2.number_input("Accepted per round" if pooled else "Requests per round", 1, 10_000, 40 if pooled else 8)
+rule = c3.selectbox("Sparse rule", ["paper", "density", "mass"], help="which clusters count as sparse")
+max_accepted = c4.number_input("Stop after accepted (0 = no limit)", 0, 1_000_000, 0)
 common = dict(rounds=int(rounds), rule=rule, max_accepted=int(max_accepted) or None)
-config = (SynthesisConfig(source="pool", pool=source["pool"], accept_per_round=int(per_round), **common) if pooled
-          else SynthesisConfig(requests_per_round=int(per_round), problems_per_request=int(problems),
-                               solutions_per_problem=int(solutions), max_problem_tokens=int(problem_tokens),
-                               max_solution_tokens=int(solution_tokens), **common))
-if launch:
-    try:
-        st.query_params["synth_job"] = start_synthesis(dataset, config, source)
-    except (ValueError, KeyError) as exc:  # an incomplete form (no model, no URL): say what is missing
-        st.error(str(exc))
+if pooled:
+    config = SynthesisConfig(source="pool", pool=source["pool"], accept_per_round=int(per_round), **common)
+    st.caption("Cost: no generation; each drawn pool row is featurised once (cached for every later run).")
+else:
+    c5, c6, c7, c8 = st.columns(4)
+    config = SynthesisConfig(requests_per_round=int(per_round), **common,
+                             problems_per_request=int(c5.number_input("Problems per request", 1, 8, 2)),
+                             solutions_per_problem=int(c6.number_input("Solutions per problem (vote)", 1, 9, 3)),
+                             max_problem_tokens=int(c7.number_input("Max tokens per problem reply", 32, 4096, 384)),
+                             max_solution_tokens=int(c8.number_input("Max tokens per solution", 32, 4096, 384)))
+    fc = feature_config()
+    targets, clusters = target_picker(dataset, config, fc)
+    config = dataclasses.replace(config, target_clusters=targets)
+    with st.expander("What will be sent, and what it costs", expanded=True):
+        prompt = prompt_preview(dataset, config, generator_name(source), fc, clusters)
+        if prompt:
+            seed_chars = store.query("SELECT avg(length(prompt)) FROM samples WHERE dataset = ?", [dataset])[0][0]
+            st.dataframe(pd.DataFrame([cost_estimate(config, prompt, seed_chars or 200)]), hide_index=True)
+            st.caption("At most: every request answered in full; prompt tokens ≈ characters / 4.")
+
+problems = form_problems(source)
+if st.button("Launch synthesis run", type="primary"):
+    if problems:
+        st.error("Not launched: " + " ".join(problems))
+    else:
+        try:
+            st.query_params["synth_job"] = start_synthesis(dataset, config, source)
+        except (ValueError, KeyError) as exc:  # anything else the form cannot hold: said, never a traceback
+            st.error(f"Not launched: {redact(str(exc))}")
 
 job_id = st.query_params.get("synth_job")
 job = get_runner().get(job_id) if job_id else get_runner().find_active("synthesize", dataset)
-if job and job.active:
-    job_panel(job.id)
-    run_id = job.params.get("run_id")
-    live = candidates_frame(store, run_id) if run_id else None
-    if live is not None and len(live):
-        st.write("Candidates so far by reason")
-        st.bar_chart(live["reason"].value_counts())
-        st.dataframe(live.tail(10)[["round", "reason", "cluster", "answer", "problem"]], hide_index=True,
-                     width="stretch")
+if job and job.active and job.dataset == dataset:
+    live_run(job.id)
     st.stop()
-if job and job.status == "failed":
+if job and job.status == "failed" and job.dataset == dataset:
     st.error(f"The run failed: {redact((job.error or '').splitlines()[0])}")
 
 runs = runs_for(store, dataset)
 if not runs:
     st.info("No synthesis runs for this dataset yet.")
     st.stop()
+st.subheader("Results")
 run = st.selectbox("Run", runs, format_func=lambda r: f"{r['run_id']} · {r['generator']} · {r['status']}")
 summary = summarize(store, run["run_id"])
 if summary["status"] == "failed":
@@ -84,15 +97,17 @@ if placed is not None:
     st.caption("Accepted samples (stars) placed on the seed's map")
     st.plotly_chart(placed, width="stretch", key="synth-map")
 
-frame = candidates_frame(store, run["run_id"])
-reasons = st.multiselect("Filter candidates by reason", sorted(frame["reason"].unique()))
-st.dataframe(frame[frame["reason"].isin(reasons)] if reasons else frame, hide_index=True, width="stretch")
+inspect_candidates(run["run_id"], candidates_frame(store, run["run_id"]))
 
 arm = st.radio("Export", ["filtered", "control"], horizontal=True,
                format_func={"filtered": "the filtered pool", "control": "the control arm"}.get)
 # built when clicked (a callable), not on every run of the page: a 200k-row export costs seconds and memory
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 for col, fmt in ((c1, "jsonl"), (c2, "parquet")):
     col.download_button(f"Export {fmt.upper() if fmt == 'jsonl' else 'Parquet'}",
                         partial(export_bytes, store, dataset, run_id=run["run_id"], fmt=fmt, arm=arm),
                         file_name=f"{dataset}-{arm}.{fmt}", mime="application/octet-stream")
+if c3.button("Add as a dataset (to compare)", help="ingests this arm's export; its features are cached already"):
+    name = add_arm_as_dataset(dataset, run["run_id"], arm)
+    st.success(f"Added **{name}**: analyse it on the Gradient space page (no model needed), then compare it with "
+               f"{dataset} on the Compare page.")

@@ -1,38 +1,128 @@
-"""Analysis options (model, mode, clusters, where to compute) and starting the analyse job."""
+"""Analysis options (model, mode, clusters and the sparse rule's threshold), kept in the URL so a refresh keeps them;
+starting, re-clustering and finding the analyse job."""
 from __future__ import annotations
+
+import dataclasses
 
 import streamlit as st
 
 from core.analysis.analyse import AnalysisOptions, run_analysis
+from core.analysis.clusters import ClusterConfig
+from core.analysis.sparsity import RULES
 from core.config import DEFAULT_MODEL
-from ui.state import get_runner, get_store
+from ui.state import get_runner, get_store, warm_up_umap_in_background
+
+RULE_DEFAULTS = ClusterConfig()
 
 
-def options() -> AnalysisOptions:
-    return st.session_state.get("options") or AnalysisOptions()
+@dataclasses.dataclass(frozen=True)
+class PageOptions(AnalysisOptions):
+    """AnalysisOptions plus the thresholds of the density and mass rules. A threshold is part of the map's key only
+    under its own rule, so moving the density quantile never re-clusters a map made with the paper's rule."""
+
+    density_quantile: float = RULE_DEFAULTS.density_quantile
+    mass_fraction: float = RULE_DEFAULTS.mass_fraction
+
+    def cluster_config(self) -> ClusterConfig:
+        return ClusterConfig(
+            k=self.k, seed=self.seed, rule=self.rule,
+            density_quantile=self.density_quantile if self.rule == "density" else RULE_DEFAULTS.density_quantile,
+            mass_fraction=self.mass_fraction if self.rule == "mass" else RULE_DEFAULTS.mass_fraction)
+
+    def url(self) -> dict[str, str]:
+        """The query parameters that differ from the defaults."""
+        default, out = PageOptions(), {}
+        for name, param in URL_FIELDS.items():
+            value = getattr(self, name)
+            if value != getattr(default, name):
+                out[param] = str(value)
+        return out
+
+    def label(self) -> str:
+        """Mode and model, said beside every score."""
+        return f"{self.mode} mode · {short_model(self.model)}"
 
 
-def options_form() -> AnalysisOptions:
-    """Model, mode and cluster settings in a form: nothing recomputes until the user applies them."""
+URL_FIELDS = {"model": "model", "mode": "mode", "k": "k", "rule": "rule", "density_quantile": "dq",
+              "mass_fraction": "mf"}
+
+
+def short_model(model: str) -> str:
+    return model.split(":", 1)[-1].rstrip("/").split("/")[-1]
+
+
+def _from_url() -> PageOptions | None:
+    """Options in the URL, each field checked; a malformed value falls back to its default (never a traceback)."""
+    qp = st.query_params
+    if not any(p in qp for p in URL_FIELDS.values()):
+        return None
+    d = PageOptions()
+
+    def num(param, cast, low, high, default):
+        try:
+            value = cast(qp.get(param, default))
+            return value if low <= value <= high else default
+        except (TypeError, ValueError):
+            return default
+
+    k = num("k", int, 2, 1000, 0)
+    return PageOptions(model=qp.get("model", d.model).strip() or DEFAULT_MODEL,
+                       mode=qp.get("mode") if qp.get("mode") in ("fast", "full") else d.mode,
+                       k=k or None, rule=qp.get("rule") if qp.get("rule") in RULES else d.rule,
+                       density_quantile=num("dq", float, 0.05, 0.95, d.density_quantile),
+                       mass_fraction=num("mf", float, 0.05, 1.0, d.mass_fraction))
+
+
+def options() -> PageOptions:
+    """The URL's options (a refresh keeps them), else this session's, else the defaults."""
+    return _from_url() or st.session_state.get("options") or PageOptions()
+
+
+def set_options(opts: PageOptions) -> None:
+    st.session_state["options"] = opts
+    for param in URL_FIELDS.values():
+        if param in st.query_params:
+            del st.query_params[param]
+    st.query_params.update(opts.url())
+
+
+def options_form() -> PageOptions:
+    """Model, mode and cluster settings in a form: nothing recomputes until the user applies them. Changing only k,
+    the rule or its threshold re-clusters the cached features in place."""
     cur = options()
+    if cur.url() and not _from_url():
+        st.query_params.update(cur.url())  # a page switch drops the query string: put the options back
     with st.form("analysis-options"):
-        c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+        c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
         model = c1.text_input("Proxy model", value=cur.model,
                               help=f"'{DEFAULT_MODEL}' is embedded and offline; or a Hugging Face id or local path")
-        mode = c2.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode))
+        mode = c2.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode),
+                            help="fast: sketched gradients of the top blocks (minutes); full: every parameter")
         k = c3.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
-        rule = c4.selectbox("Sparse rule", ["paper", "density"], index=["paper", "density"].index(cur.rule),
-                            help="paper: clusters below the median size; density: the least dense half of samples")
+        rule = c4.selectbox("Sparse rule", list(RULES), index=list(RULES).index(cur.rule),
+                            help="paper: small clusters · density: isolated rows · mass: rare kinds of rows "
+                                 "(see 'What each rule finds' on the page)")
+        with c5:
+            dq = st.number_input("Density quantile", 0.05, 0.95, float(cur.density_quantile), 0.05,
+                                 help="density rule: rows below this quantile of 10-NN similarity are sparse")
+            mf = st.number_input("Mass fraction", 0.05, 1.0, float(cur.mass_fraction), 0.05,
+                                 help="mass rule: rows with less than this fraction of the typical row's mass")
         if st.form_submit_button("Apply"):
-            st.session_state["options"] = AnalysisOptions(model=model.strip() or DEFAULT_MODEL, mode=mode,
-                                                          k=int(k) or None, rule=rule)
+            set_options(PageOptions(model=model.strip() or DEFAULT_MODEL, mode=mode, k=int(k) or None, rule=rule,
+                                    density_quantile=float(dq), mass_fraction=float(mf)))
     return options()
+
+
+def job_params(opts: AnalysisOptions) -> dict:
+    cc = opts.cluster_config()
+    return {"model": opts.model, "mode": opts.mode, "k": opts.k, "rule": opts.rule,
+            "density_quantile": cc.density_quantile, "mass_fraction": cc.mass_fraction}
 
 
 def start_analysis(dataset: str, opts: AnalysisOptions) -> str:
     store, runner = get_store(), get_runner()
-    params = {"model": opts.model, "mode": opts.mode, "k": opts.k, "rule": opts.rule}
-    job_id = runner.start("analyse", dataset, params, lambda ctx: run_analysis(store, dataset, opts, ctx))
+    warm_up_umap_in_background()  # compiles UMAP while the features are computed, so the map step does not wait
+    job_id = runner.start("analyse", dataset, job_params(opts), lambda ctx: run_analysis(store, dataset, opts, ctx))
     st.query_params["job"] = job_id
     return job_id
 
@@ -42,6 +132,26 @@ def active_job_id(dataset: str) -> str | None:
     runner = get_runner()
     job_id = st.query_params.get("job")
     job = runner.get(job_id) if job_id else None
-    if job is None or not job.active:
+    if job is None or not job.active or job.dataset != dataset:
         job = runner.find_active("analyse", dataset)
     return job.id if job else None
+
+
+INLINE_RECLUSTER_ROWS = 20_000  # k-means + 10-NN + mass on cached features: seconds up to here
+
+
+def recluster_in_place(dataset: str, opts: AnalysisOptions, n: int, config_key: str) -> bool:
+    """A new k / rule / threshold on features that are all cached: cluster again from them (the 2-D layout is
+    reused), in the page when small, else as the analyse job (which finds every feature cached). True when done."""
+    from core.analysis.gradient_map import MapConfig, build_map, content_key, layout_key
+
+    store = get_store()
+    layout_cached = store.cache_get(
+        f"layout:{layout_key(config_key, content_key(store, dataset, n), MapConfig(seed=opts.seed))}") is not None
+    if n > INLINE_RECLUSTER_ROWS or not layout_cached:
+        start_analysis(dataset, opts)
+        return False
+    cc = opts.cluster_config()
+    with st.spinner(f"Re-clustering {n:,} cached features (k = {cc.k or 'n/10'}, rule = {cc.rule})…"):
+        build_map(store, dataset, config_key, opts.dim, cluster_config=cc, map_config=MapConfig(seed=opts.seed))
+    return True

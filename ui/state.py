@@ -22,7 +22,9 @@ def get_runner() -> JobRunner:
 
 @st.cache_resource
 def warm_up_umap_in_background() -> threading.Thread:
-    """umap's first fit JIT-compiles for ~20 s: do it at server start, off the page's thread."""
+    """umap's first fit JIT-compiles for ~20 s (longer on a busy machine), holding the GIL much of that time: done
+    once per process, off the page's thread, when an analysis starts (it compiles while the features are computed),
+    never at server start, where it slowed every page shown in the first minute."""
     from core.analysis.gradient_map import warm_up_umap
 
     thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)

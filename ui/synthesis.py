@@ -1,10 +1,14 @@
-"""Synthesis widgets: the generator (or candidate pool) settings, launching a run, and its map."""
+"""Synthesis widgets: the generator (or candidate pool) settings with form checks, which sparse clusters to grow and
+the exact prompt they will get, launching a run (its stages reported as it goes), its map, and its arms as datasets."""
 from __future__ import annotations
+
+from urllib.parse import urlparse
 
 import streamlit as st
 
 from core.config import DEFAULT_MODEL
 from core.synthesis.credentials import environment_key_notice, redact
+from core.synthesis.sources import problem_prompt
 from ui.state import get_runner, get_store
 
 
@@ -24,6 +28,22 @@ def source_settings(dataset: str) -> dict:
                "featurised once) and accepts those landing in sparse clusters; the control arm takes as many of the "
                "same rows at random.")
     return {"kind": "pool", "pool": pool}
+
+
+def form_problems(source: dict) -> list[str]:
+    """What is missing or malformed in the generator form, in the form's own words (empty: ready)."""
+    if source.get("kind") != "openai":
+        return []
+    problems = []
+    url = (source.get("base_url") or "").strip()
+    parsed = urlparse(url)
+    if not url:
+        problems.append("Base URL is empty: give the endpoint's address, e.g. http://127.0.0.1:8000/v1.")
+    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
+        problems.append(f"Base URL {url!r} is not an http(s) address, e.g. http://127.0.0.1:8000/v1.")
+    if not (source.get("model") or "").strip():
+        problems.append("Model is empty: give the model's name as the endpoint knows it (its /v1/models lists them).")
+    return problems
 
 
 def generator_settings() -> dict:
@@ -47,13 +67,17 @@ def generator_settings() -> dict:
     st.session_state["base_url"], st.session_state["gen_model"] = base_url, model
     settings = {"kind": "openai", "model": model, "base_url": base_url, "api_key": api_key}
     if st.button("Test connection"):
+        problems = form_problems(settings)
+        if problems:
+            st.error("Cannot test yet: " + " ".join(problems))
+            return settings
         from core.synthesis.generators import make_generator
 
         try:
             reply = make_generator(get_store(), "openai", model=model, base_url=base_url, api_key=api_key,
                                    timeout=15).test_connection()
             st.success(f"Connected: the model answered {redact(reply[:60], api_key)!r}")
-        except (ValueError, RuntimeError) as exc:  # a form problem, or the endpoint's own (redacted) error
+        except Exception as exc:  # the endpoint's own (redacted) error, never a traceback
             st.error(f"Connection failed: {redact(str(exc)[:300], api_key)}")
     return settings
 
@@ -61,7 +85,7 @@ def generator_settings() -> dict:
 def _secret_key(base_url: str) -> str | None:
     """A key from Streamlit secrets (PRISM_API_KEY with PRISM_API_BASE_URL) or the environment, only for the URL it
     was set for."""
-    from core.synthesis.credentials import same_endpoint, environment_key
+    from core.synthesis.credentials import environment_key, same_endpoint
 
     try:
         key, meant_for = st.secrets.get("PRISM_API_KEY"), st.secrets.get("PRISM_API_BASE_URL")
@@ -72,34 +96,143 @@ def _secret_key(base_url: str) -> str | None:
     return environment_key(base_url)
 
 
+def make_source_generator(source: dict):
+    from core.synthesis.generators import make_generator
+
+    return make_generator(get_store(), source["kind"], model=source.get("model"), base_url=source.get("base_url"),
+                          api_key=source.get("api_key"))  # raises ValueError on an incomplete form
+
+
+def generator_name(source: dict) -> str | None:
+    """The generator's name (part of the run id) without starting anything; None while the form is incomplete."""
+    if form_problems(source):
+        return None
+    try:
+        return make_source_generator(source).name
+    except ValueError:
+        return None
+
+
+def target_picker(dataset: str, config, fc):
+    """Which sparse clusters of the seed to grow (default: all of them). Returns (target tuple or None, clusters)."""
+    from ui.synth_plan import seed_clusters
+
+    clusters = seed_clusters(dataset, config, fc)
+    if clusters is None:
+        st.info("The seed has no gradient features yet: analyse it on the Gradient space page to pick clusters and "
+                "preview the prompts (a run analyses it first otherwise).")
+        return None, None
+    sparse = [int(c) for c in clusters.sparse.nonzero()[0]]
+    sizes = {c: int((clusters.labels == c).sum()) for c in sparse}
+
+    def name(c: int) -> str:
+        words = ", ".join(clusters.words.get(c, [])[:3])
+        return f"cluster {c} · {sizes[c]} rows" + (f" · {words}" if words else "")
+
+    picked = st.multiselect(f"Sparse clusters to grow ({len(sparse)} under the {config.rule} rule; all by default)",
+                            sparse, default=sparse, format_func=name, key=f"targets-{dataset}-{config.rule}",
+                            help="few-shot examples are drawn from these clusters of the seed, round robin; later "
+                                 "rounds re-cluster the grown pool and grow its sparse clusters")
+    if not picked:
+        st.warning("No cluster picked: the run grows every sparse cluster.")
+    return (tuple(picked) if picked and len(picked) < len(sparse) else None), clusters
+
+
+def prompt_preview(dataset: str, config, gen_name: str | None, fc, clusters) -> str | None:
+    """The exact first prompt for one target cluster, with its few-shot examples; returns it (for the estimate)."""
+    from ui.synth_plan import planned_requests, run_id_for
+
+    if clusters is None:
+        return None
+    name = gen_name or "openai:(model)"
+    texts = [s.prompt for s in get_store().samples(dataset)]
+    plan = planned_requests(run_id_for(dataset, config, name, fc.key()), config, name, clusters, texts)
+    by_target = {}
+    for q, target, shots in plan:
+        by_target.setdefault(target, (q, shots))
+    if not by_target:
+        return None
+    target = st.selectbox("Preview the prompt for cluster", list(by_target), key=f"preview-{dataset}",
+                          format_func=lambda c: f"cluster {c} (request {by_target[c][0] + 1} of "
+                                                f"{config.requests_per_round} in round 1)")
+    q, shots = by_target[target]
+    prompt = problem_prompt(shots, config.problems_per_request)
+    st.caption(f"The exact prompt of request {q + 1}, with its {len(shots)} few-shot examples from cluster {target}"
+               + ("" if gen_name else " (the examples are drawn again once the model is named: the run id includes "
+                                      "it)") + ". Each problem it returns is then solved "
+               f"{config.solutions_per_problem}x and kept if the answers agree.")
+    st.code(prompt, language=None, wrap_lines=True)
+    return prompt
+
+
+class StagedGenerator:
+    """Wraps the run's generator to say, in the job's row, which stage the run is in: writing problems, solving them,
+    or featurising and filtering the candidates (what follows the last solve of a step)."""
+
+    def __init__(self, inner, ctx):
+        self.inner, self.ctx, self.name = inner, ctx, inner.name
+        self.done, self.total = 0, 1
+
+    def note(self, message: str) -> None:
+        job = get_runner().get(self.ctx.job_id)
+        self.ctx.progress(job.done if job else 0, max(job.total if job else 1, 1), message=message)
+
+    def generate(self, requests):
+        solving = requests and "Solve the problem" in requests[0].messages[-1][1]
+        self.note(f"solving {len(requests)} (problem × sample)" if solving
+                  else f"writing problems ({len(requests)} requests)")
+        out = self.inner.generate(requests)
+        if solving:
+            self.note("featurising and filtering the candidates")
+        return out
+
+    def close(self) -> None:
+        getattr(self.inner, "close", lambda: None)()
+
+
 def start_synthesis(dataset: str, config, source: dict) -> str:
     """Launch (or join) the run as a background job; a ValueError means the form is incomplete."""
     from core.features.compute import feature_config
-    from core.synthesis.generators import make_generator
     from core.synthesis.loop import run_synthesis
     from core.synthesis.runs import start_run
     from core.synthesis.sources import PoolSource
 
+    problems = form_problems(source)
+    if problems:
+        raise ValueError(" ".join(problems))
     store, runner = get_store(), get_runner()
     gen = None
     if source["kind"] == "pool":
         name = PoolSource(store, config).name
     else:
-        gen = make_generator(store, source["kind"], model=source.get("model"), base_url=source.get("base_url"),
-                             api_key=source.get("api_key"))  # raises ValueError on an incomplete form
+        gen = make_source_generator(source)
         name = gen.name
     fc = feature_config()
     run_id = start_run(store, dataset, config, name, fc)
     params = {"run_id": run_id, "generator": name}  # no key: params are stored in DuckDB
 
     def work(ctx):
-        ctx.progress(0, 1, stage="synthesis")
-        summary = run_synthesis(store, dataset, config, gen, fc, progress=ctx.progress, should_cancel=ctx.cancelled)
+        ctx.progress(0, 1, stage="synthesis", message="featurising the seed (cached after the first time)")
+        staged = StagedGenerator(gen, ctx) if gen is not None else None
+        summary = run_synthesis(store, dataset, config, staged, fc, progress=ctx.progress,
+                                should_cancel=ctx.cancelled)
         if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
             raise RuntimeError(summary["error"])
         return summary
 
     return runner.start("synthesize", dataset, params, work)
+
+
+def add_arm_as_dataset(dataset: str, run_id: str, arm: str) -> str:
+    """The arm's export (seed + its synthetic rows) ingested as a dataset, to analyse and compare with the seed;
+    every row's features and embeddings are cached already, so its analysis needs no model."""
+    from core.data.datasets import ingest, save_upload
+    from core.synthesis.export import export_bytes
+
+    store = get_store()
+    name = f"{dataset}-{arm}-{run_id[:6]}"
+    path = save_upload(f"{name}.jsonl", export_bytes(store, dataset, run_id=run_id, fmt="jsonl", arm=arm))
+    return ingest(store, path, name=name, display_name=f"{name}.jsonl")[0]
 
 
 def arms_figure(per_round: list[dict]):
@@ -142,3 +275,7 @@ def synthesis_map(dataset: str, run_id: str):
         extra = {"xy": gmap.layout.place(X), "text": [r[1] for r in rows],
                  "name": f"accepted synthetic ({len(rows)})"}
     return map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, extra_points=extra, height=480)
+
+
+__all__ = ["add_arm_as_dataset", "arms_figure", "form_problems", "generator_settings", "prompt_preview",
+           "source_settings", "start_synthesis", "synthesis_map", "target_picker"]

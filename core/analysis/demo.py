@@ -7,6 +7,7 @@ the page, without starting a job.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,8 +21,13 @@ DEMO_FEATURES = DEMO_DIR / "demo_features.npz"
 DEMO_NAME = "demo"
 
 
+def shipped_path() -> Path:
+    """The shipped file, or the one named by PRISM_DEMO_FEATURES (a test, or a file made for another identity)."""
+    return Path(os.environ["PRISM_DEMO_FEATURES"]) if os.environ.get("PRISM_DEMO_FEATURES") else DEMO_FEATURES
+
+
 def shipped_identity(path: Path | None = None) -> dict | None:
-    path = path or DEMO_FEATURES
+    path = path or shipped_path()
     if not path.exists():
         return None
     with np.load(path, allow_pickle=False) as data:
@@ -33,7 +39,7 @@ def import_shipped(store: Store, config, *, path: Path | None = None) -> bool:
     False (nothing written) when it differs or nothing ships."""
     from core.features.embeddings import EMBEDDING_DIM, EMBEDDING_KEY
 
-    path = path or DEMO_FEATURES
+    path = path or shipped_path()
     identity = shipped_identity(path)
     if identity is None or identity != json.loads(json.dumps(config.identity())):
         return False

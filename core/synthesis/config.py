@@ -31,6 +31,10 @@ class SynthesisConfig:
     rule: str = "paper"  # the sparse rule that decides acceptance (analysis/sparsity.py)
     seed: int = 0
     request_batch: int = 4  # generator: requests generated together (one committed step each)
+    # generator: the clusters to draw few-shot examples from, as ids of the seed's own clustering (round 0, what the
+    # app shows before launch); None = every sparse cluster. Later rounds re-cluster the grown pool, where those ids
+    # name other clusters, so they grow that round's sparse clusters as usual.
+    target_clusters: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -43,3 +47,9 @@ class SynthesisConfig:
 
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, not {self.rule!r}")
+        if self.target_clusters is not None:
+            targets = tuple(sorted({int(c) for c in self.target_clusters}))
+            if not targets or targets[0] < 0:
+                raise ValueError("target_clusters must be a non-empty set of cluster ids (>= 0), or None for all "
+                                 "sparse clusters")
+            object.__setattr__(self, "target_clusters", targets)  # one spelling per choice: the run id is its hash

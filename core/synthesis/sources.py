@@ -36,8 +36,14 @@ class GeneratorSource:
 
     def plan(self, rnd: int, labels: np.ndarray, sparse: np.ndarray, texts: list[str], rng: random.Random,
              done: set[int]) -> list[list[tuple]]:
-        """Steps of (request index, target cluster, few-shot texts); requests already answered are left out."""
+        """Steps of (request index, target cluster, few-shot texts); requests already answered are left out. Targets:
+        the configured target clusters in round 0 (those that exist and have members), else every sparse cluster."""
         targets = np.flatnonzero(sparse)
+        chosen = self.config.target_clusters
+        if chosen is not None and rnd == 0:
+            present = set(np.unique(labels).tolist())
+            picked = np.array([c for c in chosen if c in present], dtype=np.int64)
+            targets = picked if len(picked) else targets
         plan = []
         for q in range(self.config.requests_per_round):
             target = int(targets[q % len(targets)]) if len(targets) else int(rng.randrange(int(labels.max()) + 1))

@@ -1,7 +1,14 @@
 """Real browser end to end: a Streamlit server on a free localhost port, driven by headless Debian Chromium.
 
-Upload a JSONL, ingest, watch the analysis job, see the metrics and a map with one point per sample, lasso-select
-points, drill into a cluster; screenshots go to test-artifacts/.
+The demo opens analysed with no job; upload a JSONL, ingest, watch the analysis job, see the metrics and a map with one
+point per sample, lasso-select points, drill into a cluster; compare two datasets (two curves, one shared map); pick
+target clusters and see the prompt preview change; grow the seed with the embedded generator. No request leaves
+127.0.0.1 (the favicon included). Screenshots go to test-artifacts/, and to docs/ (the README's) with
+PRISM_SCREENSHOTS=docs.
+
+The demo's shipped features: data/demo/demo_features.npz when it matches today's identity, else the file named by
+PRISM_DEMO_FEATURES, else a stand-in made here like tests/analysis/test_demo.py::fake_shipped (grouped random vectors
+under today's identity).
 """
 import json
 import os
@@ -12,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -19,6 +27,7 @@ from tests.conftest import DATA, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make browser)")
 
 
@@ -28,38 +37,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def demo_features(tmp: Path) -> str | None:
+    """The PRISM_DEMO_FEATURES value for the server: None when the shipped file fits today's identity."""
+    from core.analysis import demo
+    from core.analysis.analyse import AnalysisOptions
+
+    identity = json.loads(json.dumps(AnalysisOptions().feature_config().identity()))
+    if demo.shipped_identity(demo.DEMO_FEATURES) == identity:
+        return None
+    given = os.environ.get("PRISM_DEMO_FEATURES")
+    if given and demo.shipped_identity(Path(given)) == identity:
+        return given
+    from tests.app.fakes import fake_shipped_file
+
+    return str(fake_shipped_file(tmp / "demo_features.npz", AnalysisOptions()))
+
+
+class Server:
+    def __init__(self, workspace: Path, logs: Path):
+        self.workspace, self.port = workspace, free_port()
+        env = dict(os.environ, PRISM_HOME=str(workspace), PYTHONUNBUFFERED="1")
+        env.pop("PRISM_DEMO_FEATURES", None)
+        shipped = demo_features(logs)
+        if shipped:
+            env["PRISM_DEMO_FEATURES"] = shipped
+        self.log = open(logs / "streamlit.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
+             "false", "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=self.log,
+            stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.log.flush()
+                raise RuntimeError("streamlit did not start:\n" + Path(self.log.name).read_text()[-3000:])
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copy(self.log.name, ARTIFACTS / "streamlit.log")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    workspace = tmp_path_factory.mktemp("browser-ws")
-    port = free_port()
-    env = dict(os.environ, PRISM_HOME=str(workspace), PYTHONUNBUFFERED="1")
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.flush()
-            raise RuntimeError("streamlit did not start:\n" + Path(log.name).read_text()[-3000:])
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(log.name, ARTIFACTS / "streamlit.log")
+    s = Server(tmp_path_factory.mktemp("browser-ws"), tmp_path_factory.mktemp("logs"))
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +114,53 @@ def browser():
         b.close()
 
 
+OUTSIDE: list[str] = []  # requests for anything but the local server, over the whole module
+
+
+@pytest.fixture()
+def page(browser):
+    p = browser.new_page(viewport={"width": 1400, "height": 1300})
+    p.on("request", lambda r: OUTSIDE.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", "localhost")
+         and not r.url.startswith(("data:", "blob:")) else None)
+    yield p
+    p.close()
+
+
 def wait_idle(page, timeout=60_000):
     """Connected and the script finished its run: Streamlit's own test hooks, not sleeps."""
     page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
+MAP_POINTS = """() => {
+  const size = a => !a ? 0 : (a.length !== undefined ? a.length : parseInt(String(a.shape || '0').split(',')[0]));
+  const map = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data && g.data.some(
+      t => t.type === 'scattergl' && t.customdata));
+  return map ? map.data.filter(t => t.type === 'scattergl').reduce((n, t) => n + size(t.customdata), 0) : -1;
+}"""
+
+
+def map_points(page) -> int:
+    page.wait_for_function(f"() => ({MAP_POINTS})() > 0", timeout=120_000)
+    return page.evaluate(MAP_POINTS)
+
+
+def shot(page, name: str) -> None:
+    """A screenshot for the test's artifacts and, with PRISM_SCREENSHOTS=docs, a small copy for the README."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    if os.environ.get("PRISM_SCREENSHOTS") == "docs":
+        from PIL import Image
+
+        DOCS.mkdir(exist_ok=True)
+        image = Image.open(path).convert("RGB")
+        image.thumbnail((1200, 1200))
+        image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(DOCS / f"{name}.png", optimize=True)
+
+
 def lasso_everything(page) -> None:
-    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag = page.locator(".js-plotly-plot .nsewdrag").nth(1)  # the map: the diversity curve is drawn above it
     drag.scroll_into_view_if_needed()
     box = drag.bounding_box()
     x0, y0, x1, y1 = box["x"] + 5, box["y"] + 5, box["x"] + box["width"] - 5, box["y"] + box["height"] - 5
@@ -92,13 +171,24 @@ def lasso_everything(page) -> None:
     page.mouse.up()
 
 
-def test_upload_analyse_map_select(server, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1300})
-    page.goto(server)
+def test_demo_opens_analysed_with_no_analysis_job(server, page):
+    page.goto(server.url)
     wait_idle(page)
     page.get_by_text("No datasets yet").wait_for()
+    shot(page, "data")
+    page.get_by_role("button", name="Load the demo").click()
+    page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=120_000)
+    wait_idle(page)
+    assert map_points(page) == 300
+    assert "gradient-space" in page.url and "dataset=demo" in page.url and "job=" not in page.url
+    assert page.locator('[data-testid="stProgress"]').count() == 0  # no job panel: nothing is being computed
+    page.get_by_text("What each sparse rule finds, on this data").wait_for()
+    shot(page, "gradient-space")
 
+
+def test_upload_analyse_map_select(server, page):
+    page.goto(server.url)
+    wait_idle(page)
     page.set_input_files('[data-testid="stFileUploaderDropzoneInput"]', str(DATA / "mixture_24.jsonl"))
     page.get_by_text("Detected shape").wait_for(timeout=30_000)
     wait_idle(page)
@@ -108,20 +198,15 @@ def test_upload_analyse_map_select(server, browser):
     page.get_by_role("button", name="Open in Gradient space").last.click()
 
     # the analysis job: progress is polled from DuckDB; the metrics appear when it is done
-    page.get_by_text("G-Vendi", exact=True).wait_for(timeout=600_000)
+    page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=600_000)
     wait_idle(page)
     assert "job=" in page.url and "dataset=mixture_24" in page.url  # a refresh finds the job and the dataset
     metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
     g_vendi = next(m for m in metrics if m.startswith("G-Vendi"))
     assert 1.0 < float(g_vendi.split()[-1]) <= 24
     assert any(m.startswith("Samples") and m.split()[-1] == "24" for m in metrics)
-
-    plot = page.locator(".js-plotly-plot").first
-    plot.wait_for()
-    n_points = page.evaluate(
-        "() => document.querySelector('.js-plotly-plot').data.reduce((n, t) => n + t.hovertext.length, 0)")
-    assert n_points == 24
-    page.screenshot(path=str(ARTIFACTS / "gradient-space.png"), full_page=True)
+    assert map_points(page) == 24
+    page.screenshot(path=str(ARTIFACTS / "gradient-space-upload.png"), full_page=True)
 
     # lasso around the whole plot area: every point is selected and listed
     for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
@@ -150,24 +235,70 @@ def test_upload_analyse_map_select(server, browser):
     # a browser refresh keeps the page's state: the dataset comes back from the URL, results from DuckDB
     page.reload()
     wait_idle(page)
-    page.get_by_text("G-Vendi", exact=True).wait_for(timeout=60_000)
+    page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=60_000)
 
-    # Synthesis: a tiny run with the embedded generator, watched to the end, then exported
-    page.get_by_role("link", name="Synthesis").click()
+
+def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
+    page.goto(f"{server.url}/compare?compare=demo,mixture_24")
+    wait_idle(page, timeout=300_000)
+    page.get_by_text("One shared map").wait_for(timeout=300_000)
+    wait_idle(page, timeout=300_000)
+    curves = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
+        g => g.data.filter(t => t.mode === 'lines+markers').map(t => t.name)).find(n => n.length)""")
+    assert sorted(curves) == ["demo", "mixture_24"]
+    shared = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
+        g => g.data.filter(t => t.type === 'scattergl').map(t => t.name.split(' (')[0])).find(n => n.length)""")
+    assert sorted(shared) == ["demo", "mixture_24"]
+    page.get_by_text("G-Vendi at n = 24").wait_for()
+    shot(page, "compare")
+
+
+def test_picking_target_clusters_changes_the_prompt_preview(server, page):
+    page.goto(f"{server.url}/synthesis?dataset=demo")
+    wait_idle(page, timeout=120_000)
+    code = page.locator('[data-testid="stCode"]').first
+    code.wait_for(timeout=120_000)
+    before = code.inner_text()
+    assert "Here are some example problems" in before
+    shot(page, "synthesis")
+    targets = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Sparse clusters to grow")
+    first_chip = targets.locator('[data-baseweb="tag"]').first
+    removed = first_chip.inner_text().split()[1]
+    first_chip.locator('[role="presentation"], svg').last.click()  # the chip's delete cross
+    page.wait_for_function("b => { const c = document.querySelector('[data-testid=\"stCode\"]');"
+                           " return c && c.innerText !== b; }", arg=before, timeout=60_000)
     wait_idle(page)
+    after = code.inner_text()
+    assert after != before and "Here are some example problems" in after
+    assert f"from cluster {removed}." not in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+
+
+def test_synthesis_run_with_the_embedded_generator(server, page):
+    page.goto(f"{server.url}/synthesis?dataset=mixture_24")
+    wait_idle(page, timeout=120_000)
     for label, value in (("Requests per round", "1"), ("Problems per request", "1"),
                          ("Solutions per problem (vote)", "1"), ("Max tokens per problem reply", "48"),
                          ("Max tokens per solution", "48")):
         field = page.get_by_label(label)
         field.fill(value)
-        field.press("Tab")  # commit the value; Enter would submit the form early
+        field.press("Tab")  # commit the value
+        wait_idle(page)
     page.get_by_role("button", name="Launch synthesis run").click()
     page.get_by_text("Control (no filter)", exact=True).wait_for(timeout=600_000)
     wait_idle(page)
-    page.screenshot(path=str(ARTIFACTS / "synthesis.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "synthesis-run.png"), full_page=True)
     with page.expect_download() as download:
         page.get_by_role("button", name="Export JSONL").click()
     rows = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
     assert sum(r["origin"] == "seed" for r in rows) == 24
-    assert all(r["generator"].startswith("embedded:") for r in rows if r["origin"] == "synthetic")
-    page.close()
+    assert all(r["generator"].startswith(("embedded:", "llama.cpp:")) for r in rows if r["origin"] == "synthetic")
+
+
+def test_nothing_was_fetched_from_outside_and_the_demo_started_no_job(server):
+    assert not OUTSIDE, OUTSIDE[:5]  # the favicon and every asset come from the local server
+    server.stop()  # DuckDB: one process at a time
+    from core.data.store import Store
+
+    with Store(server.workspace / "prism.duckdb") as store:
+        kinds = store.query("SELECT kind, dataset FROM jobs")
+    assert ("analyse", "mixture_24") in kinds and not [k for k in kinds if k[1] == "demo"]

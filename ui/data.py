@@ -1,0 +1,110 @@
+"""Data page helpers: the datasets table (every score with its mode and model), the demo in one click, the upload
+preview with its malformed lines, sensible column pickers, and the bad-rows report as CSV."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.analysis.analyse import AnalysisOptions
+from ui.analysis import short_model, start_analysis
+from ui.state import get_runner, get_store
+
+AUTO = "(auto-detect)"
+PROMPT_NAMES = ("prompt", "question", "instruction", "input", "problem", "query", "q", "text", "source")
+RESPONSE_NAMES = ("response", "answer", "output", "completion", "solution", "target", "a", "reply", "label")
+
+
+def g_vendi_entry(dataset: str, opts: AnalysisOptions) -> dict | None:
+    """The G-Vendi to show: under the current options if there is one, else the newest, with its identity."""
+    scores = [s for s in get_store().scores_for(dataset) if s["metric"] == "g_vendi" and s["q"] == 1.0]
+    if not scores:
+        return None
+    current = opts.feature_config().key()
+    return next((s for s in scores if s["config_key"] == current), scores[0])
+
+
+def datasets_table(opts: AnalysisOptions) -> pd.DataFrame:
+    store, runner = get_store(), get_runner()
+    current = opts.feature_config().key()
+    rows = []
+    for name in store.dataset_names():
+        info = store.dataset_info(name)
+        g = g_vendi_entry(name, opts)
+        ident = (g or {}).get("identity") or {}
+        job = runner.find_active("analyse", name)
+        status = (f"running ({job.stage})" if job else "analysed" if g and g["config_key"] == current
+                  else "analysed with other options" if g else "not analysed")
+        rows.append({"dataset": name, "samples": info["n"], "rejected rows": info["rejected_rows"],
+                     "G-Vendi": round(g["value"], 2) if g else None, "at n": g["n"] if g else None,
+                     "mode": ident.get("mode"), "model": short_model(ident["model"]) if ident.get("model") else None,
+                     "status": status})
+    return pd.DataFrame(rows)
+
+
+def load_demo_now(opts: AnalysisOptions) -> dict:
+    """Ingest the demo and, when its shipped features fit the options, analyse it here in seconds (no job);
+    otherwise start the analysis job as for any dataset."""
+    from core.analysis.demo import load_demo
+
+    with st.spinner("Loading the demo…"):
+        result = load_demo(get_store(), opts)
+    if not result["analysed"]:
+        start_analysis(result["dataset"], opts)
+    return result
+
+
+def malformed_lines(path: Path, display_name: str, *, scan: int = 1_000, keep: int = 20) -> tuple[list[dict], int]:
+    """Malformed records among the first `scan` of the file, read as ingest reads it: ([{line, problem}], scanned)."""
+    from core.data.readers import BadRecord, FileReader, IngestError
+
+    found, scanned = [], 0
+    try:
+        with FileReader(path, name=display_name) as reader:
+            for scanned, (line, row) in enumerate(reader.records(), start=1):
+                if isinstance(row, (BadRecord, Exception)) and len(found) < keep:
+                    found.append({"line": line, "problem": getattr(row, "reason", str(row))})
+                if scanned >= scan:
+                    break
+    except IngestError:
+        pass  # the preview reports a file that cannot be read at all
+    return found, scanned
+
+
+def default_columns(columns: list[str], detected: str | None) -> tuple[list[str], int, int]:
+    """(picker options, prompt index, response index). With a detected shape the pickers start on auto-detect;
+    without one auto-detect cannot work, so it is not offered and the pickers start on the likeliest columns."""
+    if detected:
+        return [AUTO, *columns], 0, 0
+    lower = [c.lower() for c in columns]
+
+    def best(names, avoid=-1):
+        for name in names:
+            if name in lower and lower.index(name) != avoid:
+                return lower.index(name)
+        return next((i for i in range(len(columns)) if i != avoid), 0)
+
+    p = best(PROMPT_NAMES)
+    return list(columns), p, best(RESPONSE_NAMES, avoid=p)
+
+
+def rows_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def clear_report() -> None:
+    """A new file in the uploader: the previous file's success message does not belong under it."""
+    st.session_state.pop("last_report", None)
+
+
+def friendly(message: str, path: Path, shown: str) -> str:
+    """Error text naming the file as the user knows it, never the workspace's stored copy."""
+    return message.replace(str(path), shown).replace(path.name, shown)

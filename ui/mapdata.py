@@ -1,0 +1,118 @@
+"""What the Gradient space page draws, read once per map and kept in memory: the map, its rows as a frame (text,
+labels, cluster, per-sample scores), the cluster summaries, and what each sparse rule flags on it.
+
+Everything is keyed by the map's key, which covers the dataset's content fingerprint, the feature key and the cluster
+settings, so an edit or a new setting can never be served an old frame. Big frames are held with st.cache_resource
+(shared, not copied: a 100k-row frame would cost a pickle round trip per rerun with st.cache_data) and are treated as
+read-only: callers take slices or `.assign` copies, never write into them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis.gradient_map import GradientMap, MapConfig, find_cached_map
+from core.analysis.sparsity import RULE_HELP, RULES, Scores, apply_rule, relative_mass
+from core.analysis.summaries import ClusterSummary, cached_summaries, guess_label_columns
+from ui.state import get_store
+
+SCORE_COLUMNS = ["cluster", "sparse", "density", "rel. mass"]
+TEXT_CHARS = 300  # text cells shown in tables (the whole text is in the downloads)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapData:
+    gmap: GradientMap
+    frame: pd.DataFrame  # map order: id, prompt, response, label columns..., cluster, sparse, density, rel. mass
+    label_cols: list[str]
+
+    @property
+    def key(self) -> str:
+        return self.gmap.key
+
+
+def find_map_cached(dataset: str, config_key: str, dim: int, cluster_config, seed: int) -> GradientMap | None:
+    """find_cached_map, remembered per (content, coverage, settings): reading 100k map rows and checking the
+    artifacts' hashes on every rerun is most of a cached page's server time."""
+    store = get_store()
+    fp = store.fingerprint(dataset)
+    coverage = store.feature_coverage(dataset, config_key, dim)
+    try:
+        return _find_map(dataset, fp, coverage, config_key, dim, json.dumps(dataclasses.asdict(cluster_config)),
+                         seed, _cc=cluster_config)
+    except _Miss:
+        return None
+
+
+class _Miss(Exception):
+    """Raised instead of returning None: exceptions are not cached, so a map built a second later is found."""
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _find_map(dataset, fp, coverage, config_key, dim, cc_json, seed, _cc) -> GradientMap:
+    found = find_cached_map(get_store(), dataset, config_key, dim, _cc, MapConfig(seed=seed))
+    if found is None:
+        raise _Miss
+    return found
+
+
+def map_data(gmap: GradientMap) -> MapData:
+    return _map_data(gmap.key, _gmap=gmap)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Reading the map's rows…")
+def _map_data(map_key: str, _gmap: GradientMap) -> MapData:
+    store = get_store()
+    frame = store.samples_frame(_gmap.dataset).drop(columns=["content_hash"])
+    frame = frame.set_index("id").loc[_gmap.ids].reset_index()
+    label_cols = guess_label_columns(frame)
+    mass = _gmap.mass if _gmap.mass is not None else np.ones(len(_gmap.ids), np.float32)
+    frame = frame.assign(cluster=_gmap.labels, sparse=_gmap.sparse_rows,
+                         density=np.round(_gmap.density.astype(np.float64), 4),
+                         **{"rel. mass": np.round(relative_mass(mass).astype(np.float64), 3)})
+    return MapData(_gmap, frame, label_cols)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Summarising the clusters…")
+def summaries(map_key: str, _data: MapData) -> list[ClusterSummary]:
+    return cached_summaries(get_store(), _data.gmap, _data.frame, _data.label_cols)
+
+
+def table_view(frame: pd.DataFrame, label_cols: list[str]) -> pd.DataFrame:
+    """The rows-table columns of a slice, text cut for display."""
+    out = frame[["id", *SCORE_COLUMNS, "prompt", "response", *label_cols]].copy()
+    for col in ("prompt", "response"):
+        out[col] = out[col].str.slice(0, TEXT_CHARS)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleReport:
+    rule: str
+    rows: int
+    clusters: int
+    label_mix: dict[str, str]  # label column -> "svamp 9/30 · gsm8k 40/270"
+    help: str
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def rule_reports(map_key: str, density_quantile: float, mass_fraction: float, _data: MapData) -> list[RuleReport]:
+    """What each rule flags on this map's clusters and per-sample scores (no re-clustering: k-means is shared),
+    with the label mix of the flagged rows, so a user sees on their own data what each rule finds."""
+    g, frame = _data.gmap, _data.frame
+    scores = Scores(density=g.density, mass=g.mass if g.mass is not None else np.ones(len(g.ids)))
+    out = []
+    for rule in RULES:
+        rows, clusters = apply_rule(rule, g.labels, np.bincount(g.labels, minlength=g.k), scores,
+                                    quantile=density_quantile, mass_fraction=mass_fraction)
+        mix = {}
+        for col in _data.label_cols:
+            values = frame[col].astype(str)
+            total, flagged = values.value_counts(), values[rows].value_counts()
+            mix[col] = " · ".join(f"{v} {int(flagged.get(v, 0))}/{int(t)}" for v, t in total.items())
+        out.append(RuleReport(rule, int(rows.sum()), int(clusters.sum()), mix, RULE_HELP[rule]))
+    return out

@@ -1,0 +1,105 @@
+"""The map on the Gradient space page: colour options (kept in the URL and keyed by the map, so the radio always says
+what the map shows), cluster names at their centres, a density image past 50k rows, a 'how to read' note,
+selections listed as rows, and downloads (HTML, CSV, Parquet) built only when clicked."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis.sparsity import RULE_HELP
+from core.plots import LABELLED_CLUSTERS, map_figure, plan_points
+from ui.mapdata import MapData, table_view
+from ui.tables import paged
+
+SCORES = {"density": "density", "rel. mass": "rel. mass"}
+
+
+def colour_choice(dataset: str, data: MapData) -> str:
+    choices = ["cluster", *data.label_cols, *SCORES]
+    wanted = st.query_params.get("color", "cluster")
+    picked = st.radio("Colour by", choices, index=choices.index(wanted) if wanted in choices else 0, horizontal=True,
+                      key=f"color-{dataset}-{data.key}",
+                      help="density: mean similarity to the 10 nearest samples · rel. mass: how much of the dataset "
+                           "points along the sample's gradient, against a typical sample (1 = typical); low = thin")
+    if picked == "cluster":
+        st.query_params.pop("color", None)
+    else:
+        st.query_params["color"] = picked
+    return picked
+
+
+def cluster_names(data: MapData, summaries) -> dict[int, str]:
+    """Names for the clusters drawn on the map: all when few, else the sparse ones (smallest first), up to 40."""
+    k = data.gmap.k
+    chosen = range(k) if k <= LABELLED_CLUSTERS else sorted(
+        (s.cluster for s in summaries if s.sparse), key=lambda c: summaries[c].size)[:LABELLED_CLUSTERS]
+    return {c: f"{c}: " + ", ".join(summaries[c].words[:2]) if summaries[c].words else str(c) for c in chosen}
+
+
+@st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
+def _figure(map_key: str, color_by: str, _data: MapData, _names: dict[int, str]):
+    g, frame = _data.gmap, _data.frame
+    values = frame[SCORES[color_by]].to_numpy() if color_by in SCORES else None
+    return map_figure(frame, g.labels, g.sparse_rows, g.xy, color_by=color_by, values=values, cluster_names=_names,
+                      plan=plan_points(g.sparse_rows))
+
+
+def how_to_read(data: MapData) -> None:
+    g = data.gmap
+    st.markdown("**How to read this map**")
+    st.caption(
+        "Each point is a sample. Samples whose gradients point the same way (the model would learn alike from them) "
+        "sit close together; the distance between far-apart groups means little. "
+        f"Colours are the {g.k} clusters (spherical k-means on the gradients), named by their most distinctive words. "
+        f"Open diamonds are sparse-region samples under the **{g.rule}** rule: {RULE_HELP[g.rule].split(':')[0]}; "
+        "dots are the rest. Lasso or box-select points to list them; double-click clears. "
+        "The camera button in the chart's toolbar saves a PNG.")
+
+
+def map_section(dataset: str, data: MapData, summaries) -> None:
+    color_by = colour_choice(dataset, data)
+    fig = _figure(data.key, color_by, data, cluster_names(data, summaries))
+    plan = plan_points(data.gmap.sparse_rows)
+    c1, c2 = st.columns([4, 1])
+    with c1:
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                key=f"map-{dataset}-{data.key}", width="stretch")
+    with c2:
+        how_to_read(data)
+    st.caption(plan.note(len(data.gmap.ids)))
+    downloads(dataset, data, fig)
+    points = (event.selection.points if event and event.selection else []) or []
+    rows = sorted({int(p["customdata"][0]) for p in points if p.get("customdata") is not None})
+    if rows:
+        st.subheader(f"Selected: {len(rows)} samples")
+        paged(data.frame.iloc[rows], f"sel-{data.key}-{hash(tuple(rows))}", view=lambda f: table_view(f, data.label_cols))
+
+
+def scores_frame(data: MapData) -> pd.DataFrame:
+    g = data.gmap
+    return data.frame[["id", *data.label_cols]].assign(
+        cluster=g.labels, sparse=g.sparse_rows, density=g.density.astype(np.float32),
+        mass=(g.mass if g.mass is not None else np.full(len(g.ids), np.nan)).astype(np.float32),
+        relative_mass=data.frame["rel. mass"].to_numpy(), x=g.xy[:, 0], y=g.xy[:, 1],
+        rule=g.rule, k=g.k)
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def downloads(dataset: str, data: MapData, fig) -> None:
+    """Built on click (a callable), not on every run of the page: the HTML holds plotly.js and every point."""
+    c1, c2, c3, _ = st.columns([1, 1, 1, 2])
+    c1.download_button("Map as HTML", lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+                       file_name=f"{dataset}-map.html", mime="text/html", on_click="ignore",
+                       help="interactive and offline (plotly.js inside); for a PNG use the camera in the toolbar")
+    c2.download_button("Clusters + scores (CSV)", lambda: scores_frame(data).to_csv(index=False),
+                       file_name=f"{dataset}-clusters.csv", mime="text/csv", on_click="ignore")
+    c3.download_button("Clusters + scores (Parquet)", lambda: _parquet(scores_frame(data)),
+                       file_name=f"{dataset}-clusters.parquet", mime="application/octet-stream", on_click="ignore")

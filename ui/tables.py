@@ -1,0 +1,27 @@
+"""Tables that stay fast at any size: one page of rows is sent to the browser, never the whole frame."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+PAGE_ROWS = 50
+
+
+def paged(frame: pd.DataFrame, key: str, *, rows: int = PAGE_ROWS, view: Callable[[pd.DataFrame], pd.DataFrame]
+          | None = None, column_config: dict | None = None) -> pd.DataFrame:
+    """Show one page of `frame` (formatted by `view`, applied to that page only) with a page picker when there is
+    more than one page. `key` must name the data shown (dataset, map, selection), so a new table starts at page 1.
+    Returns the page shown."""
+    pages = max(1, -(-len(frame) // rows))
+    page = 1
+    if pages > 1:
+        c1, c2 = st.columns([1, 5])
+        page = int(c1.number_input("Page", 1, pages, 1, key=f"page-{key}", label_visibility="collapsed"))
+        start = (page - 1) * rows
+        c2.caption(f"page {page} of {pages} · rows {start + 1:,}–{min(start + rows, len(frame)):,} of {len(frame):,}")
+    part = frame.iloc[(page - 1) * rows: page * rows]
+    st.dataframe(view(part) if view else part, hide_index=True, width="stretch", key=f"table-{key}",
+                 column_config=column_config)
+    return part
