@@ -102,6 +102,9 @@ def test_two_runners_starting_the_same_job_at_once_get_one_job(store):
             assert store.query("SELECT count(*) FROM jobs WHERE dataset = ?", [f"ds{trial}"])[0][0] == 1
     finally:
         release.set()
+        waiter = JobRunner(store)
+        for (job_id,) in store.query("SELECT id FROM jobs"):
+            waiter.wait(job_id, timeout=30)  # the workers finish before the fixture closes the store
 
 
 def test_another_runner_waits_for_and_cancels_the_live_worker(store):

@@ -76,17 +76,29 @@ def test_unchanged_file_is_reused_and_a_changed_one_refused(tmp_path, store):
         ingest(store, f)
 
 
-def peak_rss_of(cmd: list[str], env: dict, *, timeout: float, stdout, stderr) -> tuple[int, float]:
-    """Exit code and peak RSS (MB) of one child process: wait4 reports that child's own ru_maxrss."""
-    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
+LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_rss_of(cmd: list[str], env: dict, *, timeout: float, stdout, stderr, scratch) -> tuple[int, float]:
+    """Exit code and peak RSS (MB) of one child process, as wait4 reports it (Linux: KiB).
+
+    Linux carries a process's peak RSS across fork and exec, so a child of a large pytest process would report
+    pytest's own size: a small launcher process starts the command and reports its grandchild's peak instead."""
+    report = scratch / "maxrss"
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(report), *cmd], env=env, stdout=stdout,
+                            stderr=stderr)
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024  # Linux: KiB
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return rc, int(report.read_text()) / 1024
 
 
 def test_200k_rows_stream_through_the_cli_in_bounded_memory(tmp_path, workspace):
@@ -95,7 +107,7 @@ def test_200k_rows_stream_through_the_cli_in_bounded_memory(tmp_path, workspace)
     out, err = tmp_path / "out.json", tmp_path / "err.txt"
     with open(out, "w") as o, open(err, "w") as e:
         rc, peak_mb = peak_rss_of([sys.executable, "-m", "core", "ingest", str(f), "--name", "big", "--json"],
-                                  cli_env(workspace), timeout=300, stdout=o, stderr=e)
+                                  cli_env(workspace), timeout=300, stdout=o, stderr=e, scratch=tmp_path)
     stderr = err.read_text()
     assert rc == 0, stderr[-2000:]
     assert json.loads(out.read_text())["n"] == 200_000
