@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:  # run as a program (not called from a test): fd 1 carries the result only
+        from core.cli.common import reserve_stdout
+
+        reserve_stdout()
     if args.workspace:
         os.environ["PRISM_HOME"] = args.workspace
     from core.data.ingest import IngestError

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -87,6 +88,8 @@ def compute_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="ray: 'auto' or ray://HOST:10001 (default: start a local Ray instance)")
     p.add_argument("--workers", type=int, default=2, help="ray: model replicas")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per worker")
+    p.add_argument("--rows-per-task", type=int, default=64,
+                   help="ray: rows per task (a commit each; the unit retried when a worker dies)")
     p.add_argument("--runtime-env", type=json.loads, help="ray: a runtime_env as JSON (e.g. pip packages per node)")
 
 
@@ -95,7 +98,8 @@ def options_from_args(args):
 
     return ComputeOptions(engine=args.engine, device=args.device, max_batch_tokens=args.max_batch_tokens,
                           batch_size=args.batch_size, address=args.address, workers=args.workers,
-                          gpus_per_worker=args.gpus_per_worker, runtime_env=args.runtime_env)
+                          gpus_per_worker=args.gpus_per_worker, runtime_env=args.runtime_env,
+                          rows_per_task=args.rows_per_task)
 
 
 def config_from_args(args, store=None, dataset: str | None = None):
@@ -116,8 +120,20 @@ def config_from_args(args, store=None, dataset: str | None = None):
                           sketch_dim=args.sketch_dim, dtype=args.dtype)
 
 
+RESULTS = sys.stdout  # where results go; reserve_stdout() keeps fd 1 for them alone
+
+
+def reserve_stdout() -> None:
+    """Keep stdout for the command's result: anything else written to fd 1 (Ray's raylet, a library's print, a
+    child process) goes to stderr, so `--json` output always parses."""
+    global RESULTS
+    sys.stdout.flush()
+    RESULTS = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+
+
 def emit(args, obj: dict, text: str) -> None:
-    print(json.dumps(obj) if getattr(args, "json", False) else text, flush=True)
+    print(json.dumps(obj) if getattr(args, "json", False) else text, file=RESULTS, flush=True)
 
 
 def features(store, name: str, config, args):

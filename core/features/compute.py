@@ -44,12 +44,15 @@ class ComputeOptions:
     workers: int = 2  # ray: model replicas (actors)
     gpus_per_worker: float = 0.0  # ray: GPUs per actor (0 = CPU workers)
     runtime_env: dict | None = dataclasses.field(default=None, hash=False)  # ray: e.g. pip packages for every node
+    rows_per_task: int = 64  # ray: rows per map_batches call, i.e. per commit and per retried unit after a fault
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
             raise ValueError(f"engine must be local or ray, not {self.engine!r}")
         if self.max_batch_tokens < 16:
             raise ValueError("max_batch_tokens must be at least 16")
+        if self.rows_per_task < 1:
+            raise ValueError("rows_per_task must be at least 1")
 
 
 def missing_chunks(store: Store, dataset: str, config: FeatureConfig, chunk: int = CHUNK_ROWS):

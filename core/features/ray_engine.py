@@ -31,7 +31,6 @@ from core.config import FeatureConfig
 from core.data.store import Store
 from core.features.compute import Cancelled, ComputeOptions, ProgressFn, missing_chunks
 
-RAY_BATCH_ROWS = 64  # rows per map_batches call: a commit (and a progress step) every few seconds
 KILL_HOOK = "PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH"  # tests: a marker path; the first actor to make it dies
 FORWARDED_ENV = ("PRISM_HOME", "PRISM_MODELS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", KILL_HOOK)
 
@@ -103,6 +102,9 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
 
     tables = [pa.table({"content_hash": hashes, "prompt": [p for p, _ in pairs], "response": [r for _, r in pairs]})
               for hashes, pairs in missing_chunks(store, dataset, config)]
+    # one block per task: from_arrow makes a block of each table, and a single block would feed a single actor
+    step = options.rows_per_task
+    tables = [t.slice(i, step) for t in tables for i in range(0, t.num_rows, step)]
     total = sum(t.num_rows for t in tables)
     if not total:
         return 0, 0
@@ -116,7 +118,7 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
         cpus = ray.cluster_resources().get("CPU", os.cpu_count() or 1)
         per_worker = max(0.25, min(cpus / max(options.workers, 1), cpus - 0.25))
         ds = ray.data.from_arrow(tables).map_batches(
-            FeatureWorker, batch_size=RAY_BATCH_ROWS, batch_format="pyarrow",
+            FeatureWorker, batch_size=options.rows_per_task, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=options.workers),
             num_cpus=per_worker, num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"config": dataclasses.asdict(config), "device": options.device,

@@ -46,7 +46,7 @@ def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker
     assert cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
     env_kill = {"PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH": str(marker)}
     res = subprocess.run([sys.executable, "-m", "core", "features", "r", "--engine", "ray", "--workers", "2",
-                          "--json"], env=cli_env(workspace) | env_kill, capture_output=True, text=True, timeout=900)
+                          "--rows-per-task", "8", "--json"], env=cli_env(workspace) | env_kill, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     assert marker.exists()  # a worker did die after its first batch, and the run still completed
     out = json.loads(res.stdout)
@@ -68,7 +68,8 @@ def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker
 
 def test_a_killed_driver_resumes_with_only_the_missing_rows(workspace, rows32):
     assert cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "core", "features", "r", "--engine", "ray", "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "core", "features", "r", "--engine", "ray", "--workers", "2",
+                             "--rows-per-task", "8"],
                             env=cli_env(workspace), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         for line in proc.stderr:
@@ -81,7 +82,8 @@ def test_a_killed_driver_resumes_with_only_the_missing_rows(workspace, rows32):
     assert proc.returncode == -signal.SIGKILL
     _, present, _ = vectors(workspace, "r")
     assert 0 < present < N
-    res = cli(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--json")
+    res = cli(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--rows-per-task", "8",
+              "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout)
     assert out["computed"] == N - present and out["cached"] == present
