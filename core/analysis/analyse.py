@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 
 from core.analysis.clusters import ClusterConfig
+from core.analysis.sparsity import DEFAULT_RULE
 from core.config import DEFAULT_MODEL
 from core.features.compute import ComputeOptions
 from core.analysis.gradient_map import GradientMap, MapConfig, build_map
@@ -26,7 +27,7 @@ class AnalysisOptions:
     seed: int = 0
     dtype: str = "float32"
     k: int | None = None
-    rule: str = "paper"
+    rule: str = DEFAULT_RULE
     view: str = "kept"  # the dataset's rows without the excluded ones (default), or "all"
     compute: ComputeOptions = ComputeOptions()
 

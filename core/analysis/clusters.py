@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.sparsity import RULES, Scores, apply_rule, gradient_mass, knn_density, unit
+from core.analysis.sparsity import DEFAULT_RULE, RULES, Scores, apply_rule, gradient_mass, knn_density, unit
 
 TRAIN_POINTS_PER_CENTROID = 256  # faiss's default: only bites past 256k rows (k is capped at 1000)
 
@@ -15,7 +15,7 @@ class ClusterConfig:
     k: int | None = None  # None: n/10 as in the paper, bounded to [2, 1000]
     seed: int = 0
     niter: int = 20
-    rule: str = "paper"  # see sparsity.py: "paper" (cluster size), "density" (10-NN), "mass" (x_iᵀ S x_i)
+    rule: str = DEFAULT_RULE  # see sparsity.py: "paper" (cluster size), "density" (10-NN), "mass" (x_iᵀ S x_i)
     density_quantile: float = 0.5  # density rule: rows below this quantile of density are sparse
     mass_fraction: float = 0.5  # mass rule: rows with less than this fraction of the median row's mass are sparse
     neighbours: int = 10

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.sparsity import unit
+from core.analysis.sparsity import DEFAULT_RULE, unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ def cluster_balanced(labels: np.ndarray, sparse_clusters: np.ndarray, budget: in
 
 
 def select(X: np.ndarray, budget: int, *, seed_X: np.ndarray | None = None, seed: int = 0, k: int | None = None,
-           rule: str = "paper") -> dict[str, Selection]:
+           rule: str = DEFAULT_RULE) -> dict[str, Selection]:
     """The greedy selection and both baselines, each with the G-Vendi of seed rows + selection."""
     from core.analysis.clusters import ClusterConfig, cluster
     from core.analysis.diversity import vendi_score

@@ -22,6 +22,7 @@ import dataclasses
 EXACT_KNN_MAX = 20_000
 MASS_CHUNK = 50_000
 RULES = ("paper", "density", "mass")
+DEFAULT_RULE = "paper"  # chosen by bench/sparsity.py (README: the sparse rules)
 RULE_HELP = {
     "paper": "clusters smaller than the median cluster size (the paper's rule): finds small groups, whatever their "
              "spread; its flags move with the k-means seed",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from core.analysis.sparsity import DEFAULT_RULE, RULES
 from core.cli.common import config_from_args, emit, feature_args, features
 
 
@@ -11,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("name")
     feature_args(p)
     p.add_argument("--k", type=int, help="number of clusters (default n/10)")
-    p.add_argument("--rule", choices=("paper", "density"), default="paper",
+    p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE,
                    help="sparse = clusters below the median size (paper) or the least dense half (density)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=map_)
@@ -39,7 +40,7 @@ def register_select(sub) -> None:
     p.add_argument("name", help="the dataset (the seed, when --from gives a pool)")
     p.add_argument("--budget", type=int, required=True, help="K, the rows to choose")
     p.add_argument("--from", dest="pool", help="choose from this dataset, to add to NAME (default: a subset of NAME)")
-    p.add_argument("--rule", choices=("paper", "density", "mass"), default="paper", help="for the balanced baseline")
+    p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE, help="for the balanced baseline")
     p.add_argument("--out", help="write the greedy selection (with provenance) to this file")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     feature_args(p)

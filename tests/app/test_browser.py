@@ -120,6 +120,7 @@ OUTSIDE: list[str] = []  # requests for anything but the local server, over the 
 @pytest.fixture()
 def page(browser):
     p = browser.new_page(viewport={"width": 1400, "height": 1300})
+    p.set_default_timeout(90_000)  # no action waits forever; the long waits say their own timeout
     p.on("request", lambda r: OUTSIDE.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", "localhost")
          and not r.url.startswith(("data:", "blob:")) else None)
     yield p
