@@ -36,7 +36,8 @@ def ws(tmp_path_factory):
 
 
 def planted(name: str, *, features: bool = True, fixture: str = "mixture_24.jsonl") -> str:
-    """mixture_24 as `name`, with features where g1 duplicates g0 in gradient space (their texts differ)."""
+    """mixture_24 as `name`, with features where g1 duplicates g0 in gradient space (their texts differ), and g3 is
+    near g2 (cosine ~0.91: a duplicate below the default threshold only)."""
     from core.data.datasets import ingest
     from ui import get_store
     from ui.analysis import PageOptions
@@ -50,6 +51,8 @@ def planted(name: str, *, features: bool = True, fixture: str = "mixture_24.json
         samples = store.samples(name)
         X = grouped_vectors([str(s.meta.get("source", "")) for s in samples], config.dim, seed=3)
         X[1] = X[0]
+        noise = np.random.default_rng(4).normal(size=config.dim)
+        X[3] = X[2] + 0.45 * np.linalg.norm(X[2]) * noise / np.linalg.norm(noise)  # cosine ~0.91 to g2
         store.write_features(config, [s.content_hash for s in samples], X)
     return name
 
@@ -107,7 +110,7 @@ def test_duplicates_listed_excluded_then_undone(ws):
     assert before["G-Vendi before"] != before["G-Vendi after"]
     assert any(":red[**" in m.value for m in at.markdown)  # the duplicate's other words are marked
     curve = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert curve["y"][0] == 1 and len(curve["x"]) == 20
+    assert curve["x"][0] == 0.8 and curve["y"][0] == 2 and curve["y"][-1] == 1 and len(curve["x"]) == 20
 
     run(at.button(key=f"dup-all-{name}").click())
     assert len(excluded(name)) == 1 and excluded(name)[0] in ("g0", "g1")
@@ -136,11 +139,15 @@ def test_exclude_the_others_of_one_group_and_show_all(ws):
 
 
 def test_threshold_slider_moves_the_report(ws):
-    name = planted("dups")
+    name = planted("dups-slider")
     at = new_app(name)
-    run(at.slider(key=f"dup-t-{name}").set_value(0.80))
     assert metrics(at)["Rows flagged"] == "1"
-    assert "0.80" in next(e for e in at.expander if e.label.startswith("Group 1")).markdown[0].value
+    run(at.slider(key=f"dup-t-{name}").set_value(0.85))
+    assert metrics(at)["Rows flagged"] == "2"
+    groups = [e for e in at.expander if e.label.startswith("Group ")]
+    assert len(groups) == 2 and "0.85" in groups[1].markdown[0].value
+    run(at.slider(key=f"dup-t-{name}").set_value(0.99))
+    assert metrics(at)["Rows flagged"] == "1"
 
 
 def test_search_finds_row_tags_and_undo(ws):
@@ -164,7 +171,7 @@ def test_search_finds_row_tags_and_undo(ws):
 
 
 def test_regex_search_and_bad_regex(ws):
-    name = planted("search")
+    name = planted("search-regex")
     at = new_app(name)
     run(at.checkbox(key=f"re-{name}").check())
     run(at.text_input(key=f"q-{name}").set_value(r"craft\s+store"))
