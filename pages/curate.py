@@ -5,7 +5,8 @@ import streamlit as st
 
 from ui import get_store, options, pick_dataset
 from ui.curate import (duplicates_section, flash, import_section, marks_section, search_section, similar_section)
-from ui.curatedata import feature_sets, rows_in_view
+from ui.curatedata import feature_sets
+from ui.state import rows_in_view
 
 store = get_store()
 st.title("Curate")
@@ -23,7 +24,7 @@ fs = sets[labels.index(picked)]
 show_all = c2.toggle("Show excluded rows too", key=f"curate-all-{dataset}",
                      help="off: the kept rows (what every score describes); on: every row, excluded ones included")
 view = "all" if show_all else "kept"
-n = rows_in_view(store, dataset, view)
+n = rows_in_view(dataset, view)
 coverage = store.feature_coverage(dataset, fs.config_key, fs.dim, view)
 
 dups, search, similar, marks, imported = st.tabs(["Duplicates", "Search", "More like this", "Tags & exclusions",

@@ -114,8 +114,3 @@ def feature_sets(store: Store, dataset: str, default_key: str, dim: int, default
             for name, f in sorted(imported_sets(store, dataset).items())]
     return out
 
-
-def rows_in_view(store: Store, dataset: str, view: str) -> int:
-    from core.data.samples import in_view
-
-    return int(store.query(f"SELECT count(*) FROM samples s WHERE dataset = ? AND {in_view(view)}", [dataset])[0][0])

@@ -234,3 +234,23 @@ def test_import_bad_vectors_stores_nothing_then_good_ones(ws):
     run(features.select(features.options[1]))
     group = next(e for e in at.expander if e.label.startswith("Group 1"))  # dedup on the imported vectors
     assert group.label.startswith("Group 1: 2 rows") and group.label.rsplit(" ", 1)[-1] in rows[4:6]
+
+
+def test_gradient_space_after_an_exclusion_shows_the_kept_rows(ws):
+    """Features cover the kept rows only once a row is excluded: the page compares them with the kept rows (against
+    every row, it would ask for an analysis forever)."""
+    from tests.app.fakes import fake_analyse
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    name = planted("analysed-then-curated")
+    store = get_store()
+    store.mark(name, ["g0"], "exclude")
+    fake_analyse(store, name, PageOptions())  # the kept rows analysed (as the Analyse button would)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["dataset"] = name
+    at.run()
+    at.switch_page("pages/gradient_space.py")
+    run(at)
+    assert not any("has no analysis" in i.value for i in at.info)
+    assert "G-Vendi" in metrics(at)
