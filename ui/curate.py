@@ -54,7 +54,9 @@ def selection(dataset: str) -> tuple[list[str], str]:
 
 
 @st.cache_data(max_entries=16, show_spinner="Finding near-duplicates…")
-def _dedup(dataset: str, fingerprint: str, config_key: str, dim: int, threshold: float, view: str) -> dict:
+def _dedup(dataset: str, fingerprint: str, coverage: int, config_key: str, dim: int, threshold: float,
+           view: str) -> dict:
+    """Keyed by the view's rows (an exclusion changes the kept rows' fingerprint) and how many have features."""
     from core.analysis.curation import dedup_report
 
     return dedup_report(get_store(), dataset, config_key, dim, threshold=threshold, view=view)
@@ -96,7 +98,9 @@ def duplicates_section(dataset: str, fs: FeatureSet, view: str) -> None:
     store = get_store()
     threshold = st.slider("Duplicate threshold (cosine)", 0.80, 0.99, DEFAULT_THRESHOLD, 0.01, key=f"dup-t-{dataset}")
     try:
-        report = _dedup(dataset, store.fingerprint(dataset, view), fs.config_key, fs.dim, float(threshold), view)
+        coverage = store.feature_coverage(dataset, fs.config_key, fs.dim, view)
+        report = _dedup(dataset, store.fingerprint(dataset, view), coverage, fs.config_key, fs.dim, float(threshold),
+                        view)
     except ValueError as exc:
         st.info(str(exc))
         return
