@@ -10,6 +10,7 @@ from ui.insight import contributions, curve_section, metrics_row
 from ui.mapdata import find_map_cached, map_data, summaries
 from ui.mapview import map_section
 from ui.start import not_analysed
+from ui.state import rows_in_view
 
 store = get_store()
 st.title("Gradient space")
@@ -23,7 +24,7 @@ if job_id:
     st.stop()
 show_finished_job(st.query_params.get("job"))
 
-n = store.dataset_info(dataset)["n"]
+n = rows_in_view(dataset)  # the kept rows: an exclusion takes a row out of every score
 overview = cached_overview(store, dataset, opts)
 coverage = store.feature_coverage(dataset, overview["config_key"], opts.dim) if overview else 0
 if overview is None or coverage < n:

@@ -11,7 +11,7 @@ from core.analysis.curves import Curve
 from core.analysis.demo import DEMO_NAME
 from core.plots import curves_figure
 from ui.jobs import background
-from ui.state import get_store
+from ui.state import get_store, rows_in_view
 
 INLINE_CURVE_ROWS = 3_000  # ~50 Vendi scores of subsets up to n: about a second up to here
 INLINE_CONTRIBUTION_COST = 2e10  # ~flops of the exact leave-one-out spectra computed in the page
@@ -37,7 +37,7 @@ def demo_curve(dataset: str, config_key: str, dim: int) -> Curve | None:
     store = get_store()
     if dataset == DEMO_NAME or not store.has_dataset(DEMO_NAME):
         return None
-    if store.feature_coverage(DEMO_NAME, config_key, dim) < store.dataset_info(DEMO_NAME)["n"]:
+    if store.feature_coverage(DEMO_NAME, config_key, dim) < rows_in_view(DEMO_NAME):
         return None
     found = compare.peek_curve(store, DEMO_NAME, config_key, dim)
     return found or compare.cached_curve(store, DEMO_NAME, config_key, dim)  # 300 rows: well under a second

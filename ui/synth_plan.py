@@ -19,7 +19,7 @@ from core.analysis.clusters import ClusterConfig, cluster
 from core.config import stable_hash
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.sources import GeneratorSource, problem_prompt
-from ui.state import get_store
+from ui.state import get_store, rows_in_view
 
 CHARS_PER_TOKEN = 4  # a rough rule for English text; the estimate says so
 
@@ -52,8 +52,7 @@ def seed_clusters(dataset: str, config: SynthesisConfig, fc) -> SeedClusters | N
     the seed has no features yet. The Gradient space map with the same settings is the same clustering: its cached
     copy (and its cluster words) is used when it exists."""
     store = get_store()
-    n = store.dataset_info(dataset)["n"]
-    if store.feature_coverage(dataset, fc.key(), fc.dim) < n:
+    if store.feature_coverage(dataset, fc.key(), fc.dim) < rows_in_view(dataset):
         return None
     return _seed_clusters(dataset, store.fingerprint(dataset), fc.key(), fc.dim, config.k, config.seed, config.rule)
 

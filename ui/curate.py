@@ -1,0 +1,232 @@
+"""The Curate page's sections: duplicates (gradient space and MinHash), search, more like this, tags and exclusions
+with undo, and imported vectors. Every mark goes through the store (core/data/marks.py) and is undoable; the page
+reruns after it, so every section then describes the kept rows."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from core.analysis.dedup import DEFAULT_THRESHOLD
+from ui.curatedata import (FeatureSet, action_text, changed_words, curve_frame, escape_md, exclusion_ids, hits_frame,
+                           kept_reason, last_undoable, marked_diff, marks_frame, neighbours_frame, rows_text)
+from ui.state import get_store
+from ui.tables import paged
+
+MAX_GROUPS = 50  # groups drawn as expanders; the button still acts on all of them
+DUPLICATE_NOTE = (
+    "**Gradient space** calls two rows duplicates when their gradients point the same way (cosine at or above the "
+    "threshold): the model would learn the same thing from both. A problem with its names changed or reworded is "
+    "redundant here (cosine ~0.93-0.99); the same problem with other numbers usually is not (~0.74): it teaches "
+    "something new. **MinHash** (below) compares the text only (word 3-shingles, Jaccard ≥ 0.8): it flags rows that "
+    "look alike, whatever they teach.")
+
+
+def flash() -> None:
+    """The message of the last action (set before a rerun), shown once."""
+    msg = st.session_state.pop("curate-flash", None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1])
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state["curate-flash"] = (kind, text)
+
+
+def apply_mark(dataset: str, ids: list[str], op: str, value: str = "") -> None:
+    """One undoable action on the rows, then a rerun (every section reads the new kept rows)."""
+    try:
+        action = get_store().mark(dataset, ids, op, value)
+    except (KeyError, ValueError) as exc:
+        _say("error", str(exc.args[0]) if exc.args else str(exc))
+    else:
+        _say("success", f"{action_text(action)} (undo it under Tags & exclusions)")
+    st.rerun()
+
+
+def set_selection(dataset: str, ids: list[str], source: str) -> None:
+    st.session_state[f"curate-sel-{dataset}"] = (list(ids), source)
+
+
+def selection(dataset: str) -> tuple[list[str], str]:
+    return st.session_state.get(f"curate-sel-{dataset}", ([], ""))
+
+
+@st.cache_data(max_entries=16, show_spinner="Finding near-duplicates…")
+def _dedup(dataset: str, fingerprint: str, coverage: int, config_key: str, dim: int, threshold: float,
+           view: str) -> dict:
+    """Keyed by the view's rows (an exclusion changes the kept rows' fingerprint) and how many have features."""
+    from core.analysis.curation import dedup_report
+
+    return dedup_report(get_store(), dataset, config_key, dim, threshold=threshold, view=view)
+
+
+def _curve_figure(report: dict):
+    import plotly.graph_objects as go
+
+    curve = curve_frame(report["curve"])
+    fig = go.Figure(go.Scatter(x=curve["threshold"].tolist(), y=curve["rows flagged"].tolist(), mode="lines+markers",
+                               name="rows flagged"))
+    fig.add_vline(x=report["threshold"], line_dash="dot")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="threshold (cosine)",
+                      yaxis_title="rows flagged")
+    return fig
+
+
+def _group(dataset: str, number: int, group: list[str], report: dict) -> None:
+    text = rows_text(get_store(), dataset, group)
+    kept_prompt, kept_response = text[group[0]]
+    label = f"Group {number}: {len(group)} rows, keeps {group[0]}"
+    with st.expander(label):
+        st.markdown(kept_reason(group, report))
+        for col, sid in zip(st.columns(min(len(group), 4)), group[:4]):
+            prompt, response = text[sid]
+            col.markdown(f"**{escape_md(sid)}**" + (" · kept" if sid == group[0] else " · duplicate"))
+            col.markdown(escape_md(prompt) if sid == group[0] else marked_diff(kept_prompt, prompt))
+            col.caption(escape_md(response) if sid == group[0] else marked_diff(kept_response, response))
+            if sid != group[0]:
+                words = changed_words(kept_prompt, prompt)
+                col.caption(f"{len(words)} prompt word(s) differ from the kept row")
+        if len(group) > 4:
+            st.caption(f"and {len(group) - 4} more: {', '.join(group[4:])}")
+        if st.button("Exclude the others", key=f"dup-ex-{dataset}-{group[0]}"):
+            apply_mark(dataset, group[1:], "exclude")
+
+
+def duplicates_section(dataset: str, fs: FeatureSet, view: str) -> None:
+    store = get_store()
+    threshold = st.slider("Duplicate threshold (cosine)", 0.80, 0.99, DEFAULT_THRESHOLD, 0.01, key=f"dup-t-{dataset}")
+    try:
+        coverage = store.feature_coverage(dataset, fs.config_key, fs.dim, view)
+        report = _dedup(dataset, store.fingerprint(dataset, view), coverage, fs.config_key, fs.dim, float(threshold),
+                        view)
+    except ValueError as exc:
+        st.info(str(exc))
+        return
+    st.caption(DUPLICATE_NOTE)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Rows flagged", f"{report['rows_flagged']:,}", help=f"in {len(report['groups'])} groups, one row "
+              f"kept per group ({report['index']} neighbour search)")
+    c2.metric("G-Vendi before", f"{report['g_vendi_before']:.2f}")
+    c3.metric("G-Vendi after", f"{report['g_vendi_after']:.2f}", help="without the flagged rows")
+    st.plotly_chart(_curve_figure(report), width="stretch", key=f"dup-curve-{dataset}")
+    st.caption("Rows flagged at each threshold: pick one seeing what it costs (the dotted line is the slider).")
+    groups = report["groups"]
+    if not groups:
+        st.info(f"No near-duplicates at cosine ≥ {report['threshold']:.2f}.")
+    elif st.button("Exclude duplicates (keep one per group)", type="primary", key=f"dup-all-{dataset}"):
+        apply_mark(dataset, exclusion_ids(groups), "exclude")
+    for number, group in enumerate(groups[:MAX_GROUPS], 1):
+        _group(dataset, number, group, report)
+    if len(groups) > MAX_GROUPS:
+        st.caption(f"{len(groups) - MAX_GROUPS} more groups not shown (the button above excludes them all).")
+    text_groups = report["text_groups"]
+    with st.expander(f"MinHash text duplicates: {len(text_groups)} group(s)"):
+        for g in text_groups[:MAX_GROUPS]:
+            st.markdown(escape_md(", ".join(g)))
+
+
+def search_section(dataset: str, view: str) -> None:
+    from core.analysis.search import search
+
+    c1, c2 = st.columns([4, 1])
+    pattern = c1.text_input("Search prompts and responses", key=f"q-{dataset}")
+    regex = c2.checkbox("Regular expression", key=f"re-{dataset}")
+    if not pattern:
+        return
+    try:
+        hits = search(get_store(), dataset, pattern, regex=regex, view=view)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"{len(hits):,} row(s) match" + (" (the first 10,000)" if len(hits) >= 10_000 else ""))
+    if not hits:
+        return
+    ids = [h.id for h in hits]
+    set_selection(dataset, ids, f"search {pattern!r}")
+    paged(hits_frame(get_store(), dataset, hits), f"search-{dataset}-{pattern}-{regex}-{view}-{len(hits)}")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    tag = c1.text_input("Tag", key=f"search-tag-{dataset}", placeholder="a tag for these rows")
+    if c2.button("Tag results", key=f"search-tag-btn-{dataset}", disabled=not tag.strip()):
+        apply_mark(dataset, ids, "tag", tag)
+    if c3.button("Exclude results", key=f"search-ex-{dataset}"):
+        apply_mark(dataset, ids, "exclude")
+
+
+def similar_section(dataset: str, fs: FeatureSet, view: str) -> None:
+    from core.analysis.search import more_like_this
+
+    c1, c2 = st.columns([4, 1])
+    sid = c1.text_input("Row id", key=f"mlt-id-{dataset}", placeholder="e.g. an id from the search results").strip()
+    k = int(c2.number_input("Neighbours", 1, 100, 10, key=f"mlt-k-{dataset}"))
+    if not sid:
+        return
+    try:
+        near = more_like_this(get_store(), dataset, sid, fs.config_key, fs.dim, k=k, view=view)
+    except KeyError as exc:
+        st.error(str(exc.args[0]))
+        return
+    set_selection(dataset, [i for i, _ in near], f"more like {sid}")
+    st.caption("Cosine similarity of the gradients (1.00: the model learns the same from both); the row itself first.")
+    paged(neighbours_frame(get_store(), dataset, near), f"mlt-{dataset}-{sid}-{k}-{view}")
+
+
+def marks_section(dataset: str) -> None:
+    store = get_store()
+    frame = marks_frame(store, dataset)
+    if frame.empty:
+        st.caption("No tags or exclusions yet.")
+    else:
+        st.dataframe(frame, hide_index=True, key=f"marks-{dataset}")
+    ids, source = selection(dataset)
+    st.caption(f"Selection: {len(ids):,} row(s) from {source}" if ids else
+               "Selection: none (search, or list rows like one, to select them)")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    tag = c1.text_input("Tag the selection", key=f"sel-tag-{dataset}")
+    if c2.button("Tag selection", key=f"sel-tag-btn-{dataset}", disabled=not (ids and tag.strip())):
+        apply_mark(dataset, ids, "tag", tag)
+    if c3.button("Exclude selection", key=f"sel-ex-{dataset}", disabled=not ids):
+        apply_mark(dataset, ids, "exclude")
+    last = last_undoable(store, dataset)
+    if st.button(f"Undo last action ({action_text(last)})" if last else "Undo last action", key=f"undo-{dataset}",
+                 disabled=last is None):
+        done = store.undo(last.action_id)
+        _say("success", f"Undone: {action_text(last)} ({action_text(done)})")
+        st.rerun()
+    excluded = store.excluded(dataset)
+    if excluded:
+        with st.expander(f"Excluded rows ({len(excluded):,})"):
+            st.markdown(escape_md(", ".join(excluded[:500])) + (" …" if len(excluded) > 500 else ""))
+            if st.button("Include them all again", key=f"include-all-{dataset}"):
+                apply_mark(dataset, excluded, "include")
+
+
+def import_section(dataset: str) -> None:
+    from core.features.imported import import_vectors
+
+    st.caption("Per-row vectors computed elsewhere become a named feature set: dedup and more like this then run on "
+               "them (pick it under Features above). Nothing is stored unless every id and vector checks out.")
+    vectors = st.file_uploader("Vectors: Parquet (id + list column) or .npy", type=["parquet", "npy"],
+                               key=f"imp-file-{dataset}")
+    ids_file = st.file_uploader("Ids of a .npy: one per line, or a JSON list", type=["txt", "json"],
+                                key=f"imp-ids-{dataset}")
+    name = st.text_input("Feature set name", key=f"imp-name-{dataset}").strip()
+    if not st.button("Import vectors", key=f"imp-btn-{dataset}", disabled=vectors is None or not name):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(vectors.name).name
+        path.write_bytes(vectors.getvalue())
+        ids_path = None
+        if ids_file is not None:
+            ids_path = Path(tmp) / ("ids-" + Path(ids_file.name).name)
+            ids_path.write_bytes(ids_file.getvalue())
+        try:
+            fs = import_vectors(get_store(), dataset, path, name=name, ids_path=ids_path)
+        except (ValueError, KeyError, FileNotFoundError, OSError) as exc:
+            st.error(f"Nothing imported: {exc.args[0] if exc.args else exc}")
+            return
+    n = get_store().feature_coverage(dataset, fs.key(), fs.dim, "all")
+    _say("success", f"Imported feature set '{fs.name}': {fs.dim} dims covering {n:,} rows (file sha256 "
+                    f"{fs.file_sha256[:12]}…, key {fs.key()})")
+    st.rerun()
