@@ -63,6 +63,19 @@ def plan_points(sparse_rows: np.ndarray, *, max_points: int = DENSITY_FROM, samp
     return PointPlan(np.sort(np.concatenate([dense, sparse])), True, len(dense), len(sparse))
 
 
+def selected_row(point: dict) -> int | None:
+    """The dataset row of one selected map point. customdata travels as a typed array, and the browser's selection
+    event serialises a typed-array row as an object ({"0": row, "1": cluster}), a plain list as a list."""
+    data = point.get("customdata")
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        data = data.get("0", data.get(0))
+    elif isinstance(data, (list, tuple)):
+        data = data[0] if data else None
+    return None if data is None else int(data)
+
+
 def cluster_centres(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """(k, 2) median position of each cluster's members (NaN for an empty cluster)."""
     out = np.full((k, 2), np.nan)
@@ -187,8 +200,11 @@ def curves_figure(curves: dict, *, reference: tuple[str, object] | None = None, 
                                  line=dict(color=colour, dash="dash" if ref else "solid"),
                                  hovertemplate=f"{label}<br>n = %{{x}}<br>G-Vendi %{{y:.2f}}<extra></extra>"))
     if mark_n:
-        fig.add_vline(x=mark_n, line=dict(color="#999999", dash="dot"),
-                      annotation_text=f"n = {mark_n:,}", annotation_position="top left")
+        # shapes and annotations on a log axis take log10 coordinates (add_vline(x=n) would stretch the axis to 10^n)
+        at = float(np.log10(mark_n))
+        fig.add_shape(type="line", x0=at, x1=at, y0=0, y1=1, yref="paper", line=dict(color="#999999", dash="dot"))
+        fig.add_annotation(x=at, y=1, yref="paper", text=f"n = {mark_n:,}", showarrow=False, xanchor="right",
+                           yanchor="bottom")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1),
                       xaxis=dict(type="log", title="n (rows, random subsets)"), yaxis=dict(title="G-Vendi"),
                       plot_bgcolor="white")

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.sparsity import RULE_HELP
-from core.plots import LABELLED_CLUSTERS, map_figure, plan_points
+from core.plots import LABELLED_CLUSTERS, map_figure, plan_points, selected_row
 from ui.mapdata import MapData, table_view
 from ui.tables import paged
 
@@ -72,7 +72,7 @@ def map_section(dataset: str, data: MapData, summaries) -> None:
     st.caption(plan.note(len(data.gmap.ids)))
     downloads(dataset, data, fig)
     points = (event.selection.points if event and event.selection else []) or []
-    rows = sorted({int(p["customdata"][0]) for p in points if p.get("customdata") is not None})
+    rows = sorted({r for r in map(selected_row, points) if r is not None})
     if rows:
         st.subheader(f"Selected: {len(rows)} samples")
         paged(data.frame.iloc[rows], f"sel-{data.key}-{hash(tuple(rows))}", view=lambda f: table_view(f, data.label_cols))

@@ -22,6 +22,7 @@ or point `--model` at a path every node can read; a Hugging Face id needs the hu
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Callable
 
@@ -123,7 +124,7 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
             num_cpus=per_worker, num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"config": dataclasses.asdict(config), "device": options.device,
                                    "max_batch_tokens": options.max_batch_tokens, "batch_size": options.batch_size,
-                                   "threads": int(per_worker)})
+                                   "threads": max(1, math.ceil(per_worker))})  # 1.75 CPUs: 2 threads
         done = truncated = 0
         if progress:
             progress(0, total)

@@ -1,5 +1,6 @@
 """Diversity curves and per-cluster contributions on constructed data."""
 import numpy as np
+import pytest
 
 from core.analysis.curves import cluster_contributions, curve_sizes, diversity_curve
 from core.analysis.diversity import vendi_score
@@ -39,3 +40,26 @@ def test_an_exact_duplicate_cluster_contributes_about_nothing_and_a_distinct_one
     assert contrib[0] > 0.3 and contrib[1] > 0.3
     approx = cluster_contributions(X4, labels4, 4, max_exact=0)  # the first-order path agrees in sign and rank
     assert np.argsort(approx)[-1] in (0, 1) and abs(approx[3]) < 0.15 * max(approx[:2])
+
+
+def test_the_compared_n_is_marked_in_log_coordinates():
+    """On a log axis plotly reads shape and annotation x as log10: a line at x = 24 stretched the axis to 10^24."""
+    import types
+
+    from core.plots import curves_figure
+
+    c = types.SimpleNamespace(sizes=[4, 8, 16, 24], mean=[3, 5, 7, 8], low=[3, 5, 7, 8], high=[3, 5, 7, 8])
+    fig = curves_figure({"a": c}, mark_n=24)
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == pytest.approx(np.log10(24))
+    assert fig.layout.annotations[0].x == pytest.approx(np.log10(24))
+
+
+def test_a_selected_point_gives_its_row_whatever_form_customdata_takes():
+    """The browser sends a typed-array row as {"0": row, "1": cluster}: reading it as a list raised KeyError."""
+    from core.plots import selected_row
+
+    assert selected_row({"customdata": {"0": 7, "1": 2}}) == 7
+    assert selected_row({"customdata": [7, 2]}) == 7
+    assert selected_row({"customdata": 7}) == 7
+    assert selected_row({"point_index": 3}) is None

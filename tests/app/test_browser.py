@@ -165,9 +165,10 @@ def lasso_everything(page) -> None:
     drag.scroll_into_view_if_needed()
     box = drag.bounding_box()
     x0, y0, x1, y1 = box["x"] + 5, box["y"] + 5, box["x"] + box["width"] - 5, box["y"] + box["height"] - 5
-    page.mouse.move(x0 + 30, y0 + 30)  # start inside: the plot's corners hold axis-drag handles
+    # start inside, bottom-left: the corners hold axis-drag handles and the legend sits over the top-left
+    page.mouse.move(x0 + 30, y1 - 30)
     page.mouse.down()
-    for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 30)):
+    for x, y in ((x0, y1), (x0, y0), (x1, y0), (x1, y1), (x0 + 30, y1)):
         page.mouse.move(x, y, steps=20)
     page.mouse.up()
 
@@ -250,7 +251,8 @@ def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
     shared = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
         g => g.data.filter(t => t.type === 'scattergl').map(t => t.name.split(' (')[0])).find(n => n.length)""")
     assert sorted(shared) == ["demo", "mixture_24"]
-    page.get_by_text("G-Vendi at n = 24").wait_for()
+    # the table of scores at the common n: a data grid, whose header cells are in the DOM but not "visible"
+    page.locator("th", has_text="G-Vendi at n = 24").first.wait_for(state="attached")
     shot(page, "compare")
 
 
@@ -263,9 +265,9 @@ def test_picking_target_clusters_changes_the_prompt_preview(server, page):
     assert "Here are some example problems" in before
     shot(page, "synthesis")
     targets = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Sparse clusters to grow")
-    first_chip = targets.locator('[data-baseweb="tag"]').first
+    first_chip = targets.locator("[data-tag]").first  # Streamlit's multiselect chips
     removed = first_chip.inner_text().split()[1]
-    first_chip.locator('[role="presentation"], svg').last.click()  # the chip's delete cross
+    first_chip.locator('[aria-label^="Remove "]').click()  # the chip's delete cross
     page.wait_for_function("b => { const c = document.querySelector('[data-testid=\"stCode\"]');"
                            " return c && c.innerText !== b; }", arg=before, timeout=60_000)
     wait_idle(page)
