@@ -16,6 +16,9 @@ sys.path.insert(0, str(OLD))  # its core/ package, not this checkout's
 sys.path.insert(1, str(BENCH))
 
 import fidelity as F  # noqa: E402  (this checkout's families and cache)
+
+sys.path.remove(str(OLD))
+sys.path.insert(0, str(OLD))  # fidelity put this checkout first on import: the old core/ must win
 from core.features.compute import feature_config  # noqa: E402
 from core.features.gradients import featurize_pairs, make_featurizer  # noqa: E402
 from core.features.models import load_model  # noqa: E402
