@@ -120,7 +120,7 @@ def config_from_args(args, store=None, dataset: str | None = None):
                           sketch_dim=args.sketch_dim, dtype=args.dtype)
 
 
-RESULTS = sys.stdout  # where results go; reserve_stdout() keeps fd 1 for them alone
+RESULTS = None  # where results go when reserve_stdout() kept fd 1 for them alone; else sys.stdout (as it is now)
 
 
 def reserve_stdout() -> None:
@@ -133,7 +133,7 @@ def reserve_stdout() -> None:
 
 
 def emit(args, obj: dict, text: str) -> None:
-    print(json.dumps(obj) if getattr(args, "json", False) else text, file=RESULTS, flush=True)
+    print(json.dumps(obj) if getattr(args, "json", False) else text, file=RESULTS or sys.stdout, flush=True)
 
 
 def features(store, name: str, config, args):
