@@ -309,12 +309,17 @@ def main() -> None:
     ap.add_argument("--families", nargs="*", default=list(FAMILIES))
     ap.add_argument("--skip-cost", action="store_true")
     ap.add_argument("--full-only", action="store_true", help="only compute (and cache) full + ref")
+    ap.add_argument("--cost-only", action="store_true", help="only the cost of each --fast variant vs a forward")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     from core.features.models import load_model
 
     loaded = load_model()
+    if args.cost_only:
+        result = {"cost": cost(loaded, args.fast)}
+        print(json.dumps(result) if args.json else result)
+        return
     fams = families(args.families)
     all_rows = list({_hash(r): r for f in fams.values() for r in f["rows"]}.values())
     log(f"{len(all_rows)} distinct rows over {len(fams)} families")

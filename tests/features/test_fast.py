@@ -128,3 +128,30 @@ def test_fast_with_all_layers_and_a_wide_sketch_ranks_mixtures_like_full():
     assert spearmanr(g["fast"], g["full"]).statistic >= 0.99
     assert 0.97 < np.median(g["fast"] / g["full"]) < 1.03
     assert not 0.95 < np.median(g["top"] / g["full"]) < 1.05  # the test can tell a sketch that misses layers
+
+
+def test_the_new_default_has_its_own_code_version_so_old_features_are_never_reused(store):
+    """Features cached by the Kronecker fast mode (code version 1) live under other keys than today's default."""
+    import dataclasses
+
+    from core import config as cfg_module
+    from core.config import FeatureConfig
+
+    today = FeatureConfig(model_revision="r")
+    assert today.fast_blocks is None and today.identity()["code_version"] == cfg_module.FEATURE_CODE_VERSION >= 2
+    old_identity = dict(today.identity(), code_version=1)
+    assert cfg_module.stable_hash(old_identity) != today.key()
+    X = np.ones((1, today.dim), dtype=np.float32)
+    from core.data.ingest import IngestReport, Sample, content_hash
+
+    store.save_dataset("d", IngestReport([Sample("a", "p", "r", content_hash("p", "r"), {})], [], [], "t"),
+                       source="t")
+    store.write_features(today, [content_hash("p", "r")], X)
+    real = cfg_module.FEATURE_CODE_VERSION
+    try:
+        cfg_module.FEATURE_CODE_VERSION = real + 1  # a later change of the features' code
+        bumped = dataclasses.replace(today)
+        assert store.missing_feature_hashes("d", bumped) == [content_hash("p", "r")]
+    finally:
+        cfg_module.FEATURE_CODE_VERSION = real
+    assert store.missing_feature_hashes("d", today) == []
