@@ -29,19 +29,29 @@ def job_status(job) -> None:
                                    f"{eta_text(job.eta_seconds)}")
 
 
+def polled_job(job_id: str):
+    """The job's row, read from DuckDB by a polling fragment (the worker never calls streamlit); the whole page
+    reruns once the job has ended, so its results replace the panel."""
+    job = get_runner().get(job_id)
+    if job is not None and not job.active:
+        st.rerun()
+    return job
+
+
+def cancel_button(job, label: str = "Cancel") -> None:
+    """Cancel, disabled while the worker is already cancelling."""
+    if st.button(label, key=f"cancel-{job.id}", disabled=job.cancelling):
+        get_runner().cancel(job.id)
+        st.rerun()
+
+
 @st.fragment(run_every="1s")
 def job_panel(job_id: str) -> None:
-    """Polls the job's row in DuckDB; the worker never calls streamlit. Reruns the page when the job ends."""
-    runner = get_runner()
-    job = runner.get(job_id)
+    job = polled_job(job_id)
     if job is None:
         return
-    if not job.active:
-        st.rerun()
     job_status(job)
-    if st.button("Cancel", key=f"cancel-{job_id}", disabled=job.cancelling):
-        runner.cancel(job_id)
-        st.rerun()
+    cancel_button(job)
 
 
 def show_finished_job(job_id: str | None) -> None:

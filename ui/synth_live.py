@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from core.synthesis.runs import REASONS, candidates_frame
-from ui.jobs import job_status
-from ui.state import get_runner, get_store
+from ui.jobs import cancel_button, job_status, polled_job
+from ui.state import get_store
 
 WHY = {"accepted": "its nearest cluster is sparse: kept", "dense cluster": "its nearest cluster is dense: rejected",
        "duplicate": "too close to a row already in the pool", "no majority": "the solutions disagree on the answer",
@@ -77,17 +77,12 @@ def counts_by_reason(frame: pd.DataFrame) -> None:
 @st.fragment(run_every="2s")
 def live_run(job_id: str) -> None:
     """Polled every 2 s from DuckDB (the worker never calls streamlit); reruns the page when the run ends."""
-    runner = get_runner()
-    job = runner.get(job_id)
+    job = polled_job(job_id)
     if job is None:
         return
-    if not job.active:
-        st.rerun()
     st.subheader("Run in progress")
     job_status(job)
-    if st.button("Cancel the run", key=f"cancel-{job_id}", disabled=job.cancelling):
-        runner.cancel(job_id)
-        st.rerun()
+    cancel_button(job, "Cancel the run")
     run_id = job.params.get("run_id")
     frame = candidates_frame(get_store(), run_id) if run_id else pd.DataFrame(columns=["reason"])
     counts_by_reason(frame)
