@@ -208,18 +208,18 @@ def test_k_and_rule_recluster_in_place_and_stay_in_the_url(app_workspace):
     assert metrics(at)["Clusters k"] == "2"
     form_k = by_label(at.number_input, "Clusters k (0 = n/10)")
     form_k.set_value(4)
-    by_label(at.selectbox, "Sparse rule").set_value("mass")
+    by_label(at.selectbox, "Sparse rule").set_value("density")
     by_label(at.button, "Apply").click()
     at.run()
     assert not at.exception, at.exception
     assert not any("no analysis" in i.value for i in at.info)
-    assert metrics(at)["Clusters k"] == "4" and "mass rule" in by_label(at.metric, "Sparse clusters").help
-    assert at.query_params.get("k") == "4" and at.query_params.get("rule") == "mass"
+    assert metrics(at)["Clusters k"] == "4" and "density rule" in by_label(at.metric, "Sparse clusters").help
+    assert at.query_params.get("k") == "4" and at.query_params.get("rule") == "density"
     assert not [j for j in jobs("analyse") if j[1] == name]  # small: re-clustered in the page, no job
 
     again = new_app("pages/gradient_space.py", **at.query_params)  # a refresh: a new session, the same URL
     assert metrics(again)["Clusters k"] == "4"
-    assert by_label(again.selectbox, "Sparse rule").value == "mass"
+    assert by_label(again.selectbox, "Sparse rule").value == "density"
     bad = new_app("pages/gradient_space.py", dataset=name, k="many", rule="<script>")  # never a traceback
     assert metrics(bad)["Clusters k"] == "2"
 
