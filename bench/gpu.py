@@ -103,8 +103,9 @@ def measure(args, result: dict) -> None:
         result[f"fast_{dtype}"] = {"rows_per_s": round(args.n / t, 1), "tokens_per_s": round(tokens / t),
                                    "over_forward": round(t / (args.n / result["forward"]["rows_per_s"]), 2)}
         full = make_featurizer(loaded.model, feature_config(mode="full", dtype=dtype), tokenizer=tok)
-        (_, _), t = timed(lambda: featurize_pairs(full, pairs[:args.full_n], batch_size=8))
-        result[f"full_{dtype}"] = {"rows_per_s": round(args.full_n / t, 2)}
+        full_rows = pairs[:args.full_n]  # fewer than --full-n when --n is smaller
+        (_, _), t = timed(lambda: featurize_pairs(full, full_rows, batch_size=8))
+        result[f"full_{dtype}"] = {"rows": len(full_rows), "rows_per_s": round(len(full_rows) / t, 2)}
         print(f"{dtype}: fast {result[f'fast_{dtype}']}, full {result[f'full_{dtype}']}", file=sys.stderr,
               flush=True)
     rows_per_s = result["fast_bfloat16" if "bfloat16" in dtypes else "fast_float32"]["rows_per_s"]

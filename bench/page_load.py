@@ -137,13 +137,22 @@ def main() -> None:
     ap.add_argument("--workspace", default=None, help="default: <tmp>/prism-bench-page-<n>")
     ap.add_argument("--root", default=str(ROOT), help="the checkout whose app.py is served (default: this one)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    ap.add_argument("--prepare-only", action="store_true", help="build and cache the workspace, time nothing (a big "
+                                                                 "set-up can run beside other work; the timing not)")
     args = ap.parse_args()
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     workspace = args.workspace or os.path.join(tempfile.gettempdir(), f"prism-bench-page-{args.n}")
     os.environ["PRISM_HOME"] = workspace
     t = time.perf_counter()
     prepare(args.n)
-    log(f"set-up {time.perf_counter() - t:.0f}s")
+    setup_s = time.perf_counter() - t
+    log(f"set-up {setup_s:.0f}s")
+    if args.prepare_only:
+        import resource
+
+        print(json.dumps({"n": args.n, "setup_s": round(setup_s, 1),
+                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+        return
     root = Path(args.root).resolve()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",

@@ -69,3 +69,36 @@ def test_bad_input_is_a_clear_error_not_a_traceback(workspace, tmp_path):
     assert res.returncode == 2
     assert "no valid rows" in res.stderr and "Traceback" not in res.stderr
     assert res.stdout == ""
+
+
+def test_demo_command_uses_shipped_features_only_under_their_identity(workspace, tmp_path):
+    """`python -m core demo` does what Load demo does: analysed at once from a matching shipped file (no model),
+    left unanalysed (and saying so) when the options ask for another identity."""
+    from core.analysis.analyse import AnalysisOptions
+    from core.data.store import Store
+    from tests.analysis.test_demo import fake_shipped
+
+    other = tmp_path / "maker"
+    with Store(other / "prism.duckdb") as maker:
+        path = fake_shipped(tmp_path, AnalysisOptions(), maker)
+    env_extra = {"PRISM_DEMO_FEATURES": str(path)}
+    res = subprocess.run([sys.executable, "-m", "core", "demo", "--json"], env={**cli_env(workspace), **env_extra},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert out["shipped"] and out["analysed"] and out["n"] == 300 and out["g_vendi"] > 1
+
+    res = subprocess.run([sys.executable, "-m", "core", "--workspace", str(tmp_path / "ws2"), "demo", "--mode",
+                          "full", "--json"], env={**cli_env(workspace), **env_extra}, capture_output=True, text=True)
+    out = json.loads(res.stdout)
+    assert res.returncode == 0 and not out["shipped"] and not out["analysed"]
+
+
+def test_analyse_command_runs_what_the_app_runs(workspace):
+    assert run_cli(workspace, "ingest", str(DATA / "gsm8k_8.jsonl"), "--name", "g8").returncode == 0
+    res = run_cli(workspace, "analyse", "g8", "--k", "2", "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    assert out["n"] == 8 and out["k"] == 2 and 1 < out["g_vendi"] <= 8 + 1e-6
+    assert {"embedding_vendi", "distinct_1", "map_key", "seconds"} <= out.keys()
+    assert "gradient features" in res.stderr  # progress goes to stderr, the result alone to stdout

@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from core.cli import analysis, curate, data, features, synthesis
+from core.cli import analyse, analysis, curate, data, features, synthesis
 
-MODULES = (data, features, analysis, curate, synthesis)
+MODULES = (data, features, analyse, analysis, curate, synthesis)
 
 
 def build_parser() -> argparse.ArgumentParser:
