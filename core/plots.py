@@ -104,7 +104,7 @@ def _shape_legend(fig) -> None:
     import plotly.graph_objects as go
 
     for name, symbol in (("dense-region sample", "circle"), ("sparse-region sample", "diamond-open")):
-        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=name, legendgroup="shape",
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup="shape",
                                    marker=dict(color=NEUTRAL, symbol=symbol, size=9,
                                                line=dict(width=1.5, color=NEUTRAL))))
 

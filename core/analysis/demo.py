@@ -61,16 +61,17 @@ def import_shipped(store: Store, config, *, path: Path | None = None) -> bool:
 
 def load_demo(store: Store, options) -> dict:
     """Ingest the demo and, when the shipped features fit the options, analyse it in place; returns what happened:
-    {"dataset", "shipped": bool, "analysed": bool, "seconds"}."""
+    {"dataset", "shipped": bool, "analysed": bool, "seconds"} and, when analysed, run_analysis's result."""
     from core.analysis.analyse import run_analysis
     from core.data.datasets import ingest
 
     started = time.perf_counter()
     name, _ = ingest(store, DEMO_FILE, name=DEMO_NAME)
     shipped = import_shipped(store, options.feature_config())
-    if shipped:
-        run_analysis(store, name, options)  # every feature is there: no model is loaded
-    return {"dataset": name, "shipped": shipped, "analysed": shipped, "seconds": time.perf_counter() - started}
+    # every feature is there: no model is loaded; the result (G-Vendi, n, k, baselines) is returned with it
+    analysis = run_analysis(store, name, options) if shipped else {}
+    return {**analysis, "dataset": name, "shipped": shipped, "analysed": shipped,
+            "seconds": time.perf_counter() - started}
 
 
 def write_shipped(store: Store, options, *, path: Path | None = None) -> Path:
