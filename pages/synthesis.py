@@ -6,7 +6,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from core.analysis.sparsity import DEFAULT_RULE, RULES
+from core.analysis.sparsity import GROW_HELP, GROW_RULE, RULES
 from core.features.compute import feature_config
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
@@ -28,7 +28,7 @@ st.write("**Budget and acceptance**")
 c1, c2, c3, c4 = st.columns(4)
 rounds = c1.number_input("Rounds", 1, 50, 1)
 per_round = c2.number_input("Accepted per round" if pooled else "Requests per round", 1, 10_000, 40 if pooled else 8)
-rule = c3.selectbox("Sparse rule", list(RULES), index=RULES.index(DEFAULT_RULE), help="which clusters count as sparse")
+rule = c3.selectbox("Sparse rule", list(RULES), index=RULES.index(GROW_RULE), help=GROW_HELP)
 max_accepted = c4.number_input("Stop after accepted (0 = no limit)", 0, 1_000_000, 0)
 common = dict(rounds=int(rounds), rule=rule, max_accepted=int(max_accepted) or None)
 if pooled:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from core.analysis.sparsity import DEFAULT_RULE, RULES
+from core.analysis.sparsity import GROW_RULE, RULES
 from core.cli.common import ProgressPrinter, emit, require_dataset
 
 
@@ -15,7 +15,9 @@ def register(sub) -> None:
     p.add_argument("--pool", help="the candidate pool's dataset name (with --source pool)")
     p.add_argument("--accept-per-round", type=int, help="a round ends once this many are accepted")
     p.add_argument("--pool-batch", type=int, default=40, help="pool rows drawn per step")
-    p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE, help="the sparse rule")
+    p.add_argument("--rule", choices=RULES, default=GROW_RULE,
+                   help="the sparse rule that decides acceptance (default density: it grew diversity most, "
+                        "bench/grow.py)")
     p.add_argument("--k", type=int, help="clusters per round (default n/10)")
     p.add_argument("--generator", choices=("embedded", "transformers", "openai"), default="embedded",
                    help="embedded: the embedded model served by llama.cpp; transformers: sampled in process")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.analysis.sparsity import DEFAULT_RULE
+from core.analysis.sparsity import GROW_RULE
 
 SOURCES = ("generator", "pool")
 
@@ -30,7 +30,7 @@ class SynthesisConfig:
     max_seconds: float | None = None
     duplicate_cosine: float = 0.98
     k: int | None = None
-    rule: str = DEFAULT_RULE  # the sparse rule that decides acceptance (analysis/sparsity.py)
+    rule: str = GROW_RULE  # the sparse rule that decides acceptance (analysis/sparsity.py: why density)
     seed: int = 0
     request_batch: int = 4  # generator: requests generated together (one committed step each)
     # generator: the clusters to draw few-shot examples from, as ids of the seed's own clustering (round 0, what the
