@@ -133,6 +133,32 @@ def minhash_pairs(texts: list[str]) -> dict[tuple[int, int], float]:
             for i, m in enumerate(hashes) for j in lsh.query(m) if int(j) != i}
 
 
+def sweep(pairs: dict, planted, n_rows: int, thresholds=(0.80, 0.82, 0.84, 0.85, 0.86, 0.88, 0.90, 0.92, 0.94, 0.95)
+          ) -> dict:
+    """Per threshold: precision, recall of the copies a model learns the same from (names, reorder, reworded) and of
+    the numbers-changed ones, and false pairs; plus untouched rows' best-neighbour similarity (what the default must
+    clear)."""
+    truth = {(min(i, j), max(i, j)): k for i, j, k in planted}
+    touched = {i for i, _, _ in planted} | {j for _, j, _ in planted}
+    rows = []
+    for t in thresholds:
+        predicted = {p for p, s in pairs.items() if s >= t}
+        hit = predicted & set(truth)
+        same = [p for p in truth if truth[p] != "numbers"]
+        rows.append({"threshold": t, "precision": round(len(hit) / max(len(predicted), 1), 3),
+                     "recall_same_lesson": round(sum(p in hit for p in same) / len(same), 3),
+                     "recall_numbers": round(sum(p in hit for p in truth if truth[p] == "numbers") /
+                                             max(1, sum(k == "numbers" for k in truth.values())), 3),
+                     "false_pairs": len(predicted - set(truth))})
+    best = np.full(n_rows, -1.0)
+    for (i, j), s in pairs.items():
+        best[i], best[j] = max(best[i], s), max(best[j], s)
+    untouched = best[[i for i in range(n_rows) if i not in touched]]
+    return {"by_threshold": rows, "untouched_best_neighbour": {
+        "median": round(float(np.median(untouched)), 3), "p99": round(float(np.percentile(untouched, 99)), 3),
+        "max": round(float(untouched.max()), 3)}}
+
+
 def evaluate(name: str, pairs: dict, planted, default: float) -> dict:
     per_t = [pr(pairs, planted, t) for t in np.arange(0.30, 1.0001, 0.01)]
     best = max(per_t, key=lambda r: r["f1"])
@@ -183,7 +209,9 @@ def main() -> None:
         X = X[np.argsort([int(i) for i in ids])]
     texts = [q + "\n" + a for q, a in rows]
     started = time.perf_counter()
-    result["gradient"] = evaluate("gradient", knn_pairs(X), planted, DEFAULT_THRESHOLD)
+    gradient_pairs = knn_pairs(X)
+    result["gradient"] = evaluate("gradient", gradient_pairs, planted, DEFAULT_THRESHOLD)
+    result["gradient"]["sweep"] = sweep(gradient_pairs, planted, len(rows))
     result["gradient"]["dedup_seconds"] = round(time.perf_counter() - started, 2)
     result["minilm"] = evaluate("minilm", knn_pairs(embed_texts(texts)), planted, DEFAULT_THRESHOLD)
     result["minhash"] = evaluate("minhash", minhash_pairs(texts), planted, 0.8)

@@ -17,9 +17,10 @@ from ui.tables import paged
 MAX_GROUPS = 50  # groups drawn as expanders; the button still acts on all of them
 DUPLICATE_NOTE = (
     "**Gradient space** calls two rows duplicates when their gradients point the same way (cosine at or above the "
-    "threshold): the model would learn the same thing from both. A problem with its names changed or reworded is "
-    "redundant here (cosine ~0.93-0.99); the same problem with other numbers usually is not (~0.74): it teaches "
-    "something new. **MinHash** (below) compares the text only (word 3-shingles, Jaccard ≥ 0.8): it flags rows that "
+    "threshold): the model would learn the same thing from both. Measured on GSM8K (bench/dedup.py): a problem with "
+    "its names changed, its sentences reordered or reworded is redundant here (median cosine 0.96-0.97); the same "
+    "problem with other numbers usually is not (median 0.73): it teaches something new. Untouched rows' nearest "
+    "neighbours stay below 0.84, hence the default 0.85. **MinHash** (below) compares the text only (word 3-shingles, Jaccard ≥ 0.8): it flags rows that "
     "look alike, whatever they teach.")
 
 

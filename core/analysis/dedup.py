@@ -20,7 +20,11 @@ from core.analysis.sparsity import unit
 
 EXACT_MAX = 100_000
 NEIGHBOURS = 10
-DEFAULT_THRESHOLD = 0.95
+# Chosen by bench/dedup.py (2,000 GSM8K rows + 200 planted copies, default fast features): at 0.85 no pair of
+# untouched rows is flagged (their nearest neighbour is at most 0.83) and 93% of the copies a model learns the same
+# from (names changed, sentences reordered, reworded) are; at 0.95 only 68% of them. Copies with other numbers sit at a
+# median 0.73: gradient space calls them new (8% flagged at 0.85), by design, not tuned away.
+DEFAULT_THRESHOLD = 0.85
 CURVE = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))  # 0.80 ... 0.99
 
 
