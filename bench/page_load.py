@@ -85,6 +85,11 @@ def derived(store, config) -> None:
     t = time.perf_counter()
     compare.cached_curve(store, "big", config.key(), config.dim)
     gmap = find_cached_map(store, "big", config.key(), config.dim, AnalysisOptions().cluster_config(), MapConfig())
+    if gmap is None:  # the default cluster settings changed since the set-up: the map of today's defaults
+        from core.analysis.gradient_map import build_map
+
+        gmap = build_map(store, "big", config.key(), config.dim, cluster_config=AnalysisOptions().cluster_config(),
+                         map_config=MapConfig(seed=0))
     compare.cached_contributions(store, gmap, config.dim)
     print(f"curve + contributions ready after {time.perf_counter() - t:.0f}s", file=sys.stderr)
 
