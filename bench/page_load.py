@@ -35,9 +35,8 @@ MAP_READY = """() => [...document.querySelectorAll('.js-plotly-plot')].some(
 
 
 def prepare(n: int) -> None:
-    from core.analysis.analyse import AnalysisOptions, baselines
+    from core.analysis.analyse import baselines
     from core.analysis.diversity import streaming_vendi
-    from core.analysis.gradient_map import MapConfig, build_map
     from core.data.ingest import IngestReport, Sample, content_hash
     from core.data.store import Store
     from core.features.compute import feature_config
@@ -68,9 +67,7 @@ def prepare(n: int) -> None:
         value, m = streaming_vendi(store.iter_feature_chunks("big", config.key(), config.dim), config.dim)
         store.save_score("big", config.key(), "g_vendi", value, m)
         baselines(store, "big")
-        build_map(store, "big", config.key(), config.dim, cluster_config=AnalysisOptions().cluster_config(),
-                  map_config=MapConfig(seed=0))
-        derived(store, config)
+        derived(store, config)  # builds the map of today's default cluster settings
 
 
 def derived(store, config) -> None:
@@ -85,7 +82,7 @@ def derived(store, config) -> None:
     t = time.perf_counter()
     compare.cached_curve(store, "big", config.key(), config.dim)
     gmap = find_cached_map(store, "big", config.key(), config.dim, AnalysisOptions().cluster_config(), MapConfig())
-    if gmap is None:  # the default cluster settings changed since the set-up: the map of today's defaults
+    if gmap is None:  # a new set-up, or the default cluster settings changed since it: today's defaults
         from core.analysis.gradient_map import build_map
 
         gmap = build_map(store, "big", config.key(), config.dim, cluster_config=AnalysisOptions().cluster_config(),

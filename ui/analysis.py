@@ -48,9 +48,10 @@ MODE_HELP = (
     "(~2.2x a forward pass here); it tracks full mode on every family of text measured (Spearman 0.98-1.00, "
     "G-Vendi within 2%; bench/RESULTS.md). full: the exact per-sample gradient of every parameter (one backward "
     "per sample): on a 2-core CPU fast runs 0.8 rows/s and full 0.55 (GSM8K, bench/gpu.py --device cpu), and fast "
-    "puts many rows in one backward, which is what a GPU speeds up (not measured yet). Sketching only the top blocks (CLI --fast-blocks 15) is cheaper but "
-    "misses the lower blocks and the norms: the previous default, which did that (~1.6x a forward), ranked "
-    "mixtures within one source at Spearman 0.77 and read G-Vendi 16% high.")
+    "puts many rows in one backward, which is what a GPU speeds up (not measured yet). Sketching only the top "
+    "blocks (CLI --fast-blocks 15) is cheaper but misses the lower blocks and the norms: the previous default, "
+    "which did that (~1.6x a forward), ranked mixtures within one source at Spearman 0.77 and read G-Vendi 16% "
+    "high.")
 
 URL_FIELDS = {"model": "model", "mode": "mode", "k": "k", "rule": "rule", "density_quantile": "dq",
               "mass_fraction": "mf"}

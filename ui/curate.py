@@ -20,8 +20,8 @@ DUPLICATE_NOTE = (
     "threshold): the model would learn the same thing from both. Measured on GSM8K (bench/dedup.py): a problem with "
     "its names changed, its sentences reordered or reworded is redundant here (median cosine 0.96-0.97); the same "
     "problem with other numbers usually is not (median 0.73): it teaches something new. Untouched rows' nearest "
-    "neighbours stay below 0.84, hence the default 0.85. **MinHash** (below) compares the text only (word 3-shingles, Jaccard ≥ 0.8): it flags rows that "
-    "look alike, whatever they teach.")
+    f"neighbours stay below 0.84, hence the default {DEFAULT_THRESHOLD:.2f}. **MinHash** (below) compares the text "
+    "only (word 3-shingles, Jaccard ≥ 0.8): it flags rows that look alike, whatever they teach.")
 
 
 def flash() -> None:

@@ -24,9 +24,8 @@ MASS_CHUNK = 50_000
 RULES = ("paper", "density", "mass")
 DEFAULT_RULE = "mass"  # chosen by bench/sparsity.py: it finds both kinds of minority, never a block of copies
 # Growing is another question than flagging: a candidate is accepted when it lands in a sparse cluster, so the rule
-# must leave room to land in. bench/grow.py (seed 200 GSM8K, pool 1,000, 5 rounds of 40): density grew G-Vendi 24.5
-# above the control arm in 5 full rounds; paper 8.4, its pool spent by round 3; mass flags few clusters (those made
-# mostly of its ~10% flagged rows) and accepted 7 of 1,000 candidates (+1.3). So runs grow by density by default.
+# must leave room to land in; mass marks few clusters sparse (those made mostly of its ~10% flagged rows). The numbers
+# of bench/grow.py that chose density are in GROW_HELP, which the app shows.
 GROW_RULE = "density"
 GROW_HELP = ("which clusters count as sparse, so which candidates are accepted. Default density: on 200 GSM8K rows "
              "grown from a 1,000-row pool it kept accepting and grew G-Vendi 24.5 above a random control in 5 "

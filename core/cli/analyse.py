@@ -2,12 +2,10 @@
 summaries, resumable) and demo (ingest the demo; analysed in place when the shipped features fit the options)."""
 from __future__ import annotations
 
-import sys
 import time
 
 from core.analysis.sparsity import DEFAULT_RULE, RULES
-from core.cli.common import compute_args, emit, options_from_args, require_dataset
-from core.config import DEFAULT_MODEL
+from core.cli.common import ProgressPrinter, compute_args, emit, identity_args, options_from_args, require_dataset
 
 
 def register(sub) -> None:
@@ -23,10 +21,7 @@ def register(sub) -> None:
 
 
 def analysis_args(p) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, help="embedded model, Hugging Face id or local path")
-    p.add_argument("--mode", choices=("fast", "full"), default="fast")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-    p.add_argument("--seed", type=int, default=0)
+    identity_args(p)
     p.add_argument("--k", type=int, help="number of clusters (default n/10)")
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE)
     p.add_argument("--all-rows", action="store_true", help="include excluded rows (default: the kept rows)")
@@ -42,16 +37,20 @@ def options(args):
 
 
 class StderrProgress:
-    """What run_analysis reports to a job, printed on stderr: stage changes, and each step of ten percent."""
+    """run_analysis's job context, headless: each stage's progress through the CLI's ProgressPrinter (a tqdm bar on
+    a terminal, 'progress' lines in logs); never cancelled (Ctrl-C stops the command, committed work is kept)."""
 
     def __init__(self) -> None:
-        self.stage, self.shown = None, -1
+        self.stage: str | None = None
+        self.printer: ProgressPrinter | None = None
 
-    def progress(self, done: int, total: int, *, stage: str | None = None, message: str | None = None) -> None:
-        step = int(10 * done / max(total, 1))
-        if (stage and stage != self.stage) or step != self.shown or message:
-            self.stage, self.shown = stage or self.stage, step
-            print(f"{self.stage}: {done}/{total}" + (f" ({message})" if message else ""), file=sys.stderr, flush=True)
+    def progress(self, done: int, total: int, stage: str | None = None, message: str = "") -> None:
+        if self.printer is None or (stage and stage != self.stage):
+            if self.printer is not None:
+                self.printer.close()
+            self.stage = stage or self.stage or "analysis"
+            self.printer = ProgressPrinter(self.stage)
+        self.printer(done, total, message or "")
 
     def cancelled(self) -> bool:
         return False

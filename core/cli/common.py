@@ -64,16 +64,21 @@ def require_dataset(store, name: str) -> None:
         raise LookupError(f"no dataset named {name!r} in {store.path} (datasets: {known})")
 
 
-def feature_args(p: argparse.ArgumentParser) -> None:
+def identity_args(p: argparse.ArgumentParser) -> None:
+    """What an analysis and a feature run both choose of the feature identity: model, mode, seed, dtype."""
     p.add_argument("--model", default=DEFAULT_MODEL, help="embedded model, Hugging Face id or local path")
     p.add_argument("--mode", choices=("fast", "full"), default="fast")
-    p.add_argument("--dim", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute precision; bfloat16 on CUDA only (part of the feature's identity)")
+
+
+def feature_args(p: argparse.ArgumentParser) -> None:
+    identity_args(p)
+    p.add_argument("--dim", type=int, default=1024)
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--fast-blocks", type=int, default=0, help="top blocks sketched in fast mode (0 = all)")
     p.add_argument("--sketch-dim", type=int, default=512, help="fast mode's TensorSketch width per layer group")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="compute precision; bfloat16 on CUDA only (part of the feature's identity)")
     p.add_argument("--features", dest="features_set", help="use an imported feature set (import-vectors) instead")
     compute_args(p)
 
