@@ -240,16 +240,24 @@ def test_upload_analyse_map_select(server, page):
     page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=60_000)
 
 
+def drawn_names(page, keep: str, name: str) -> list[str]:
+    """Names of the first drawn Plotly chart's traces that pass `keep`, once such a chart is on the page."""
+    found = page.wait_for_function(f"""() => {{
+        const names = [...document.querySelectorAll('.js-plotly-plot')].filter(g => g.data).map(
+            g => g.data.filter({keep}).map({name})).find(n => n.length);
+        return names || null; }}""", timeout=120_000)
+    return found.json_value()
+
+
 def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
     page.goto(f"{server.url}/compare?compare=demo,mixture_24")
     wait_idle(page, timeout=300_000)
     page.get_by_text("One shared map").wait_for(timeout=300_000)
     wait_idle(page, timeout=300_000)
-    curves = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
-        g => g.data.filter(t => t.mode === 'lines+markers').map(t => t.name)).find(n => n.length)""")
+    # plotly draws after the script has finished: wait for the drawn traces, then read them
+    curves = drawn_names(page, "t => t.mode === 'lines+markers'", "t => t.name")
     assert sorted(curves) == ["demo", "mixture_24"]
-    shared = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
-        g => g.data.filter(t => t.type === 'scattergl').map(t => t.name.split(' (')[0])).find(n => n.length)""")
+    shared = drawn_names(page, "t => t.type === 'scattergl'", "t => t.name.split(' (')[0]")
     assert sorted(shared) == ["demo", "mixture_24"]
     # the table of scores at the common n: a data grid, whose header cells are in the DOM but not "visible"
     page.locator("th", has_text="G-Vendi at n = 24").first.wait_for(state="attached")
