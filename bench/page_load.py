@@ -3,6 +3,8 @@
     python bench/page_load.py --n 10000 [--runs 3] [--json]
     python bench/page_load.py --n 100000 --json
     python bench/page_load.py --n 10000 --root /tmp/prism-before --json   # the same measurement of another checkout
+    python bench/page_load.py --n 10000 --warm-cache --json   # a returning user: the browser's cache kept
+    python bench/page_load.py --floor --json   # the framework's own floor: a page of one metric and one 1-point map
 
 Set-up (not timed, once per workspace): an n-row dataset from GSM8K texts with random unit gradient features and
 random MiniLM embeddings written under the default keys (the page reads caches only; what the vectors are does not
@@ -11,6 +13,11 @@ big) until the metrics and the map (a WebGL scatter) are drawn and the script is
 The first load is a warm-up (server imports, the cluster summaries' first computation); the median of the next
 `--runs` loads is reported. `--root` serves another checkout's app.py (e.g. the commit before a change) from the same
 workspace, so before/after numbers come from one set-up.
+
+Each load opens a new browser context (a first visit: Streamlit's and plotly.js's bundles fetched and compiled
+again); `--warm-cache` keeps one context for all loads, as a returning user's browser would. `--floor` times
+bench/floor_app.py the same way (a title, a "G-Vendi" metric and a one-point WebGL chart, no data): what Streamlit and
+plotly.js alone cost on this machine, below which no page of the app can go.
 """
 from __future__ import annotations
 
@@ -109,17 +116,19 @@ def wait_health(url: str, proc: subprocess.Popen) -> None:
     raise RuntimeError("streamlit did not start")
 
 
-def measure(url: str, runs: int, log=print) -> list[float]:
+def measure(url: str, runs: int, log=print, *, warm_cache: bool = False, path: str = "gradient-space?dataset=big"
+            ) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     times = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}) if warm_cache else None
         for run in range(runs + 1):  # the first run warms the server's imports and caches
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = (context or browser).new_page(**({} if context else {"viewport": {"width": 1400, "height": 1000}}))
             t = time.perf_counter()
-            page.goto(f"{url}/gradient-space?dataset=big")
+            page.goto(f"{url}/{path}")
             page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=600_000)
             page.wait_for_function(MAP_READY, timeout=600_000)
             page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=600_000)
@@ -139,6 +148,8 @@ def main() -> None:
     ap.add_argument("--workspace", default=None, help="default: <tmp>/prism-bench-page-<n>")
     ap.add_argument("--root", default=str(ROOT), help="the checkout whose app.py is served (default: this one)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    ap.add_argument("--warm-cache", action="store_true", help="one browser context for every load (a returning user)")
+    ap.add_argument("--floor", action="store_true", help="time bench/floor_app.py instead (no data, no set-up)")
     ap.add_argument("--prepare-only", action="store_true", help="build and cache the workspace, time nothing (a big "
                                                                  "set-up can run beside other work; the timing not)")
     args = ap.parse_args()
@@ -146,7 +157,8 @@ def main() -> None:
     workspace = args.workspace or os.path.join(tempfile.gettempdir(), f"prism-bench-page-{args.n}")
     os.environ["PRISM_HOME"] = workspace
     t = time.perf_counter()
-    prepare(args.n)
+    if not args.floor:
+        prepare(args.n)
     setup_s = time.perf_counter() - t
     log(f"set-up {setup_s:.0f}s")
     if args.prepare_only:
@@ -156,21 +168,25 @@ def main() -> None:
                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
         return
     root = Path(args.root).resolve()
+    script = ROOT / "bench" / "floor_app.py" if args.floor else root / "app.py"
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless",
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless",
                              "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
                              "--server.fileWatcherType", "none"],
                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_health(url, proc)
-        times = measure(url, args.runs, log)
+        times = measure(url, args.runs, log, warm_cache=args.warm_cache, path="" if args.floor else
+                        "gradient-space?dataset=big")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or root.name
-    out = {"n": args.n, "root": str(root), "commit": commit, "interactive_s": [round(x, 2) for x in times],
+    out = {"n": 0 if args.floor else args.n, "page": "floor" if args.floor else "gradient-space", "root": str(root),
+           "commit": commit, "browser_cache": "warm" if args.warm_cache else "cold",
+           "interactive_s": [round(x, 2) for x in times],
            "median_s": round(float(np.median(times)), 2)}
     print(json.dumps(out))
 

@@ -36,10 +36,10 @@ else:
 
 if st.button("Load the demo: 300 math word problems (270 GSM8K + 30 SVAMP)"):
     open_in_map(load_demo_now(options())["dataset"])
-st.caption("The demo opens already analysed. SVAMP's 30 short problems are a minority: the Gradient space page shows "
-           "which of them each sparse rule flags, and why the rules disagree (the paper's rule flags small clusters, "
-           "the density rule isolated rows, the mass rule rare kinds of rows). Data: samples of GSM8K and SVAMP, both "
-           "MIT-licensed (see data/ATTRIBUTION.md).")
+st.caption("The demo opens already analysed. SVAMP's 30 short problems are a minority: the Sparse rules tab of the "
+           "Gradient space page shows which of them each rule flags, and why the rules disagree (the paper's rule "
+           "flags small clusters, the density rule isolated rows, the mass rule rare kinds of rows). Data: samples "
+           "of GSM8K and SVAMP, both MIT-licensed (see data/ATTRIBUTION.md).")
 
 # ---- upload ---------------------------------------------------------------------------------------------------
 st.subheader("Upload")

@@ -1,5 +1,6 @@
-"""Gradient space: G-Vendi explained and against the demo at equal n, the map (clusters named, sparse regions marked),
-what each sparse rule finds here, and the clusters with their contributions and rows."""
+"""Gradient space: the scores, then four views of which only the open one is drawn: the map (clusters named, sparse
+regions marked), G-Vendi's diversity curve against the demo's at equal n, the clusters with their contributions and
+rows, and what each sparse rule finds here."""
 import streamlit as st
 
 from core.analysis.analyse import cached_overview
@@ -11,6 +12,9 @@ from ui.mapdata import find_map_cached, map_data, summaries
 from ui.mapview import map_section
 from ui.start import not_analysed
 from ui.state import rows_in_view
+from ui.views import view_tabs
+
+VIEWS = {"map": "Map", "curve": "Diversity curve", "clusters": "Clusters", "rules": "Sparse rules"}
 
 store = get_store()
 st.title("Gradient space")
@@ -40,7 +44,13 @@ if gmap is None:  # only k, the rule or its threshold changed: cluster the cache
 data = map_data(gmap)
 cluster_summaries = summaries(gmap.key, data)
 metrics_row(overview, gmap, opts.dim, opts.label())
-curve_section(dataset, config_key, opts.dim, len(gmap.ids), opts.label())
-map_section(dataset, data, cluster_summaries)
-rules_section(dataset, data, opts.density_quantile, opts.mass_fraction)
-clusters_section(dataset, data, cluster_summaries, contributions(gmap, opts.dim))
+view, container = view_tabs(VIEWS)
+with container:
+    if view == "map":
+        map_section(dataset, data, cluster_summaries)
+    elif view == "curve":
+        curve_section(dataset, config_key, opts.dim, len(gmap.ids), opts.label())
+    elif view == "clusters":
+        clusters_section(dataset, data, cluster_summaries, contributions(gmap, opts.dim))
+    else:
+        rules_section(data, opts.density_quantile, opts.mass_fraction)

@@ -111,7 +111,7 @@ def options_form() -> PageOptions:
         k = c3.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
         rule = c4.selectbox("Sparse rule", list(RULES), index=list(RULES).index(cur.rule),
                             help="paper: small clusters · density: isolated rows · mass: rare kinds of rows "
-                                 "(see 'What each rule finds' on the page)")
+                                 "(see the page's Sparse rules tab)")
         with c5:
             dq = st.number_input("Density quantile", 0.05, 0.95, float(cur.density_quantile), 0.05,
                                  help="density rule: rows below this quantile of 10-NN similarity are sparse")

@@ -7,24 +7,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.demo import DEMO_NAME
 from ui.mapdata import MapData, rule_reports, table_view
 from ui.tables import paged
 
 SELECTBOX_MAX = 100  # past this many clusters the picker is a number field (a 1,000-option list is slow and useless)
 
 
-def rules_section(dataset: str, data: MapData, density_quantile: float, mass_fraction: float) -> None:
+def rules_section(data: MapData, density_quantile: float, mass_fraction: float) -> None:
     reports = rule_reports(data.key, density_quantile, mass_fraction, data)
-    with st.expander("What each sparse rule finds, on this data", expanded=dataset == DEMO_NAME):
-        st.caption("The three rules share this map's clusters; each flags different rows. 'Rows flagged' counts rows "
-                   "in the thin region; the label mix says which kinds of rows those are.")
-        table = pd.DataFrame([{"rule": r.rule + (" (in use)" if r.rule == data.gmap.rule else ""),
-                               "rows flagged": r.rows, "clusters flagged": r.clusters,
-                               **{f"flagged by {col}": mix for col, mix in r.label_mix.items()},
-                               "what it finds, and why": r.help} for r in reports])
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"what it finds, and why": st.column_config.TextColumn(width="large")})
+    st.markdown("**What each sparse rule finds, on this data**")
+    st.caption("The three rules share this map's clusters; each flags different rows. 'Rows flagged' counts rows "
+               "in the thin region; the label mix says which kinds of rows those are.")
+    table = pd.DataFrame([{"rule": r.rule + (" (in use)" if r.rule == data.gmap.rule else ""),
+                           "rows flagged": r.rows, "clusters flagged": r.clusters,
+                           **{f"flagged by {col}": mix for col, mix in r.label_mix.items()},
+                           "what it finds, and why": r.help} for r in reports])
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"what it finds, and why": st.column_config.TextColumn(width="large")})
 
 
 def cluster_table(data: MapData, summaries, contributions: np.ndarray | None) -> list[int]:
@@ -51,7 +50,6 @@ def pick_cluster(dataset: str, data: MapData, summaries, order: list[int]) -> in
 
 
 def clusters_section(dataset: str, data: MapData, summaries, contributions: np.ndarray | None) -> None:
-    st.subheader("Clusters")
     if contributions is None:
         st.caption("The contribution column fills in when it has been computed.")
     order = cluster_table(data, summaries, contributions)

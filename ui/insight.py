@@ -102,4 +102,5 @@ def metrics_row(overview: dict, gmap, dim: int, label: str) -> None:
                ("Sparse clusters", f"{int(gmap.sparse_clusters.sum())}", f"{gmap.rule} rule: {RULE_HELP[gmap.rule]}")]
     for col, (name, value, help_text) in zip(st.columns(len(metrics)), metrics):
         col.metric(name, value, help=help_text)
-    st.caption(f"Scores of this dataset computed with **{label}** · {dim}-dim features.")
+    st.caption(f"Scores of this dataset computed with **{label}** · {dim}-dim features. G-Vendi grows with n: the "
+               "Diversity curve tab reads it against the demo's at equal n, the Compare page against your others.")

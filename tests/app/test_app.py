@@ -92,7 +92,17 @@ def by_label(elements, label: str):
     return next(e for e in elements if e.label == label)
 
 
+def open_view(at, label: str):
+    """Open one of the Gradient space page's tabs (only the open one is drawn), as a click on it would."""
+    at.session_state["view"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def drill(at):
+    if not any(e.label.startswith("Drill into a cluster") for e in list(at.selectbox) + list(at.number_input)):
+        open_view(at, "Clusters")
     return next(e for e in list(at.selectbox) + list(at.number_input) if e.label.startswith("Drill into a cluster"))
 
 
@@ -142,13 +152,17 @@ def test_home_upload_report_then_gradient_space(app_workspace):
     fig = figure(at)
     points = [t for t in fig["data"] if t.get("type") == "scattergl" and t.get("customdata") is not None]
     assert sum(json_len(t["customdata"]) for t in points) == 24  # one point per sample, rows in customdata
+    assert not at.dataframe  # the map's view: the cluster tables are not drawn until their tab is opened
     pick = drill(at)
+    assert at.query_params.get("view") == "clusters" and not at.get("plotly_chart")  # only the open tab is drawn
     chosen = pick.options[-1]
     pick.set_value(int(chosen.split()[1])).run()
     assert not at.exception, at.exception
     chosen = int(chosen.split()[1])
     assert set(at.dataframe[-1].value["cluster"]) == {chosen}
     assert any(f"Cluster {chosen}" in m.value for m in at.markdown)
+    open_view(at, "Map")
+    assert "view" not in at.query_params  # the default view leaves the URL clean
     radio = by_label(at.radio, "Colour by")
     assert "source" in radio.options  # the label column can colour the map
     radio.set_value("source").run()
@@ -196,10 +210,16 @@ def test_load_demo_opens_the_map_with_no_analysis_job(app_workspace):
     assert "min(n, d) = min(300, 1024) = 300" in help_text and "max = d" not in help_text
     assert any("fast mode" in c.value for c in at.caption)  # mode and model beside the scores
     assert not [j for j in jobs("analyse") if j[1] == "demo"]
+    assert json_len(next(t for t in figure(at)["data"] if t.get("customdata") is not None)["customdata"]) > 0
+    open_view(at, "Sparse rules")
     rules = next(d.value for d in at.dataframe if "rows flagged" in d.value.columns)
     assert set(rules["rule"].str.split().str[0]) == {"paper", "density", "mass"}
     assert all("svamp" in mix and "/30" in mix for mix in rules["flagged by source"])  # each rule's SVAMP count
-    assert len(at.get("plotly_chart")) >= 2  # the diversity curve and the map
+    open_view(at, "Diversity curve")
+    curve = figure(at, 0)
+    assert [t["name"] for t in curve["data"] if t.get("mode") == "lines+markers"] == ["demo"]
+    refreshed = new_app("pages/gradient_space.py", **at.query_params)  # a refresh opens the same view
+    assert refreshed.query_params.get("view") == "curve" and len(refreshed.get("plotly_chart")) == 1
 
 
 def test_k_and_rule_recluster_in_place_and_stay_in_the_url(app_workspace):
@@ -227,11 +247,11 @@ def test_k_and_rule_recluster_in_place_and_stay_in_the_url(app_workspace):
 def test_drilldown_and_colour_follow_the_map_they_label(app_workspace):
     name = analysed("follow")
     at = new_app("pages/gradient_space.py", dataset=name)
-    pick = drill(at)
-    last = pick.options[-1]
-    pick.set_value(int(last.split()[1])).run()
     by_label(at.radio, "Colour by").set_value("source").run()
     assert any(t.get("name", "").startswith(("gsm8k", "svamp")) for t in figure(at)["data"])
+    pick = drill(at)  # the Clusters tab
+    last = pick.options[-1]
+    pick.set_value(int(last.split()[1])).run()
     by_label(at.number_input, "Clusters k (0 = n/10)").set_value(3)  # change only k: another map, same page
     by_label(at.button, "Apply").click()
     at.run()
@@ -241,6 +261,7 @@ def test_drilldown_and_colour_follow_the_map_they_label(app_workspace):
     rows = at.dataframe[-1].value
     assert set(rows["cluster"]) == {shown}  # the picker names the cluster whose rows are listed
     assert any(f"Cluster {shown}" in m.value for m in at.markdown)
+    open_view(at, "Map")
     radio = by_label(at.radio, "Colour by")
     names = [t.get("name", "") for t in figure(at)["data"]]
     if radio.value == "cluster":  # whatever the radio says is what the map shows

@@ -133,6 +133,14 @@ def wait_idle(page, timeout=60_000):
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
+def open_tab(page, label: str) -> None:
+    """Click one of the Gradient space page's tabs and wait for its content's run (only the open tab is drawn)."""
+    page.get_by_role("tab", name=label).click()
+    page.wait_for_function("l => [...document.querySelectorAll('[role=tab]')].some("
+                           "t => t.innerText.trim() === l && t.getAttribute('aria-selected') === 'true')", arg=label)
+    wait_idle(page)
+
+
 MAP_POINTS = """() => {
   const size = a => !a ? 0 : (a.length !== undefined ? a.length : parseInt(String(a.shape || '0').split(',')[0]));
   const map = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data && g.data.some(
@@ -161,7 +169,7 @@ def shot(page, name: str) -> None:
 
 
 def lasso_everything(page) -> None:
-    drag = page.locator(".js-plotly-plot .nsewdrag").nth(1)  # the map: the diversity curve is drawn above it
+    drag = page.locator(".js-plotly-plot .nsewdrag").first  # the map: the one chart of the Map tab
     drag.scroll_into_view_if_needed()
     box = drag.bounding_box()
     x0, y0, x1, y1 = box["x"] + 5, box["y"] + 5, box["x"] + box["width"] - 5, box["y"] + box["height"] - 5
@@ -184,8 +192,11 @@ def test_demo_opens_analysed_with_no_analysis_job(server, page):
     assert map_points(page) == 300
     assert "gradient-space" in page.url and "dataset=demo" in page.url and "job=" not in page.url
     assert page.locator('[data-testid="stProgress"]').count() == 0  # no job panel: nothing is being computed
-    page.get_by_text("What each sparse rule finds, on this data").wait_for()
     shot(page, "gradient-space")
+    open_tab(page, "Sparse rules")  # drawn only when opened, and kept in the URL
+    page.get_by_text("What each sparse rule finds, on this data").wait_for()
+    assert "view=rules" in page.url
+    open_tab(page, "Map")
 
 
 def test_upload_analyse_map_select(server, page):
@@ -221,7 +232,8 @@ def test_upload_analyse_map_select(server, page):
     page.get_by_text("Selected: 24 samples").wait_for(timeout=20_000)
     wait_idle(page)
 
-    # drill into a cluster through its selectbox
+    # drill into a cluster through its selectbox, on the Clusters tab
+    open_tab(page, "Clusters")
     combo = page.locator('[data-testid="stSelectbox"]').filter(has_text="Drill into a cluster").get_by_role("combobox")
     combo.click()
     combo.press("ArrowDown")  # opens the list (a mouse click on the arrow is swallowed after a plotly drag)
