@@ -1,7 +1,5 @@
 """The device and dtype options: they reach the featuriser and the feature identity; a bf16 request on a CPU (or a CUDA
 request on a machine without one) is a clear error that writes nothing, never a silent fp32 feature under a bf16 key."""
-import json
-
 import pytest
 import torch
 
@@ -53,7 +51,4 @@ def test_the_cli_passes_device_and_dtype_through_and_writes_nothing_on_refusal(w
     with Store() as store:
         tables = [t for (t,) in store.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'features_d%'")]
         stored = sum(store.query(f"SELECT count(*) FROM {t}")[0][0] for t in tables)
-    assert stored == 0  # nothing computed under either key
-    ok = run_cli(workspace, "features", "g8", "--device", "cpu", "--batch-size", "4", "--json")
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert json.loads(ok.stdout)["computed"] == 8
+    assert stored == 0  # nothing computed under either key (tests/test_cli.py computes these rows on the CPU)
