@@ -181,6 +181,17 @@ def lasso_everything(page) -> None:
     page.mouse.up()
 
 
+def test_a_deep_link_is_the_servers_first_visit_without_page_not_found(server, page):
+    """The module's server is fresh: its first session opens a page by URL. With a `pages/` folder beside
+    st.navigation, Streamlit showed "Page not found" over the right page here, for a page whose URL is not its file's
+    name (gradient-space, gradient_space.py); the pages live in views/."""
+    page.goto(f"{server.url}/gradient-space")
+    wait_idle(page)
+    page.get_by_role("heading", name="Gradient space").wait_for()
+    page.wait_for_timeout(1_000)  # the dialog came with the first messages; give a late one time to show
+    assert page.get_by_text("Page not found").count() == 0
+
+
 def test_demo_opens_analysed_with_no_analysis_job(server, page):
     page.goto(server.url)
     wait_idle(page)
