@@ -140,15 +140,15 @@ def sweep(pairs: dict, planted, n_rows: int, thresholds=(0.80, 0.82, 0.84, 0.85,
     clear)."""
     truth = {(min(i, j), max(i, j)): k for i, j, k in planted}
     touched = {i for i, _, _ in planted} | {j for _, j, _ in planted}
+    same = [p for p in truth if truth[p] != "numbers"]
+    numbers = [p for p in truth if truth[p] == "numbers"]
     rows = []
     for t in thresholds:
         predicted = {p for p, s in pairs.items() if s >= t}
         hit = predicted & set(truth)
-        same = [p for p in truth if truth[p] != "numbers"]
         rows.append({"threshold": t, "precision": round(len(hit) / max(len(predicted), 1), 3),
                      "recall_same_lesson": round(sum(p in hit for p in same) / len(same), 3),
-                     "recall_numbers": round(sum(p in hit for p in truth if truth[p] == "numbers") /
-                                             max(1, sum(k == "numbers" for k in truth.values())), 3),
+                     "recall_numbers": round(sum(p in hit for p in numbers) / max(1, len(numbers)), 3),
                      "false_pairs": len(predicted - set(truth))})
     best = np.full(n_rows, -1.0)
     for (i, j), s in pairs.items():

@@ -11,6 +11,8 @@ import html
 
 import numpy as np
 
+from core.analysis.clusters import members_by_cluster
+
 PALETTE = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#750D86", "#EB663B", "#511CFB",
            "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042",
            "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038", "#222A2A", "#FD3216", "#00FE35", "#6A76FC",
@@ -79,10 +81,7 @@ def selected_row(point: dict) -> int | None:
 def cluster_centres(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """(k, 2) median position of each cluster's members (NaN for an empty cluster)."""
     out = np.full((k, 2), np.nan)
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(k + 1))
-    for c in range(k):
-        members = order[bounds[c]:bounds[c + 1]]
+    for c, members in enumerate(members_by_cluster(labels, k)):
         if len(members):
             out[c] = np.median(xy[members], axis=0)
     return out

@@ -10,6 +10,14 @@ from core.analysis.sparsity import DEFAULT_RULE, RULES, Scores, apply_rule, grad
 TRAIN_POINTS_PER_CENTROID = 256  # faiss's default: only bites past 256k rows (k is capped at 1000)
 
 
+def members_by_cluster(labels: np.ndarray, k: int) -> list[np.ndarray]:
+    """Each cluster's row indices (in row order), from one stable sort: k is ~n/10, so k boolean masks over n rows
+    would cost O(n·k)."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(k)]
+
+
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
     k: int | None = None  # None: n/10 as in the paper, bounded to [2, 1000]

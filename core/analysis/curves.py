@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from core.analysis.clusters import members_by_cluster
 from core.analysis.diversity import entropy_score, vendi_score
 from core.analysis.sparsity import similarity_operator, unit
 
@@ -71,11 +72,8 @@ def cluster_contributions(X: np.ndarray, labels: np.ndarray, k: int, *, q: float
     exact = set(np.argsort(-sizes)[:max_exact].tolist())
     S = similarity_operator(X) * n
     lam, U = np.linalg.eigh(S)
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(k + 1))
     out = np.zeros(k)
-    for c in range(k):
-        rows = order[bounds[c]:bounds[c + 1]]
+    for c, rows in enumerate(members_by_cluster(labels, k)):
         m = n - rows.size
         if sizes[c] == 0 or m == 0:
             continue

@@ -5,6 +5,8 @@ import dataclasses
 
 import numpy as np
 
+from core.analysis.clusters import members_by_cluster
+
 
 @dataclasses.dataclass(frozen=True)
 class ClusterSummary:
@@ -50,11 +52,8 @@ def summarise(frame, labels: np.ndarray, sparse_clusters: np.ndarray, *, label_c
         for (c, value), n in frame.assign(_c=labels).groupby(["_c", col]).size().items():
             counts.setdefault(int(c), {})[str(value)] = int(n)
     ids = frame["id"].to_numpy()
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(sizes)])
     out = []
-    for c in range(k):
-        members = order[starts[c]:starts[c + 1]]
+    for c, members in enumerate(members_by_cluster(labels, k)):
         mix = {col: mixes[col].get(c, {}) for col in label_columns}
         out.append(ClusterSummary(c, int(sizes[c]), bool(sparse_clusters[c]), words[c],
                                   ids[members[:examples]].tolist(), mix))
