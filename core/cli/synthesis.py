@@ -71,6 +71,8 @@ def synthesize(args, store) -> int:
                                    **kwargs)  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only
     with ProgressPrinter("synthesis") as bar:
         summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
+    for notice in summary.get("notices") or []:
+        print(f"notice: {notice}", file=sys.stderr)
     emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "
                         f"{summary['rejected']}; G-Vendi {_num(summary['g_vendi_before'])} -> "
                         f"{_num(summary['g_vendi_after'])} (control {_num(summary['g_vendi_control'])}) "

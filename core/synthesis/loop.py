@@ -27,8 +27,9 @@ from core.data.store import Store
 from core.synthesis.acceptance import VALID, candidate_features, control_draw, judge
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.generators import Generator
-from core.synthesis.runs import (REASONS, candidates_frame, close_run, finish_round, round_failure, runs_for,
+from core.synthesis.runs import (REASONS, candidates_frame, finish_round, round_failure, runs_for,
                                  start_run, summarize, write_candidates)
+from core.synthesis.runs import close_run as close
 from core.synthesis.sources import GeneratorSource, PoolSource
 
 __all__ = ["REASONS", "SynthesisConfig", "candidates_frame", "run_synthesis", "runs_for", "start_run", "summarize"]
@@ -113,6 +114,10 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
     from core.features.models import load_model
 
     run_id = start_run(store, dataset, config, source.name, feature_config)
+
+    def close_run(status: str, error: str | None = None) -> dict:
+        return close(store, run_id, status, error, notices=getattr(source, "notices", []))
+
     budget = Budget(store, run_id, config)
     compute_features(store, dataset, feature_config, options=compute)
     loaded = load_model(feature_config.model, device=resolve_device(compute.device if compute else "auto"))
@@ -124,7 +129,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
                        [run_id, rnd]):
             continue
         if budget.spent():
-            return close_run(store, run_id, "stopped (budget)")
+            return close_run("stopped (budget)")
         filtered, control = load_arms(store, dataset, feature_config, run_id, rnd)
         clustering = round_clustering(store, run_id, rnd, filtered.X, config)
         state = RoundState(store, run_id, rnd, filtered, clustering, config, feature_config.key())
@@ -142,14 +147,14 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
             if should_cancel and should_cancel():
                 raise Cancelled("synthesis cancelled; every candidate so far is kept and a restart resumes")
             if budget.spent():
-                return close_run(store, run_id, "stopped (budget)")  # this round is not done: a rerun completes it
+                return close_run("stopped (budget)")  # this round is not done: a rerun completes it
         failure = round_failure(store, run_id, rnd)
         if failure:
             store.query("UPDATE synth_rounds SET status = 'failed', error = ? WHERE run_id = ? AND round = ?",
                         [failure, run_id, rnd])
-            return close_run(store, run_id, "failed", failure)
+            return close_run("failed", failure)
         _finish(store, run_id, rnd, filtered, control, feature_config, config)
-    return close_run(store, run_id, "done")
+    return close_run("done")
 
 
 class RoundState:

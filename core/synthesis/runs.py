@@ -13,6 +13,7 @@ import time
 from core.config import stable_hash
 from core.data.store import Store
 from core.synthesis.config import SynthesisConfig
+from core.synthesis.credentials import redact
 
 REASONS = ("accepted", "dense cluster", "duplicate", "no majority", "no answer", "parse failure",
            "generation error", "solution error")
@@ -71,8 +72,10 @@ def finish_round(store: Store, run_id: str, rnd: int, control: list[tuple], scor
                     [*scores.values(), run_id, rnd])
 
 
-def close_run(store: Store, run_id: str, status: str, error: str | None = None) -> dict:
-    summary = summarize(store, run_id) | {"status": status, "error": error}
+def close_run(store: Store, run_id: str, status: str, error: str | None = None, notices: list[str] = ()) -> dict:
+    """The run's final status and summary; `notices` are what the user must know about how it ran (e.g. the
+    embedded generator fell back from llama.cpp to transformers, and why)."""
+    summary = summarize(store, run_id) | {"status": status, "error": redact(error), "notices": list(notices)}
     store.query("UPDATE synth_runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?",
                 [status, time.time(), json.dumps(summary), run_id])
     return summary
@@ -84,7 +87,7 @@ def round_failure(store: Store, run_id: str, rnd: int) -> str | None:
                        [run_id, rnd])
     if rows and all(reason in ("generation error", "solution error") for reason, _ in rows):
         first = next((raw for _, raw in rows if raw), "no reply")
-        return f"every request of round {rnd} failed ({len(rows)} candidates); first error: {first[:300]}"
+        return redact(f"every request of round {rnd} failed ({len(rows)} candidates); first error: {first[:300]}")
     return None
 
 
@@ -100,7 +103,7 @@ def summarize(store: Store, run_id: str) -> dict:
     per_round = [dict(zip(ROUND_FIELDS, r)) for r in rounds]
     last = per_round[-1] if per_round else {}
     return {"run_id": run_id, "dataset": run[0][0], "generator": run[0][1], "status": run[0][2],
-            "error": stored.get("error"), "source": json.loads(run[0][4]).get("source", "generator"),
+            "error": redact(stored.get("error")), "notices": stored.get("notices", []), "source": json.loads(run[0][4]).get("source", "generator"),
             "rounds": len(per_round), "accepted": reasons.get("accepted", 0),
             "control_accepted": sum(r["control_accepted"] or 0 for r in per_round),
             "rejected": {k: v for k, v in reasons.items() if k != "accepted"},

@@ -34,6 +34,11 @@ class GeneratorSource:
         self.generator, self.config = generator, config
         self.name = generator.name
 
+    @property
+    def notices(self) -> list[str]:
+        """What the generator had to say about how it ran (a fallback and its reason)."""
+        return list(getattr(self.generator, "notices", []))
+
     def plan(self, rnd: int, labels: np.ndarray, sparse: np.ndarray, texts: list[str], rng: random.Random,
              done: set[int]) -> list[list[tuple]]:
         """Steps of (request index, target cluster, few-shot texts); requests already answered are left out. Targets:
