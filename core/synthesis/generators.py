@@ -134,14 +134,16 @@ KINDS = ("embedded", "transformers", "openai")
 
 def make_generator(store: Store, kind: str, *, model: str | None = None, base_url: str | None = None,
                    api_key: str | None = None, **kwargs) -> Generator:
-    """embedded: the embedded GGUF served by llama.cpp on 127.0.0.1 (local_server.py); transformers: the same model
-    sampled by transformers in this process (no llama.cpp build needed); openai: any OpenAI-compatible endpoint."""
-    if kind == "embedded":
-        from core.synthesis.local_server import LocalGenerator, available
+    """embedded: the embedded GGUF served by llama.cpp on 127.0.0.1 (local_server.py; the transformers generator,
+    with a notice, where llama.cpp cannot run); transformers: the same model sampled by transformers in this process;
+    openai: any OpenAI-compatible endpoint."""
+    if kind == "embedded":  # where llama.cpp is missing or cannot run, it says so and falls back to transformers
+        from core.features.models import EMBEDDED_MODELS
+        from core.synthesis.local_server import LocalGenerator
 
-        if available():
+        if (model or DEFAULT_MODEL) in EMBEDDED_MODELS:
             return LocalGenerator(store, model=model or DEFAULT_MODEL)
-        kind = "transformers"  # llama.cpp is not installed here: the same model, sampled in process
+        kind = "transformers"  # llama.cpp serves the embedded GGUF; any other model is sampled in process
     if kind == "transformers":
         from core.synthesis.embedded import EmbeddedGenerator
 
