@@ -81,6 +81,8 @@ if summary["status"] == "failed":
              "requests are sent again.")
 elif summary["status"] == "stopped (budget)":
     st.warning("This run stopped when its budget ran out; launch it again with a larger budget to finish it.")
+for notice in summary.get("notices") or []:  # e.g. llama.cpp could not run here and transformers took over
+    st.warning(notice)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Accepted (filtered)", summary["accepted"])
 c2.metric("Rejected", sum(summary["rejected"].values()))
