@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.data.files import atomic_file
+from core.data.files import atomic_file, workspace_files
 from core.data.store import Store
 from core.synthesis.export import write_rows
 
@@ -24,5 +24,7 @@ def selection_rows(store: Store, dataset: str, ids: list[str], *, method: str,
 
 def export_selection(store: Store, dataset: str, ids: list[str], *, out: str | Path, fmt: str, method: str,
                      seed_dataset: str | None = None) -> int:
-    with atomic_file(out) as fh:
+    """The rows to `out` through a temp file; a target that is not a regular file, or is one of the workspace's own
+    files, is refused before anything is written (files.check_target)."""
+    with atomic_file(out, protect=workspace_files(store.path)) as fh:
         return write_rows([selection_rows(store, dataset, ids, method=method, seed_dataset=seed_dataset)], fmt, fh)

@@ -50,8 +50,11 @@ class Scores:
 
 
 def unit(X: np.ndarray) -> np.ndarray:
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    """Unit rows as contiguous float32 (diversity.unit_rows: safe at any scale; a NaN, infinite or all-zero row is
+    a clear ValueError, never a silent zero row)."""
+    from core.analysis.diversity import unit_rows
+
+    return unit_rows(X, dtype=np.float32)
 
 
 def similarity_operator(X: np.ndarray) -> np.ndarray:

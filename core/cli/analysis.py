@@ -54,6 +54,10 @@ def select(args, store) -> int:
     from core.analysis.selection import select as run_select
     from core.analysis.selection_export import export_selection
 
+    if args.out:  # a refused --out (a symlink, a device, the workspace's own file) fails before any work
+        from core.data.files import check_target, workspace_files
+
+        check_target(args.out, workspace_files(store.path))
     config = config_from_args(args, store, args.name)
     pool = args.pool or args.name
     features(store, args.name, config, args)

@@ -64,7 +64,8 @@ class MarkTables:
         return Action(action_id, dataset, op, value, len(changed), now, False)
 
     def undo(self, action_id: str) -> Action:
-        """Reverse an action (the rows it changed, exactly); an action undone twice is an error."""
+        """Reverse an action (the rows it changed, exactly: those the dataset still has, after a replace dropped
+        some ids); an action undone twice is an error."""
         rows = self.query("SELECT dataset, op, value, ids, undone FROM mark_actions WHERE action_id = ?", [action_id])
         if not rows:
             raise KeyError(f"no action {action_id!r}")
@@ -72,7 +73,10 @@ class MarkTables:
         if undone:
             raise ValueError(f"action {action_id} was undone already")
         inverse = {"tag": "untag", "untag": "tag", "exclude": "include", "include": "exclude"}[op]
-        done = self.mark(dataset, json.loads(ids), inverse, value)
+        ids = json.loads(ids)
+        present = {r[0] for r in self.query("SELECT sample_id FROM samples WHERE dataset = ? AND sample_id IN "
+                                            "(SELECT unnest(?))", [dataset, ids])}
+        done = self.mark(dataset, [i for i in ids if i in present], inverse, value)
         self.query("UPDATE mark_actions SET undone = true WHERE action_id IN (?, ?)", [action_id, done.action_id])
         return done
 

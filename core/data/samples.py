@@ -14,12 +14,13 @@ BATCH_ROWS = 20_000  # rows per registered Arrow table: big enough for DuckDB, s
 class DatasetWriter:
     """Appends samples to a dataset inside the transaction dataset_writer opened; commit() makes it visible."""
 
-    def __init__(self, cur, name: str, source: str):
+    def __init__(self, cur, name: str, source: str, *, replacing: int | None = None):
         self._cur = cur
         self.name = name
         self.source = source
         self.n = 0
         self.committed = False
+        self.replacing = replacing  # rows of the dataset being replaced (their ids in the temp table replaced_ids)
 
     def append(self, samples: Sequence[Sample]) -> None:
         import pyarrow as pa
@@ -49,6 +50,16 @@ class DatasetWriter:
         self.n += len(samples)
 
     def commit(self, rejected_rows: int, report: dict) -> None:
+        """Make the dataset visible. Tags and exclusions follow the ids: kept for ids still in the dataset, dropped
+        for ids that went (their undo then acts on the ids that remain); on a replace, `report` gains "replaced":
+        how many ids went and how many exclusions and tags went with them."""
+        dropped = self._drop_marks_of_gone_ids()
+        if self.replacing is not None:
+            gone = self._cur.execute("SELECT count(*) FROM replaced_ids r WHERE NOT EXISTS (SELECT 1 FROM samples s "
+                                     "WHERE s.dataset = ? AND s.sample_id = r.sample_id)", [self.name]).fetchall()[0][0]
+            report["replaced"] = {"rows_before": self.replacing, "ids_gone": gone,
+                                  "exclusions_dropped": dropped.get("exclude", 0), "tags_dropped": dropped.get("tag", 0)}
+            self._cur.execute("DROP TABLE replaced_ids")
         self._cur.execute("INSERT INTO datasets (name, source, created_at, n_samples, rejected_rows, report, "
                           "content_fp) VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [self.name, self.source, time.time(), self.n, rejected_rows, json.dumps(report),
@@ -60,6 +71,16 @@ class DatasetWriter:
                           "name = ? AND kept_fp IS NOT NULL)", [self.name, self.name, self.name])
         self._cur.execute("COMMIT")
         self.committed = True
+
+
+    def _drop_marks_of_gone_ids(self) -> dict[str, int]:
+        """Delete the marks of ids the dataset no longer has; {kind: marks deleted}."""
+        gone = ("FROM marks m WHERE m.dataset = ? AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.dataset = m.dataset "
+                "AND s.sample_id = m.sample_id)")
+        counts = dict(self._cur.execute(f"SELECT m.kind, count(*) {gone} GROUP BY m.kind", [self.name]).fetchall())
+        if counts:
+            self._cur.execute(f"DELETE {gone}", [self.name])
+        return counts
 
 
 VIEWS = ("kept", "all")  # a dataset's rows without the excluded ones (the default everywhere), or all of them
@@ -121,12 +142,17 @@ class SampleTables:
         try:
             cur.execute("BEGIN TRANSACTION")
             try:
+                replacing = None
                 if self._dataset_exists(cur, name):
                     if not replace:
                         raise ValueError(f"a dataset named {name!r} exists already")
+                    # the old ids, to tell how many went (this cursor's own temp table, gone with a rollback)
+                    cur.execute("CREATE TEMP TABLE replaced_ids AS SELECT sample_id FROM samples WHERE dataset = ?",
+                                [name])
+                    replacing = cur.execute("SELECT count(*) FROM replaced_ids").fetchall()[0][0]
                     cur.execute("DELETE FROM samples WHERE dataset = ?", [name])
                     cur.execute("DELETE FROM datasets WHERE name = ?", [name])
-                writer = DatasetWriter(cur, name, source)
+                writer = DatasetWriter(cur, name, source, replacing=replacing)
                 yield writer
                 if not writer.committed:
                     raise RuntimeError("dataset_writer left without commit(): nothing was written")

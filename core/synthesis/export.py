@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from core.data.files import atomic_file, clean_stale_temp
+from core.data.files import atomic_file, check_target, clean_stale_temp, workspace_files
 from core.data.samples import in_view
 from core.data.store import Store
 
@@ -112,10 +112,15 @@ def export_bytes(store: Store, dataset: str, *, run_id: str | None, fmt: str, ar
 
 def export(store: Store, dataset: str, *, run_id: str | None, fmt: str, out: str | Path,
            arm: str = "filtered") -> int:
-    """Stream the export into `out` atomically; returns the number of rows."""
+    """Stream the export into `out` atomically; returns the number of rows. A target that is not a regular file (a
+    symlink, a device, a fifo, a folder) or is one of the workspace's own files is refused before anything is
+    written (files.check_target)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
     out = Path(out)
-    clean_stale_temp(out.parent) if out.parent.exists() else None  # leftovers of an export killed earlier
-    with atomic_file(out) as fh:
+    protect = workspace_files(store.path)
+    check_target(out, protect)
+    # temp files of an export killed earlier: only the product's own (exact name, writer gone), never a folder
+    clean_stale_temp(out.parent) if out.parent.is_dir() else None
+    with atomic_file(out, protect=protect) as fh:
         return write_rows(iter_export_rows(store, dataset, run_id, arm=arm), fmt, fh)

@@ -10,7 +10,7 @@ from tests.conftest import DATA, cli_env
 
 
 def test_temp_files_of_killed_writers_are_cleaned_when_the_workspace_opens(workspace):
-    from core.data.files import PREFIX
+    from core.data.files import FOLDER_PREFIX, PREFIX
     from core.data.store import Store
 
     uploads, models = workspace / "uploads", workspace / "models"
@@ -18,16 +18,16 @@ def test_temp_files_of_killed_writers_are_cleaned_when_the_workspace_opens(works
         folder.mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (uploads / f"{PREFIX}{dead.pid}-abc").write_bytes(b"half an upload")
-    (models / f"{PREFIX}{dead.pid}-dequant").mkdir()  # a de-quantisation killed halfway: a 131 MB folder
-    (models / f"{PREFIX}{dead.pid}-dequant" / "model.safetensors").write_bytes(b"x" * 1000)
-    old = uploads / ".tmp-legacy"
+    (uploads / f"{PREFIX}{dead.pid}-abc_1234").write_bytes(b"half an upload")
+    (models / f"{FOLDER_PREFIX}{dead.pid}-dequant0").mkdir()  # a de-quantisation killed halfway: a 131 MB folder
+    (models / f"{FOLDER_PREFIX}{dead.pid}-dequant0" / "model.safetensors").write_bytes(b"x" * 1000)
+    old = uploads / ".tmp-legacy"  # not provably ours (issue 17): kept, whatever its age
     old.write_bytes(b"from an older version")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    mine = uploads / f"{PREFIX}{os.getpid()}-live"  # a live writer's temp file is left alone
+    mine = uploads / f"{PREFIX}{os.getpid()}-live0000"  # a live writer's temp file is left alone
     mine.write_bytes(b"in progress")
     Store().close()
-    assert sorted(p.name for p in uploads.iterdir()) == [mine.name]
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([mine.name, old.name])
     assert list(models.iterdir()) == []
 
 
@@ -41,7 +41,7 @@ def test_a_killed_export_leaves_no_half_file_and_the_next_export_cleans_up(works
     out.parent.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (out.parent / f"{PREFIX}{dead.pid}-grown").write_bytes(b'{"id": "half')  # what kill -9 mid-export leaves
+    (out.parent / f"{PREFIX}{dead.pid}-grown_01").write_bytes(b'{"id": "half')  # what kill -9 mid-export leaves
     old_umask = os.umask(0o022)
     try:
         res = subprocess.run([sys.executable, "-m", "core", "export", "m", "--out", str(out)], env=env,
