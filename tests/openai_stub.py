@@ -3,6 +3,8 @@
 Answers like a real server: problem requests get 'Problem N:' blocks derived from the first few-shot example (numbers
 changed), solve requests get a worked answer with \\boxed{}. A script of faults is consumed first, one per request:
 429 (with Retry-After), 500, timeout, truncated JSON, a non-JSON body, or an answer with no parsable problem.
+With echo_key, every good (200) reply also repeats the request's Authorization header and its bare key inside the
+problems and the answers (a debugging proxy, or a model told its own key), so a test can look for the key everywhere.
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class StubState:
     def __init__(self, faults=(), api_key: str | None = None, delay: float = 0.0, timeout_sleep: float = 3.0,
-                 echo_auth: bool = False):
+                 echo_auth: bool = False, echo_key: bool = False):
         self.faults = list(faults)
         self.api_key = api_key
         self.echo_auth = echo_auth  # a 401 whose body repeats the Authorization header (seen behind some proxies)
+        self.echo_key = echo_key  # 200 replies that carry the Authorization header and the bare key in their text
         self.auth_headers: list[str] = []
         self.inflight = self.max_inflight = 0  # requests being answered right now, and the most at once
         self.delay = delay
@@ -46,6 +49,14 @@ def _reply_text(prompt: str) -> str:
         return "Sure! Here are new problems.\n\n" + "\n\n".join(out)
     numbers = [int(n) for n in re.findall(r"\d+", prompt)][:4]
     return f"Adding the quantities step by step gives {sum(numbers)}.\nThe answer is \\boxed{{{sum(numbers)}}}."
+
+
+def _echo(text: str, auth: str) -> str:
+    """The reply with the Authorization header and the bare key written into every problem and answer line."""
+    key = auth.split(" ", 1)[-1]
+    note = f" (request had Authorization: {auth}; key {key})"
+    text = re.sub(r"(Problem \d+:[^\n]*)", lambda m: m.group(1) + note, text)
+    return text.replace("step by step", f"step by step with key={key}") + note
 
 
 def make_handler(state: StubState):
@@ -81,12 +92,12 @@ def make_handler(state: StubState):
                 state.inflight += 1
                 state.max_inflight = max(state.max_inflight, state.inflight)
             try:
-                return self._answer(state, body, prompt, fault)
+                return self._answer(state, body, prompt, fault, auth)
             finally:
                 with state.lock:
                     state.inflight -= 1
 
-        def _answer(self, state, body, prompt, fault):
+        def _answer(self, state, body, prompt, fault, auth=""):
             if state.delay:
                 time.sleep(state.delay)
             if fault == "429":
@@ -97,6 +108,8 @@ def make_handler(state: StubState):
                 time.sleep(state.timeout_sleep)
                 return self._send(200, b"{}")
             text = "I cannot help with that." if fault == "noproblem" else _reply_text(prompt)
+            if state.echo_key:
+                text = _echo(text, auth)
             payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                   "choices": [{"index": 0, "finish_reason": "stop",
                                                "message": {"role": "assistant", "content": text}}],

@@ -23,46 +23,46 @@ class Hit:
     start: int  # the match's character offset in that field (-1 when not located)
 
 
+MAX_PATTERN = 1_000  # characters: a longer regular expression is refused (RE2 compiles it in bounded memory anyway)
+
+
 def search(store: Store, dataset: str, pattern: str, *, regex: bool = False, fields: tuple[str, ...] = FIELDS,
            limit: int = 10_000, view: str = "kept") -> list[Hit]:
-    """Rows whose prompt or response holds the pattern, in dataset order (at most `limit`)."""
+    """Rows whose prompt or response holds the pattern, in dataset order (at most `limit`).
+
+    Everything runs in DuckDB, the match's offset too: a regular expression is only ever run by RE2 (linear time),
+    never by Python's backtracking `re`, where a pattern such as `(a|a)+c|!` takes exponential time on one short row.
+    The offset of a regex match is the length of the shortest prefix after which the pattern matches
+    (`^(?s:(.*?))(?:pattern)`, group 1), which is where RE2's leftmost match starts; a substring's is `strpos`."""
     if not pattern:
         return []
     if any(f not in FIELDS for f in fields):
         raise ValueError(f"fields must be among {FIELDS}")
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
     if regex:
+        if len(pattern) > MAX_PATTERN:
+            raise ValueError(f"the regular expression is {len(pattern):,} characters long; at most {MAX_PATTERN:,} "
+                             "are allowed")
         try:
             store.query("SELECT regexp_matches('', ?)", [pattern])
         except Exception as exc:
             raise ValueError(f"not a valid regular expression: {pattern!r} ({str(exc).splitlines()[0]})") from None
         match = {f: f"regexp_matches({f}, ?)" for f in fields}
-        where = {f: pattern for f in fields}
+        locate = {f: f"length(regexp_extract({f}, ?, 1))" for f in fields}
+        located = "^(?s:(.*?))(?:" + pattern + ")"
     else:
         match = {f: f"contains(lower({f}), lower(?))" for f in fields}
-        where = {f: pattern for f in fields}
+        locate = {f: f"strpos(lower({f}), lower(?)) - 1" for f in fields}
+        located = pattern
     cond = " OR ".join(match[f] for f in fields)
     first = " ".join(f"WHEN {match[f]} THEN '{f}'" for f in fields)
-    rows = store.query(f"SELECT sample_id, CASE {first} END, {', '.join(fields)} FROM samples s WHERE dataset = ? AND "
+    start = " ".join(f"WHEN {match[f]} THEN {locate[f]}" for f in fields)
+    rows = store.query(f"SELECT sample_id, CASE {first} END, CASE {start} END FROM samples s WHERE dataset = ? AND "
                        f"({cond}) AND {in_view(view)} ORDER BY ordinal LIMIT ?",
-                       [*[where[f] for f in fields], dataset, *[where[f] for f in fields], limit])
-    hits = []
-    for sid, field, *texts in rows:
-        text = dict(zip(fields, texts))[field]
-        start = _locate(text, pattern, regex)
-        hits.append(Hit(sid, field, start))
-    return hits
-
-
-def _locate(text: str, pattern: str, regex: bool) -> int:
-    import re
-
-    if not regex:
-        return text.lower().find(pattern.lower())
-    try:
-        m = re.search(pattern, text)
-    except re.error:  # RE2 syntax Python does not read: the row matched, the offset is unknown
-        return -1
-    return m.start() if m else -1
+                       [*[pattern for _ in fields], *[v for _ in fields for v in (pattern, located)], dataset,
+                        *[pattern for _ in fields], limit])
+    return [Hit(sid, field, -1 if start is None else int(start)) for sid, field, start in rows]
 
 
 def more_like_this(store: Store, dataset: str, sample_id: str, config_key: str, dim: int, *, k: int = 10,
