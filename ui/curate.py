@@ -192,7 +192,7 @@ def marks_section(dataset: str) -> None:
     last = last_undoable(store, dataset)
     if st.button(f"Undo last action ({action_text(last)})" if last else "Undo last action", key=f"undo-{dataset}",
                  disabled=last is None):
-        done = store.undo(last.action_id)
+        done = store.undo(last.action_id, dataset_name=dataset)
         _say("success", f"Undone: {action_text(last)} ({action_text(done)})")
         st.rerun()
     excluded = store.excluded(dataset)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from core.analysis.sparsity import DEFAULT_RULE, RULES
-from core.cli.common import ProgressPrinter, compute_args, emit, identity_args, options_from_args, require_dataset
+from core.cli.common import (ProgressPrinter, compute_args, emit, identity_args, int_at_least, options_from_args,
+                             require_dataset)
 
 
 def register(sub) -> None:
@@ -22,7 +23,7 @@ def register(sub) -> None:
 
 def analysis_args(p) -> None:
     identity_args(p)
-    p.add_argument("--k", type=int, help="number of clusters (default n/10)")
+    p.add_argument("--k", type=int_at_least(2), help="number of clusters, 2 or more (default n/10)")
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE)
     p.add_argument("--all-rows", action="store_true", help="include excluded rows (default: the kept rows)")
     compute_args(p)

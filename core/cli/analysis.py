@@ -4,14 +4,14 @@ from __future__ import annotations
 import sys
 
 from core.analysis.sparsity import DEFAULT_RULE, RULES
-from core.cli.common import config_from_args, emit, feature_args, features
+from core.cli.common import config_from_args, emit, feature_args, features, int_at_least, positive_int
 
 
 def register(sub) -> None:
     p = sub.add_parser("map", help="clusters, sparse regions and the 2-D map of a dataset (features as needed)")
     p.add_argument("name")
     feature_args(p)
-    p.add_argument("--k", type=int, help="number of clusters (default n/10)")
+    p.add_argument("--k", type=int_at_least(2), help="number of clusters, 2 or more (default n/10)")
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE,
                    help="sparse = clusters below the median size (paper) or the least dense half (density)")
     p.add_argument("--json", action="store_true")
@@ -38,7 +38,7 @@ def map_(args, store) -> int:
 def register_select(sub) -> None:
     p = sub.add_parser("select", help="choose K rows that maximise G-Vendi (greedy), beside random and balanced K")
     p.add_argument("name", help="the dataset (the seed, when --from gives a pool)")
-    p.add_argument("--budget", type=int, required=True, help="K, the rows to choose")
+    p.add_argument("--budget", type=positive_int, required=True, help="K, the rows to choose")
     p.add_argument("--from", dest="pool", help="choose from this dataset, to add to NAME (default: a subset of NAME)")
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE, help="for the balanced baseline")
     p.add_argument("--out", help="write the greedy selection (with provenance) to this file")

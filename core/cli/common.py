@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -57,6 +58,49 @@ class IngestProgress(ProgressPrinter):
         super().__call__(done, total, f"{rows} rows")
 
 
+def int_at_least(low: int):
+    """An argparse type: a whole number >= low (a count, a size, a budget), else a clear usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}")
+        return value
+
+    parse.__name__ = f"int_at_least_{low}"
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def finite_float(low: float = -math.inf, high: float = math.inf, *, above: bool = False):
+    """An argparse type: a finite number in [low, high] (or (low, high] with above=True); never nan or inf."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+        if value < low or (above and value == low) or value > high:
+            lower = f"more than {low:g}" if above else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"must be {lower}" + (f" and at most {high:g}" if high < math.inf
+                                                                   else "") + f", not {text}")
+        return value
+
+    parse.__name__ = "finite_float"
+    return parse
+
+
+positive_float = finite_float(0.0, above=True)
+non_negative_float = finite_float(0.0)
+unit_float = finite_float(0.0, 1.0)
+
+
 def require_dataset(store, name: str) -> None:
     """A handler's first check: an unknown dataset is a clear error (exit 2), not an empty result."""
     if not store.has_dataset(name):
@@ -66,19 +110,22 @@ def require_dataset(store, name: str) -> None:
 
 def identity_args(p: argparse.ArgumentParser) -> None:
     """What an analysis and a feature run both choose of the feature identity: model, mode, seed, dtype."""
-    p.add_argument("--model", default=DEFAULT_MODEL, help="embedded model, Hugging Face id or local path")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="embedded model, local path, or a Hugging Face id: the CLI fetches a hub id that is not in "
+                        "the local cache from the Hub (you typed it; HF_HUB_OFFLINE=1 forbids it). The app asks first")
     p.add_argument("--mode", choices=("fast", "full"), default="fast")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute precision; bfloat16 on CUDA only (part of the feature's identity)")
 
 
 def feature_args(p: argparse.ArgumentParser) -> None:
     identity_args(p)
-    p.add_argument("--dim", type=int, default=1024)
-    p.add_argument("--max-length", type=int, default=1024)
-    p.add_argument("--fast-blocks", type=int, default=0, help="top blocks sketched in fast mode (0 = all)")
-    p.add_argument("--sketch-dim", type=int, default=512, help="fast mode's TensorSketch width per layer group")
+    p.add_argument("--dim", type=positive_int, default=1024)
+    p.add_argument("--max-length", type=positive_int, default=1024)
+    p.add_argument("--fast-blocks", type=non_negative_int, default=0, help="top blocks sketched in fast mode (0 = all)")
+    p.add_argument("--sketch-dim", type=positive_int, default=512,
+                   help="fast mode's TensorSketch width per layer group")
     p.add_argument("--features", dest="features_set", help="use an imported feature set (import-vectors) instead")
     compute_args(p)
 
@@ -86,14 +133,14 @@ def feature_args(p: argparse.ArgumentParser) -> None:
 def compute_args(p: argparse.ArgumentParser) -> None:
     """Where and how features are computed (not part of their identity)."""
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=16, help="at most this many rows per batch")
-    p.add_argument("--max-batch-tokens", type=int, default=4096, help="padded tokens per batch")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="at most this many rows per batch")
+    p.add_argument("--max-batch-tokens", type=positive_int, default=4096, help="padded tokens per batch")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process; ray: Ray Data workers (this machine or a cluster)")
     p.add_argument("--address", help="ray: 'auto' or ray://HOST:10001 (default: start a local Ray instance)")
-    p.add_argument("--workers", type=int, default=2, help="ray: model replicas")
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per worker")
-    p.add_argument("--rows-per-task", type=int, default=64,
+    p.add_argument("--workers", type=positive_int, default=2, help="ray: model replicas")
+    p.add_argument("--gpus-per-worker", type=non_negative_float, default=0.0, help="ray: GPUs per worker")
+    p.add_argument("--rows-per-task", type=positive_int, default=64,
                    help="ray: rows per task (a commit each; the unit retried when a worker dies)")
     p.add_argument("--runtime-env", type=json.loads, help="ray: a runtime_env as JSON (e.g. pip packages per node)")
 
@@ -138,7 +185,31 @@ def reserve_stdout() -> None:
 
 
 def emit(args, obj: dict, text: str) -> None:
-    print(json.dumps(obj) if getattr(args, "json", False) else text, file=RESULTS or sys.stdout, flush=True)
+    """The result: one JSON object with --json (strict JSON: nan and inf become null), else the text; keys masked."""
+    from core.synthesis.credentials import redact_reply
+
+    out = json.dumps(clean_json(obj), allow_nan=False) if getattr(args, "json", False) else redact_reply(text)
+    print(out, file=RESULTS or sys.stdout, flush=True)
+
+
+def clean_json(obj):
+    """obj as strict JSON can hold it: non-finite numbers as null, numpy scalars as Python ones, and every string with
+    the keys in use masked (an endpoint may have echoed one into a text)."""
+    import numpy as np
+
+    from core.synthesis.credentials import redact_reply
+
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, str):
+        return redact_reply(obj)
+    if isinstance(obj, dict):
+        return {k: clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    return obj
 
 
 def features(store, name: str, config, args):

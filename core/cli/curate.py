@@ -1,21 +1,25 @@
 """Subcommands that act on rows: dedup, tag, search, similar, import-vectors."""
 from __future__ import annotations
 
-from core.cli.common import config_from_args, emit, feature_args, features, require_dataset
+from core.cli.common import (config_from_args, emit, feature_args, features, positive_int, require_dataset,
+                             unit_float)
 
 
 def register(sub) -> None:
     p = sub.add_parser("dedup", help="near-duplicates in gradient space (and MinHash text duplicates beside them)")
     p.add_argument("name")
-    p.add_argument("--threshold", type=float, default=None, help="cosine at or above which rows are duplicates")
-    p.add_argument("--minhash", type=float, default=0.8, help="Jaccard threshold of the text duplicates")
+    p.add_argument("--threshold", type=unit_float, default=None, help="cosine at or above which rows are duplicates")
+    p.add_argument("--minhash", type=unit_float, default=0.8, help="Jaccard threshold of the text duplicates")
     feature_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=dedup)
 
     p = sub.add_parser("tag", help="tag, exclude or include rows (undoable); scores and exports follow exclusions")
     p.add_argument("name")
-    p.add_argument("--ids", help="comma-separated row ids")
+    p.add_argument("--ids", help="comma-separated row ids (an id that holds a comma: --id or --ids-file)")
+    p.add_argument("--id", dest="id_list", action="append", default=[], metavar="ID",
+                   help="one row id, taken whole (commas and spaces included); repeat it for more")
+    p.add_argument("--ids-file", help="a file of row ids, one per line, each line taken whole ('-': stdin)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--tag")
     what.add_argument("--untag")
@@ -29,14 +33,14 @@ def register(sub) -> None:
     p.add_argument("name")
     p.add_argument("pattern")
     p.add_argument("--regex", action="store_true")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=positive_int, default=100)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=search)
 
     p = sub.add_parser("similar", help="a row's nearest neighbours in gradient space (more like this)")
     p.add_argument("name")
     p.add_argument("id")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=positive_int, default=10)
     feature_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=similar)
@@ -69,11 +73,9 @@ def dedup(args, store) -> int:
 def tag(args, store) -> int:
     require_dataset(store, args.name)
     if args.undo:
-        action = store.undo(args.undo)
+        action = store.undo(args.undo, dataset_name=args.name)  # another dataset's action is an error, not undone
     else:
-        if not args.ids:
-            raise ValueError("--ids is required (comma-separated row ids)")
-        ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+        ids = tag_ids(args)
         op, value = (("tag", args.tag) if args.tag else ("untag", args.untag) if args.untag else
                      ("exclude", "") if args.exclude else ("include", ""))
         action = store.mark(args.name, ids, op, value)
@@ -82,6 +84,25 @@ def tag(args, store) -> int:
     emit(args, out, f"{args.name}: {action.op} {action.value} changed {action.n} rows [action {action.action_id}]; "
                     f"{out['excluded']} rows excluded")
     return 0
+
+
+def tag_ids(args) -> list[str]:
+    """The rows named by --ids (split on commas), --id (each whole) and --ids-file (one whole id per line)."""
+    import sys
+
+    ids = [i.strip() for i in (args.ids or "").split(",") if i.strip()] + list(args.id_list)
+    if args.ids_file:
+        if args.ids_file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.ids_file, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+        lines = (line[:-1] if line.endswith("\r") else line for line in text.split("\n"))  # not splitlines():
+        ids += [line for line in lines if line.strip()]  # an id may hold any other character, \x1c or U+2028 too
+    if not ids:
+        raise ValueError("no row ids: give --ids a,b (comma-separated), --id ID (repeatable, taken whole) or "
+                         "--ids-file FILE (one per line)")
+    return ids
 
 
 def search(args, store) -> int:

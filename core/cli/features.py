@@ -1,7 +1,8 @@
 """Subcommands that compute gradient features and G-Vendi: features, score."""
 from __future__ import annotations
 
-from core.cli.common import ProgressPrinter, config_from_args, emit, feature_args, features as compute, options_from_args
+from core.cli.common import (ProgressPrinter, config_from_args, emit, feature_args, features as compute,
+                             non_negative_float, options_from_args)
 
 
 def register(sub) -> None:
@@ -14,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("score", help="G-Vendi of a file or dataset (ingests and featurises what is missing)")
     p.add_argument("target", metavar="FILE_OR_NAME")
     feature_args(p)
-    p.add_argument("--q", type=float, default=1.0, help="order of the Vendi score (1 = Shannon)")
+    p.add_argument("--q", type=non_negative_float, default=1.0,
+                   help="order of the Vendi score (1 = Shannon); a finite number, 0 or more")
     p.add_argument("--map", dest="mapping")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=score)

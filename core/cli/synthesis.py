@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from core.analysis.sparsity import GROW_RULE, RULES
-from core.cli.common import ProgressPrinter, emit, require_dataset
+from core.cli.common import (ProgressPrinter, emit, int_at_least, non_negative_int, positive_float, positive_int,
+                             require_dataset)
 
 
 def register(sub) -> None:
@@ -13,29 +14,29 @@ def register(sub) -> None:
     p.add_argument("--source", choices=("generator", "pool"), default="generator",
                    help="candidates written by a generator, or drawn from another dataset (--pool)")
     p.add_argument("--pool", help="the candidate pool's dataset name (with --source pool)")
-    p.add_argument("--accept-per-round", type=int, help="a round ends once this many are accepted")
-    p.add_argument("--pool-batch", type=int, default=40, help="pool rows drawn per step")
+    p.add_argument("--accept-per-round", type=positive_int, help="a round ends once this many are accepted")
+    p.add_argument("--pool-batch", type=positive_int, default=40, help="pool rows drawn per step")
     p.add_argument("--rule", choices=RULES, default=GROW_RULE,
                    help="the sparse rule that decides acceptance (default density: it grew diversity most, "
                         "bench/grow.py)")
-    p.add_argument("--k", type=int, help="clusters per round (default n/10)")
+    p.add_argument("--k", type=int_at_least(2), help="clusters per round, 2 or more (default n/10)")
     p.add_argument("--generator", choices=("embedded", "transformers", "openai"), default="embedded",
                    help="embedded: the embedded model served by llama.cpp; transformers: sampled in process")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--model", dest="generator_model", help="generator model name (openai) or id (embedded)")
-    p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--requests-per-round", type=int, default=8)
-    p.add_argument("--problems-per-request", type=int, default=2)
-    p.add_argument("--solutions-per-problem", type=int, default=3)
-    p.add_argument("--max-accepted", type=int)
-    p.add_argument("--max-seconds", type=float)
-    p.add_argument("--max-problem-tokens", type=int, default=384)
-    p.add_argument("--max-solution-tokens", type=int, default=384)
+    p.add_argument("--rounds", type=positive_int, default=1)
+    p.add_argument("--requests-per-round", type=positive_int, default=8)
+    p.add_argument("--problems-per-request", type=positive_int, default=2)
+    p.add_argument("--solutions-per-problem", type=positive_int, default=3)
+    p.add_argument("--max-accepted", type=positive_int)
+    p.add_argument("--max-seconds", type=positive_float)
+    p.add_argument("--max-problem-tokens", type=positive_int, default=384)
+    p.add_argument("--max-solution-tokens", type=positive_int, default=384)
     p.add_argument("--answer-mode", choices=("math", "exact", "none"), default="math")
-    p.add_argument("--request-batch", type=int, default=4, help="requests generated per committed step")
-    p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--request-batch", type=positive_int, default=4, help="requests generated per committed step")
+    p.add_argument("--concurrency", type=positive_int, default=4)
+    p.add_argument("--timeout", type=positive_float, default=60.0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=synthesize)
 

@@ -63,13 +63,15 @@ class MarkTables:
                 refresh_kept_fp(cur, dataset)
         return Action(action_id, dataset, op, value, len(changed), now, False)
 
-    def undo(self, action_id: str) -> Action:
+    def undo(self, action_id: str, dataset_name: str | None = None) -> Action:
         """Reverse an action (the rows it changed, exactly: those the dataset still has, after a replace dropped
         some ids); an action undone twice is an error."""
         rows = self.query("SELECT dataset, op, value, ids, undone FROM mark_actions WHERE action_id = ?", [action_id])
         if not rows:
             raise KeyError(f"no action {action_id!r}")
         dataset, op, value, ids, undone = rows[0]
+        if dataset_name is not None and dataset != dataset_name:  # `tag other --undo <t's action>` must not touch t
+            raise ValueError(f"action {action_id} belongs to dataset {dataset!r}, not {dataset_name!r}: nothing undone")
         if undone:
             raise ValueError(f"action {action_id} was undone already")
         inverse = {"tag": "untag", "untag": "tag", "exclude": "include", "include": "exclude"}[op]
