@@ -1,13 +1,19 @@
 """Prism Studio: see where your training data is thin in the model's gradient space, and grow it there."""
+import os
 from pathlib import Path
 
 import streamlit as st
 
 from ui import get_runner
+from ui.serving import listen_problem
 
 # a local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com (offline: broken)
 FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
 st.set_page_config(page_title="Prism Studio", page_icon=str(FAVICON), layout="wide")
+refusal = listen_problem(st.get_option("server.address"), os.environ)  # every interface: only on purpose
+if refusal:
+    st.error(refusal)
+    st.stop()
 get_runner()  # marks jobs left running by an earlier server process as interrupted
 
 pages = [

@@ -3,6 +3,7 @@ starting, re-clustering and finding the analyse job."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import streamlit as st
 
@@ -83,9 +84,44 @@ def _from_url() -> PageOptions | None:
                        mass_fraction=num("mf", float, 0.05, 1.0, d.mass_fraction))
 
 
+HUB_TOGGLE = "Allow downloads from the Hugging Face Hub"
+
+
+def hub_allowed() -> bool:
+    """Whether this session turned Hub downloads on (off until the user does, in the options form)."""
+    return bool(st.session_state.get("hub_allowed", False))
+
+
+def hub_cached(model: str) -> bool:
+    """Whether a Hugging Face id is in this machine's Hugging Face cache (a file lookup: no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # not a valid repo id, or no cache at all
+        return False
+
+
+def model_problem(model: str, allow_hub: bool) -> str | None:
+    """Why the app will not use this proxy model (None: it may), decided before any network access: a Hugging Face
+    id that is neither embedded, a local folder nor in the local Hugging Face cache, while Hub downloads are off."""
+    from core.features.models import EMBEDDED_MODELS
+
+    model = model.strip()
+    if allow_hub or not model or model in EMBEDDED_MODELS or Path(model).expanduser().exists() or hub_cached(model):
+        return None
+    return (f"Proxy model {model!r} is not embedded, not a local folder and not in this machine's Hugging Face "
+            f"cache, and downloads from the Hugging Face Hub are off, so nothing was fetched. Turn on "
+            f"'{HUB_TOGGLE}' and apply to download it, or give a local path.")
+
+
 def options() -> PageOptions:
-    """The URL's options (a refresh keeps them), else this session's, else the defaults."""
-    return _from_url() or st.session_state.get("options") or PageOptions()
+    """The URL's options (a refresh keeps them), else this session's, else the defaults; a proxy model the Hub
+    setting refuses (model_problem) is replaced by the embedded one, so no page reaches for the Hub unasked."""
+    opts = _from_url() or st.session_state.get("options") or PageOptions()
+    if model_problem(opts.model, hub_allowed()):
+        return dataclasses.replace(opts, model=DEFAULT_MODEL)
+    return opts
 
 
 def set_options(opts: PageOptions) -> None:
@@ -102,10 +138,15 @@ def options_form() -> PageOptions:
     cur = options()
     if cur.url() and not _from_url():
         st.query_params.update(cur.url())  # a page switch drops the query string: put the options back
+    asked = _from_url() or st.session_state.get("options")
+    if asked and asked.model != cur.model:
+        st.warning(f"{model_problem(asked.model, hub_allowed())} The embedded model {DEFAULT_MODEL!r} is used "
+                   "instead.")
     with st.form("analysis-options"):
         c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
         model = c1.text_input("Proxy model", value=cur.model,
-                              help=f"'{DEFAULT_MODEL}' is embedded and offline; or a Hugging Face id or local path")
+                              help=f"'{DEFAULT_MODEL}' is embedded and offline; or a local path, or a Hugging Face "
+                                   f"id (one in this machine's Hugging Face cache, or any with '{HUB_TOGGLE}' on)")
         mode = c2.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode),
                             help=MODE_HELP)
         k = c3.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
@@ -117,9 +158,17 @@ def options_form() -> PageOptions:
                                  help="density rule: rows below this quantile of 10-NN similarity are sparse")
             mf = st.number_input("Mass fraction", 0.05, 1.0, float(cur.mass_fraction), 0.05,
                                  help="mass rule: rows with less than this fraction of the typical row's mass")
+        allow = st.toggle(HUB_TOGGLE, value=hub_allowed(),
+                          help="Off (the default): a Hugging Face id must already be in this machine's Hugging Face "
+                               "cache, and nothing is downloaded. On: the proxy model may be fetched from the Hub.")
         if st.form_submit_button("Apply"):
-            set_options(PageOptions(model=model.strip() or DEFAULT_MODEL, mode=mode, k=int(k) or None, rule=rule,
-                                    density_quantile=float(dq), mass_fraction=float(mf)))
+            st.session_state["hub_allowed"] = bool(allow)
+            problem = model_problem(model, bool(allow))
+            if problem:
+                st.error(problem)
+            else:
+                set_options(PageOptions(model=model.strip() or DEFAULT_MODEL, mode=mode, k=int(k) or None, rule=rule,
+                                        density_quantile=float(dq), mass_fraction=float(mf)))
     return options()
 
 
