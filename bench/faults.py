@@ -1,7 +1,7 @@
 """Reliability benchmark: nothing lost, nothing stale, nothing poisoned.
 
-    python bench/faults.py [--json] [--only corpus,ingest,features,map,synthesis,export,concurrency] [--keep DIR]
-                           [--jobs 2] [--product-features]
+    python bench/faults.py [--json] [--only corpus,ingest,features,map,synthesis,export,concurrency,hostile]
+                           [--keep DIR] [--jobs 2] [--product-features]
 
 1. Bad files: bench/fault_corpus.py's corpus through the real CLI (`bad_files`, `handled`).
 2. kill -9 sweep: `ingest`, `features`, `map`, `synthesize` (against tests/openai_stub.py) and `export` are each
@@ -17,6 +17,12 @@
 3. Concurrency (in-process threads): two tabs starting the same job, identical requests to the endpoint, 8 writers
    of the same keys (`concurrency_failures`), and a dataset replaced under its cached scores, map and cluster
    summaries (`stale_results`).
+
+4. Hostile cases (issue 17; bench/hostile_storage.py, hostile_io.py, hostile_server.py): kinds of hostile vector
+   file, export targets (symlinks, devices, fifos, the workspace's own files), temp entries of other programs, LIKE
+   wildcards in names, --replace under exclusions, API keys echoed in good replies, regex bombs, bad numbers and
+   database errors, ids with commas, killed parents of the llama.cpp server, servers dying by SIGILL and someone
+   else's server (`hostile_cases`, `hostile_ok`, `leaked`).
 
 Prints one JSON line with --json (totals first, then per-step details), else a table. The proxy model runs on the
 CPU, so the inputs are small (4 and 24 fixture rows, 100k generated rows for ingest/export) and features, map and
@@ -66,7 +72,7 @@ compute.feature_config = lambda **kw: _default(**{{**{LIGHT_FIELDS!r}, **kw}})
 from core.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-STEPS = ("corpus", "ingest", "features", "map", "synthesis", "export", "concurrency")
+STEPS = ("corpus", "ingest", "features", "map", "synthesis", "export", "concurrency", "hostile")
 
 
 class Bench:
@@ -722,6 +728,28 @@ def step_concurrency(bench: Bench, map_template: Path) -> dict:
     return out
 
 
+# ---- 4. hostile cases (issue 17) -----------------------------------------------------------------------------------
+
+def step_hostile(bench: Bench) -> dict:
+    """Hostile vector files, export targets, temp cleanup, LIKE escapes and --replace (hostile_storage.py); echoed
+    secrets, regex bombs, bad numbers and ids (hostile_io.py); killed parents and unrunnable llama.cpp servers
+    (hostile_server.py). Each case reports ok, leaked and lost (and stale where it applies)."""
+    import hostile_io
+    import hostile_server
+    import hostile_storage
+
+    cases = []
+    for name, module in (("storage", hostile_storage), ("io", hostile_io), ("server", hostile_server)):
+        folder = bench.root / f"hostile-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        cases += [dict(c, group=name) for c in module.run_cases(folder)]
+    return {"cases": len(cases), "ok": sum(bool(c["ok"]) for c in cases),
+            "failed": [c["case"] for c in cases if not c["ok"]],
+            "leaked": sum(c.get("leaked", 0) for c in cases), "lost": sum(c.get("lost", 0) for c in cases),
+            "stale": sum(c.get("stale", 0) for c in cases),
+            "kinds": dict(collections.Counter(c["kind"] for c in cases)), "details": cases}
+
+
 # ---- driver ---------------------------------------------------------------------------------------------------------
 
 def prepare(bench: Bench, need: set[str]) -> dict[str, Path]:
@@ -773,6 +801,7 @@ def run(bench: Bench, only: set[str]) -> dict:
             raise RuntimeError("no ingest workspace ended with the whole dataset: nothing to export")
         steps["export"] = timed("export", step_export, bench, big, INGEST_ROWS)
     conc = timed("concurrency", step_concurrency, bench, templates["mix"]) if "concurrency" in only else {}
+    hostile = timed("hostile", step_hostile, bench) if "hostile" in only else {}
     corpus = corpus_future.result() if corpus_future else {"bad_files": 0, "handled": 0, "failures": []}
     background.shutdown()
     summary = {
@@ -781,7 +810,10 @@ def run(bench: Bench, only: set[str]) -> dict:
         "rows_lost": sum(s["lost"] for s in steps.values()),
         "rows_duplicated": sum(s["duplicated"] for s in steps.values())
         + conc.get("concurrent_writes", {}).get("duplicated", 0),
-        "stale_results": conc.get("replace", {}).get("stale", 0),
+        "stale_results": conc.get("replace", {}).get("stale", 0) + hostile.get("stale", 0),
+        "hostile_cases": hostile.get("cases", 0), "hostile_ok": hostile.get("ok", 0),
+        "hostile_failed": hostile.get("failed", []), "leaked": hostile.get("leaked", 0),
+        "hostile_lost": hostile.get("lost", 0),
         "poisoned": sum(s["poisoned"] for s in steps.values()),
         "temp_files_left": sum(s["temp_left"] for s in steps.values()),
         "recomputed_rows": sum(s["recomputed"] for s in steps.values()),
@@ -792,6 +824,7 @@ def run(bench: Bench, only: set[str]) -> dict:
         "corpus_failures": corpus["failures"],
         "steps": {name: {k: v for k, v in s.items()} for name, s in steps.items()},
         "concurrency": conc,
+        "hostile": hostile,
         "timings": timings,
     }
     return summary
@@ -814,10 +847,19 @@ def print_table(s: dict) -> None:
     for name, c in s["concurrency"].items():
         print(f"{name:<20} {json.dumps(c)[:300]}")
     print()
+    if s.get("hostile"):
+        h = s["hostile"]
+        print(f"hostile cases: {h['ok']}/{h['cases']} ok ({', '.join(f'{k} {v}' for k, v in h['kinds'].items())}); "
+              f"leaked {h['leaked']}, lost {h['lost']}, stale {h['stale']}")
+        for c in h["details"]:
+            if not c["ok"]:
+                print(f"  FAIL {c['group']}: {c['case']}: {c['detail'][:160]}")
+        print()
     print("seconds per step: " + ", ".join(f"{k} {v}" for k, v in s["timings"].items()))
     print(" ".join(f"{k}={s[k]}" for k in ("kill_points", "rows_lost", "rows_duplicated", "stale_results",
                                            "poisoned", "temp_files_left", "recomputed_rows", "missed_kill_points",
-                                           "rerun_errors", "concurrency_failures", "seconds")))
+                                           "rerun_errors", "concurrency_failures", "hostile_cases", "hostile_ok",
+                                           "leaked", "seconds")))
 
 
 def main() -> None:
