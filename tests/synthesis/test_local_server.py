@@ -172,3 +172,23 @@ def test_a_synthesis_run_completes_through_the_fallback_with_the_reason_recorded
         assert summarize(store, summary["run_id"])["notices"] == summary["notices"]  # persisted with the run
         frame = candidates_frame(store, summary["run_id"])
         assert len(frame) and "generation error" not in set(frame["reason"])
+
+
+def test_the_installed_llama_cpp_is_the_portable_build():
+    """The set-up's llama.cpp must run on any CPU of its architecture: no AMX tile instructions, no AVX-512 and no
+    -march=native (a native build on a CPU advertising AMX died with SIGILL on its first request). Read in a child
+    process (llama.cpp's native code never runs in the test process) and from the library's own instructions."""
+    import shutil
+    import sysconfig
+
+    info = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr[-2000:]
+    features = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in info.stdout.split("|")) if v.strip()}
+    assert not any(k.startswith(("AMX", "AVX512")) for k in features), features
+    lib = Path(sysconfig.get_paths()["purelib"]) / "llama_cpp" / "lib" / "libggml-cpu.so"
+    if shutil.which("objdump") and lib.exists():
+        asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(lib)], capture_output=True, text=True,
+                             timeout=300).stdout
+        for insn in ("tileloadd", "ldtilecfg", "tdpbssd", "%zmm"):
+            assert insn not in asm, f"{lib.name} holds {insn}: not a portable build"
