@@ -3,6 +3,7 @@ analysis options. Run it whenever the default feature identity changes (FEATURE_
 sketch), then commit the file; tests/analysis/test_demo.py checks the shipped identity is today's default.
 
     python tools/make_demo_features.py [WORKSPACE]   # a workspace where the demo is already analysed is reused
+    python tools/make_demo_features.py --losses      # add the quality read's losses to today's file only
 """
 import os
 import sys
@@ -12,10 +13,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 if __name__ == "__main__":
-    os.environ["PRISM_HOME"] = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="prism-demo-")
+    args = [a for a in sys.argv[1:] if a != "--losses"]
+    os.environ["PRISM_HOME"] = args[0] if args else tempfile.mkdtemp(prefix="prism-demo-")
     from core.analysis.analyse import AnalysisOptions
-    from core.analysis.demo import write_shipped
+    from core.analysis.demo import add_losses, write_shipped
     from core.data.store import Store
 
     with Store() as store:
-        print(write_shipped(store, AnalysisOptions()))
+        print((add_losses if "--losses" in sys.argv else write_shipped)(store, AnalysisOptions()))

@@ -72,7 +72,7 @@ def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None)
     if ctx:
         ctx.progress(0, 1, stage="gradient features")
     result = score(store, dataset, config, options=options.compute, progress=progress,
-                   should_cancel=ctx.cancelled if ctx else None, view=options.view)
+                   should_cancel=ctx.cancelled if ctx else None, view=options.view, quality=True)
     if ctx:
         ctx.check_cancel()
         ctx.progress(0, 1, stage="baseline metrics")

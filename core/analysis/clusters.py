@@ -5,7 +5,8 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.sparsity import DEFAULT_RULE, RULES, Scores, apply_rule, gradient_mass, knn_density, unit
+from core.analysis.sparsity import (DEFAULT_RULE, RULES, Scores, apply_rule, gradient_mass, knn_density,
+                                    similarity_operator, unit)
 
 TRAIN_POINTS_PER_CENTROID = 256  # faiss's default: only bites past 256k rows (k is capped at 1000)
 
@@ -43,6 +44,7 @@ class Clustering:
     sparse_rows: np.ndarray  # (n,) bool under the configured rule
     k: int
     mass: np.ndarray | None = None  # (n,) x_iᵀ S x_i: how much of the dataset points along each row (low = thin)
+    suspect: np.ndarray | None = None  # (n,) bool: rows left out of the rules (quality.py), never sparse
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """Nearest centroid by cosine for new rows (e.g. synthetic candidates)."""
@@ -77,15 +79,37 @@ def assign(X: np.ndarray, centroids: np.ndarray, chunk: int = 50_000) -> np.ndar
     return out
 
 
-def cluster(X: np.ndarray, config: ClusterConfig = ClusterConfig()) -> Clustering:
-    """k-means on the unit features, every per-sample score, and the sparse flags under the configured rule."""
+def cluster(X: np.ndarray, config: ClusterConfig = ClusterConfig(), *,
+            suspect: np.ndarray | None = None) -> Clustering:
+    """k-means on the unit features, every per-sample score, and the sparse flags under the configured rule.
+
+    `suspect` rows (the quality read's, core/analysis/quality.py) take no part: centroids, scores and the rule come
+    from the other rows alone, so junk can neither be a thin region nor make one; each suspect row is then assigned
+    to its nearest centroid, scored against the kept rows, and never flagged sparse."""
     n = X.shape[0]
-    if n < 3:
-        raise ValueError("clustering needs at least 3 rows")
-    k = min(config.k or default_k(n), n - 1)
-    labels, centroids = spherical_kmeans(X, k, seed=config.seed, niter=config.niter)
-    sizes = np.bincount(labels, minlength=k)
-    scores = Scores(density=knn_density(X, config.neighbours), mass=gradient_mass(X))
-    sparse_rows, sparse_clusters = apply_rule(config.rule, labels, sizes, scores, quantile=config.density_quantile,
-                                              mass_fraction=config.mass_fraction)
-    return Clustering(labels, centroids, sizes, sparse_clusters, scores.density, sparse_rows, k, scores.mass)
+    suspect = np.zeros(n, dtype=bool) if suspect is None else np.asarray(suspect, dtype=bool)
+    if suspect.shape != (n,):
+        raise ValueError(f"suspect mask of {suspect.shape} for {n} rows")
+    keep = ~suspect
+    Xk = X[keep] if suspect.any() else X
+    m = Xk.shape[0]
+    if m < 3:
+        raise ValueError(f"clustering needs at least 3 rows that are not suspect ({m} of {n} are)")
+    k = min(config.k or default_k(m), m - 1)
+    labels_k, centroids = spherical_kmeans(Xk, k, seed=config.seed, niter=config.niter)
+    sizes = np.bincount(labels_k, minlength=k)
+    scores = Scores(density=knn_density(Xk, config.neighbours), mass=gradient_mass(Xk))
+    sparse_k, sparse_clusters = apply_rule(config.rule, labels_k, sizes, scores, quantile=config.density_quantile,
+                                           mass_fraction=config.mass_fraction)
+    if not suspect.any():
+        return Clustering(labels_k, centroids, sizes, sparse_clusters, scores.density, sparse_k, k, scores.mass,
+                          suspect)
+    labels = np.empty(n, dtype=np.int64)
+    labels[keep], labels[suspect] = labels_k, assign(X[suspect], centroids)
+    density = np.empty(n, dtype=np.float32)
+    density[keep], density[suspect] = scores.density, knn_density(Xk, config.neighbours, query=X[suspect])
+    mass = np.empty(n, dtype=np.float32)
+    mass[keep], mass[suspect] = scores.mass, gradient_mass(X[suspect], S=similarity_operator(Xk))
+    sparse_rows = np.zeros(n, dtype=bool)
+    sparse_rows[keep] = sparse_k
+    return Clustering(labels, centroids, sizes, sparse_clusters, density, sparse_rows, k, mass, suspect)

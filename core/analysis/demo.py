@@ -46,8 +46,11 @@ def import_shipped(store: Store, config, *, path: Path | None = None) -> bool:
     with np.load(path, allow_pickle=False) as data:
         hashes, X, E = data["hashes"].tolist(), data["X"], data["embeddings"]
         xy = data["xy"] if "xy" in data.files else None
+        losses = {k: data[k] for k in ("loss", "loss_alone") if k in data.files}
     store.write_features(config, hashes, X)
     store.write_vectors(EMBEDDING_KEY, EMBEDDING_DIM, hashes, E)
+    for kind, values in losses.items():  # the quality read's losses: no model for it either
+        store.write_losses(config.key(), hashes, kind, values)
     if xy is not None:  # the layout too: no UMAP fit (nor its ~20 s compile) when the demo opens
         from core.analysis.gradient_map import MapConfig, seed_layout
 
@@ -92,8 +95,31 @@ def write_shipped(store: Store, options, *, path: Path | None = None) -> Path:
     gmap = latest_map(store, name, config.key())
     row_hash = {s.id: s.content_hash for s in store.samples(name)}
     xy_by_hash = {row_hash[i]: p for i, p in zip(gmap.ids, gmap.xy)}
+    losses = store.losses_by_hash(config.key(), hashes)
     np.savez_compressed(path, identity=np.array(json.dumps(config.identity(), sort_keys=True)),
                         hashes=np.array(hashes), X=np.stack([feats[h] for h in hashes]).astype(np.float32),
                         embeddings=np.stack([emb[h] for h in hashes]).astype(np.float32),
-                        xy=np.stack([xy_by_hash[h] for h in hashes]).astype(np.float32))
+                        xy=np.stack([xy_by_hash[h] for h in hashes]).astype(np.float32),
+                        loss=np.array([losses[h][0] for h in hashes], dtype=np.float32),
+                        loss_alone=np.array([losses[h][1] for h in hashes], dtype=np.float32))
+    return path
+
+
+def add_losses(store: Store, options, *, path: Path | None = None) -> Path:
+    """Add the quality read's losses to a shipped file whose features are today's (no feature is recomputed)."""
+    from core.data.datasets import ingest
+    from core.features.response_loss import compute_losses
+
+    path = path or DEMO_FEATURES
+    config = options.feature_config()
+    name, _ = ingest(store, DEMO_FILE, name=DEMO_NAME)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k not in ("loss", "loss_alone")}
+    if json.loads(str(arrays["identity"])) != json.loads(json.dumps(config.identity())):
+        raise ValueError("the shipped features are of another identity: regenerate them whole")
+    compute_losses(store, name, config)
+    hashes = arrays["hashes"].tolist()
+    losses = store.losses_by_hash(config.key(), hashes)
+    np.savez_compressed(path, **arrays, loss=np.array([losses[h][0] for h in hashes], dtype=np.float32),
+                        loss_alone=np.array([losses[h][1] for h in hashes], dtype=np.float32))
     return path

@@ -26,7 +26,8 @@ from core.config import stable_hash
 from core.data.files import atomic_write
 from core.data.store import Store
 
-MAP_VERSION = 3  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement; 3: mass score
+MAP_VERSION = 4  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement; 3: mass score;
+# 4: suspect rows (quality.py) left out of the rules
 StageFn = Callable[[str, float], None]  # (stage, fraction done)
 PLACE_NEIGHBOURS = 10
 
@@ -88,14 +89,20 @@ class GradientMap:
     layout: Layout | None = None
     fitted_rows: int = 0  # rows UMAP was fitted on (the rest were placed)
     mass: np.ndarray | None = None  # (n,) x_iᵀ S x_i (low = a rare kind of row)
+    suspect: np.ndarray | None = None  # (n,) bool: the quality read's suspect rows (never sparse; their own colour)
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "n": len(self.ids), "k": self.k, "rule": self.rule,
                 "sparse_clusters": [int(c) for c in np.flatnonzero(self.sparse_clusters)],
                 "config_key": self.config_key, "map_key": self.key, "fitted_rows": self.fitted_rows,
-                "rows": [{"id": i, "cluster": int(c), "sparse": bool(s), "density": float(d), "mass": float(m),
-                          "x": float(x), "y": float(y)} for i, c, s, d, m, (x, y) in
-                         zip(self.ids, self.labels, self.sparse_rows, self.density, self.mass, self.xy)]}
+                "suspect_rows": int(self.suspect.sum()) if self.suspect is not None else 0,
+                "rows": [{"id": i, "cluster": int(c), "sparse": bool(s), "suspect": bool(q), "density": float(d),
+                          "mass": float(m), "x": float(x), "y": float(y)} for i, c, s, q, d, m, (x, y) in
+                         zip(self.ids, self.labels, self.sparse_rows, self._suspect(), self.density, self.mass,
+                             self.xy)]}
+
+    def _suspect(self) -> np.ndarray:
+        return self.suspect if self.suspect is not None else np.zeros(len(self.ids), dtype=bool)
 
 
 # ---- artifacts -----------------------------------------------------------------------------------------------------
@@ -194,9 +201,11 @@ def content_key(store: Store, dataset: str, n_rows: int, view: str = "kept") -> 
     return f"{store.fingerprint(dataset, view)}:{n_rows}"
 
 
-def map_key(dataset: str, config_key: str, content: str, cc: ClusterConfig, mc: MapConfig) -> str:
+def map_key(dataset: str, config_key: str, content: str, cc: ClusterConfig, mc: MapConfig,
+            quality: str = "") -> str:
+    """`quality`: quality.quality_state of the rows (which rows can be suspect): the rules leave those out."""
     return stable_hash({"v": MAP_VERSION, "dataset": dataset, "features": config_key, "content": content,
-                        "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
+                        "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc), "quality": quality})
 
 
 def layout_key(config_key: str, content: str, mc: MapConfig) -> str:
@@ -208,8 +217,11 @@ def layout_key(config_key: str, content: str, mc: MapConfig) -> str:
 def settings_key(store: Store, dataset: str, config_key: str, cc: ClusterConfig, mc: MapConfig,
                  view: str = "kept") -> str:
     """Where the map made with these settings is recorded, so a page finds it without reading the features."""
+    from core.analysis.quality import quality_state
+
     return "map-for:" + stable_hash({"dataset": dataset, "fp": store.fingerprint(dataset, view), "features": config_key,
-                                     "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc)})
+                                     "cluster": dataclasses.asdict(cc), "map": dataclasses.asdict(mc),
+                                     "quality": quality_state(store, dataset, config_key, view)})
 
 
 def load_cached(store: Store, key: str) -> GradientMap | None:
@@ -222,8 +234,8 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
         return None
     cur = store.cursor()
     try:
-        res = cur.execute("SELECT sample_id, cluster, sparse, density, x, y, mass FROM map_rows WHERE map_key = ? "
-                          "ORDER BY ordinal", [key]).fetchnumpy()
+        res = cur.execute("SELECT sample_id, cluster, sparse, density, x, y, mass, coalesce(suspect, false) AS "
+                          "suspect FROM map_rows WHERE map_key = ? ORDER BY ordinal", [key]).fetchnumpy()
     finally:
         cur.close()
     return GradientMap(key=key, dataset=meta["dataset"], config_key=meta["config_key"],
@@ -232,7 +244,7 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
                        xy=np.stack([res["x"], res["y"]], axis=1), sizes=arrays["sizes"],
                        sparse_clusters=arrays["sparse_clusters"], k=int(meta["k"]), rule=meta["rule"],
                        centroids=arrays["centroids"], layout=Layout(**layout), fitted_rows=int(meta["fitted_rows"]),
-                       mass=np.asarray(res["mass"], dtype=np.float32))
+                       mass=np.asarray(res["mass"], dtype=np.float32), suspect=np.asarray(res["suspect"], dtype=bool))
 
 
 def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
@@ -245,15 +257,21 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
     ids, X = store.load_features(dataset, config_key, dim, view=view)
     if len(ids) < 3:
         raise ValueError(f"{dataset}: {len(ids)} rows have features; a map needs at least 3")
+    from core.analysis.quality import quality_state, read_quality
+
     content = content_key(store, dataset, len(ids), view)
-    key = map_key(dataset, config_key, content, cluster_config, map_config)
+    key = map_key(dataset, config_key, content, cluster_config, map_config,
+                  quality_state(store, dataset, config_key, view))
     cached = load_cached(store, key)
     if cached is not None:
         _record_settings(store, dataset, config_key, cluster_config, map_config, key, len(ids), view)
         stage("cached", 1.0)
         return cached
+    stage("quality", 0.05)
+    suspect_ids = set(read_quality(store, dataset, config_key, view=view).suspect_ids())
+    suspect = np.array([i in suspect_ids for i in ids], dtype=bool)
     stage("clustering", 0.1)
-    clustering = cluster(X, cluster_config)
+    clustering = cluster(X, cluster_config, suspect=suspect)
     lkey = layout_key(config_key, content, map_config)
     ref = store.cache_get(f"layout:{lkey}")
     saved = _load_npz(store, f"layout-{lkey}", ref["sha256"]) if ref else None
@@ -320,12 +338,13 @@ def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, datas
     table = pa.table({"map_key": [key] * len(ids), "ordinal": np.arange(len(ids), dtype=np.int32),
                       "sample_id": ids, "cluster": c.labels.astype(np.int32), "sparse": c.sparse_rows,
                       "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1],
-                      "mass": c.mass.astype(np.float32)})
+                      "mass": c.mass.astype(np.float32),
+                      "suspect": c.suspect if c.suspect is not None else np.zeros(len(ids), dtype=bool)})
     with store.transaction() as cur:
         cur.execute("DELETE FROM map_rows WHERE map_key = ?", [key])
         cur.register("incoming_map", table)
-        cur.execute("INSERT INTO map_rows (map_key, ordinal, sample_id, cluster, sparse, density, x, y, mass) "
-                    "SELECT * FROM incoming_map")
+        cur.execute("INSERT INTO map_rows (map_key, ordinal, sample_id, cluster, sparse, density, x, y, mass, "
+                    "suspect) SELECT * FROM incoming_map")
         cur.unregister("incoming_map")
     # meta last: its presence marks the map complete
     store.cache_put(f"map:{key}", {"dataset": dataset, "config_key": config_key, "k": c.k, "rule": cc.rule,

@@ -69,18 +69,22 @@ def cluster_balanced(labels: np.ndarray, sparse_clusters: np.ndarray, budget: in
 
 
 def select(X: np.ndarray, budget: int, *, seed_X: np.ndarray | None = None, seed: int = 0, k: int | None = None,
-           rule: str = DEFAULT_RULE) -> dict[str, Selection]:
-    """The greedy selection and both baselines, each with the G-Vendi of seed rows + selection."""
+           rule: str = DEFAULT_RULE, exclude: np.ndarray | None = None) -> dict[str, Selection]:
+    """The greedy selection and both baselines, each with the G-Vendi of seed rows + selection. `exclude` (n,) bool:
+    rows no method may pick (the quality read's suspect rows, unless the user includes them); indices are X's."""
     from core.analysis.clusters import ClusterConfig, cluster
     from core.analysis.diversity import vendi_score
 
     base = seed_X if seed_X is not None and len(seed_X) else np.zeros((0, X.shape[1]), np.float32)
+    allowed = np.arange(len(X)) if exclude is None else np.flatnonzero(~np.asarray(exclude, dtype=bool))
+    Xa = X[allowed] if len(allowed) < len(X) else X
 
     def score(idx: list[int]) -> float:
         return vendi_score(np.concatenate([base, X[idx]]))
 
-    c = cluster(X, ClusterConfig(k=k, seed=seed, rule=rule))
-    picks = {"greedy": greedy(X, budget, seed_X=base if len(base) else None),
-             "random": random_pick(len(X), budget, seed=seed),
+    c = cluster(Xa, ClusterConfig(k=k, seed=seed, rule=rule))
+    picks = {"greedy": greedy(Xa, budget, seed_X=base if len(base) else None),
+             "random": random_pick(len(Xa), budget, seed=seed),
              "balanced": cluster_balanced(c.labels, c.sparse_clusters, budget, seed=seed)}
-    return {m: Selection(m, idx, score(idx)) for m, idx in picks.items()}
+    return {m: Selection(m, [int(allowed[i]) for i in idx], score([int(allowed[i]) for i in idx]))
+            for m, idx in picks.items()}

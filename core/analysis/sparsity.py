@@ -76,11 +76,18 @@ def gradient_mass(X: np.ndarray, S: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def knn_density(X: np.ndarray, neighbours: int = 10) -> np.ndarray:
-    """Mean cosine similarity of each row to its nearest neighbours (itself excluded): low = a thin region."""
+def knn_density(X: np.ndarray, neighbours: int = 10, *, query: np.ndarray | None = None) -> np.ndarray:
+    """Mean cosine similarity of each row to its nearest neighbours (itself excluded): low = a thin region. With
+    `query`, the density of those other rows among X's (e.g. suspect rows, read against the rows the rules keep)."""
     import faiss
 
     X = unit(X)
+    if query is not None:
+        kk = int(min(neighbours, X.shape[0]))
+        index = faiss.IndexFlatIP(X.shape[1])
+        index.add(X)
+        sims, _ = index.search(unit(query), kk)
+        return sims.mean(axis=1).astype(np.float32)
     kk = int(min(neighbours, X.shape[0] - 1))
     if kk < 1:
         return np.ones(X.shape[0], dtype=np.float32)

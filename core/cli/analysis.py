@@ -43,6 +43,8 @@ def register_select(sub) -> None:
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE, help="for the balanced baseline")
     p.add_argument("--out", help="write the greedy selection (with provenance) to this file")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    p.add_argument("--include-suspect", action="store_true",
+                   help="let the selection take rows the quality read calls suspect (default: skipped, and counted)")
     feature_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=select)
@@ -51,6 +53,9 @@ def register_select(sub) -> None:
 def select(args, store) -> int:
     import time
 
+    import numpy as np
+
+    from core.analysis.quality import read_quality
     from core.analysis.selection import select as run_select
     from core.analysis.selection_export import export_selection
 
@@ -66,16 +71,19 @@ def select(args, store) -> int:
     started = time.perf_counter()
     ids, X = store.load_features(pool, config.key(), config.dim)
     seed_X = store.load_features(args.name, config.key(), config.dim)[1] if pool != args.name else None
-    result = run_select(X, args.budget, seed_X=seed_X, seed=args.seed, rule=args.rule)
+    suspect = set() if args.include_suspect else set(read_quality(store, pool, config.key()).suspect_ids())
+    exclude = np.array([i in suspect for i in ids], dtype=bool)
+    result = run_select(X, args.budget, seed_X=seed_X, seed=args.seed, rule=args.rule, exclude=exclude)
     seconds = time.perf_counter() - started
     chosen = [ids[i] for i in result["greedy"].indices]
     out = {"dataset": args.name, "from": pool, "budget": len(chosen), "g_vendi_selected": result["greedy"].g_vendi,
            "g_vendi_random": result["random"].g_vendi, "g_vendi_balanced": result["balanced"].g_vendi,
-           "seconds": round(seconds, 2), "ids": chosen}
+           "skipped_suspect": int(exclude.sum()), "seconds": round(seconds, 2), "ids": chosen}
     if args.out:
         export_selection(store, pool, chosen, out=args.out, fmt=args.format, method="greedy", seed_dataset=(
             args.name if pool != args.name else None))
     emit(args, out, f"{args.name}: {len(chosen)} rows chosen from {pool} in {seconds:.1f}s; G-Vendi greedy "
                     f"{out['g_vendi_selected']:.2f}, random {out['g_vendi_random']:.2f}, cluster-balanced "
-                    f"{out['g_vendi_balanced']:.2f}")
+                    f"{out['g_vendi_balanced']:.2f}; {out['skipped_suspect']} suspect rows skipped"
+                    + ("" if args.include_suspect else " (--include-suspect to allow them)"))
     return 0

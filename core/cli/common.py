@@ -217,4 +217,4 @@ def features(store, name: str, config, args):
 
     require_dataset(store, name)
     with ProgressPrinter("features") as bar:
-        return compute_features(store, name, config, options=options_from_args(args), progress=bar)
+        return compute_features(store, name, config, options=options_from_args(args), progress=bar, quality=True)

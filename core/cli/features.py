@@ -38,9 +38,11 @@ def score(args, store) -> int:
     name = resolve_dataset(store, args.target, mapping=parse_mapping(args.mapping))
     config = config_from_args(args, store, name)
     with ProgressPrinter("features") as bar:
-        result = score_dataset(store, name, config, q=args.q, options=options_from_args(args), progress=bar)
+        result = score_dataset(store, name, config, q=args.q, options=options_from_args(args), progress=bar,
+                               quality=True)
+    clean = "n/a" if result.g_vendi_clean is None else f"{result.g_vendi_clean:.3f}"
     emit(args, result.to_json(),
          f"{result.dataset}: G-Vendi {result.g_vendi:.3f} (n={result.n}, mode={result.mode}, d={result.dim}, "
          f"q={result.q:g}; {result.computed} computed, {result.cached} cached; "
-         f"{result.rejected_rows} rejected rows)")
+         f"{result.rejected_rows} rejected rows); without its {result.n_suspect} suspect rows {clean}")
     return 0

@@ -95,6 +95,11 @@ class MarkTables:
             out.setdefault(sid, []).append(value)
         return out
 
+    def tagged(self, dataset: str, tag: str) -> list[str]:
+        """The ids carrying one tag, sorted."""
+        return [r[0] for r in self.query("SELECT sample_id FROM marks WHERE dataset = ? AND kind = 'tag' AND value = ? "
+                                         "ORDER BY sample_id", [dataset, tag])]
+
     def tag_counts(self, dataset: str) -> dict[str, int]:
         return dict(self.query("SELECT value, count(*) FROM marks WHERE dataset = ? AND kind = 'tag' GROUP BY value "
                                "ORDER BY 2 DESC", [dataset]))

@@ -194,6 +194,13 @@ class SampleTables:
         return {"name": name, "source": source, "created_at": created, "n": n, "rejected_rows": rejected,
                 "report": json.loads(report) if report else {}}
 
+    def hashes_of(self, name: str, ids: list[str]) -> list[str]:
+        """The content hashes of these rows of the dataset (rows not in it are skipped)."""
+        if not ids:
+            return []
+        return [r[0] for r in self.query("SELECT content_hash FROM samples WHERE dataset = ? AND sample_id IN "
+                                         "(SELECT unnest(?))", [name, list(ids)])]
+
     def samples(self, name: str, view: str = "kept") -> list[Sample]:
         rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples s WHERE dataset = ? "
                           f"AND {in_view(view)} ORDER BY ordinal", [name])

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS marks (
 CREATE TABLE IF NOT EXISTS mark_actions (
     action_id VARCHAR PRIMARY KEY, dataset VARCHAR, op VARCHAR, value VARCHAR, ids JSON, n INTEGER,
     created_at DOUBLE, undone BOOLEAN);  -- op: tag | untag | exclude | include; ids: the rows it changed
+CREATE TABLE IF NOT EXISTS row_losses (
+    config_key VARCHAR, content_hash VARCHAR, loss FLOAT, loss_alone FLOAT,
+    PRIMARY KEY (config_key, content_hash));  -- the proxy's mean response loss with / without the prompt (quality)
 CREATE TABLE IF NOT EXISTS llm_cache (key VARCHAR PRIMARY KEY, text VARCHAR, error VARCHAR, created_at DOUBLE);
 CREATE TABLE IF NOT EXISTS synth_runs (
     run_id VARCHAR PRIMARY KEY, dataset VARCHAR, config JSON, generator VARCHAR, feature_key VARCHAR,
@@ -58,8 +61,10 @@ COLUMNS = (
     ("datasets", "kept_fp", "VARCHAR"),  # the same over the rows not excluded (NULL: nothing is excluded)
     ("scores", "content_fp", "VARCHAR"),  # the dataset's fingerprint when the score was computed
     ("map_rows", "mass", "FLOAT"),  # sparsity.gradient_mass of each row (the mass rule's per-sample score)
+    ("map_rows", "suspect", "BOOLEAN"),  # the quality read's suspect rows (left out of the rules)
     ("synth_candidates", "source_id", "VARCHAR"),  # a pool-sourced candidate's row id in the pool
     ("synth_candidates", "control", "BOOLEAN"),  # drawn into the control arm
+    ("synth_candidates", "quality", "VARCHAR"),  # a suspect candidate's reasons (JSON list of words)
     ("synth_rounds", "embedding_vendi_after", "DOUBLE"),
     ("synth_rounds", "embedding_vendi_control", "DOUBLE"),
     ("synth_rounds", "n_after", "INTEGER"),

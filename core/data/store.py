@@ -15,6 +15,7 @@ from pathlib import Path
 from core.config import workspace_dir
 from core.data import schema
 from core.data.files import clean_workspace
+from core.data.losses import LossTables
 from core.data.marks import MarkTables
 from core.data.samples import SampleTables
 from core.data.vectors import VectorTables
@@ -28,7 +29,7 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, VectorTables, MarkTables):
+class Store(SampleTables, VectorTables, MarkTables, LossTables):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write

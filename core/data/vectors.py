@@ -60,11 +60,14 @@ class VectorTables:
                           "WHERE content_hash IN (SELECT unnest(?))", [hashes])
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def write_features(self, config: FeatureConfig, hashes: list[str], vectors: np.ndarray) -> int:
-        """Insert one batch in one transaction; rows already present are kept (never duplicated)."""
-        return self.write_vectors(self.register_config(config), config.dim, hashes, vectors)
+    def write_features(self, config: FeatureConfig, hashes: list[str], vectors: np.ndarray,
+                       losses: np.ndarray | None = None) -> int:
+        """Insert one batch in one transaction; rows already present are kept (never duplicated). `losses`: each
+        row's mean response loss from the same pass, kept for the quality read (losses.py), in the same transaction."""
+        return self.write_vectors(self.register_config(config), config.dim, hashes, vectors, losses=losses)
 
-    def write_vectors(self, key: str, dim: int, hashes: list[str], vectors: np.ndarray) -> int:
+    def write_vectors(self, key: str, dim: int, hashes: list[str], vectors: np.ndarray,
+                      losses: np.ndarray | None = None) -> int:
         """Vectors under any key (a feature config's, or e.g. the text-embedding baseline's), one transaction."""
         import pyarrow as pa
 
@@ -82,6 +85,8 @@ class VectorTables:
             cur.execute(f"INSERT INTO {table_name} SELECT config_key, content_hash, vec "
                         f"FROM incoming_features ON CONFLICT DO NOTHING")
             cur.unregister("incoming_features")
+            if losses is not None:
+                self._write_losses(cur, key, hashes, "loss", losses)
         return len(hashes)
 
     def load_features(self, dataset: str, config_key: str, dim: int,

@@ -88,8 +88,14 @@ def response_positions(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.
     return b_idx, t_idx, shifted[b_idx, t_idx]
 
 
-def per_sample_mean_loss(logits: torch.Tensor, targets: torch.Tensor, b_idx: torch.Tensor, batch: int) -> torch.Tensor:
-    """Σ_b mean-CE_b: its gradient w.r.t. sample b's activations is exactly the gradient of b's own loss."""
+def per_sample_losses(logits: torch.Tensor, targets: torch.Tensor, b_idx: torch.Tensor, batch: int) -> torch.Tensor:
+    """(B,) each sample's mean cross-entropy over its response tokens (nats per token)."""
     token_loss = F.cross_entropy(logits.float(), targets, reduction="none")
     counts = torch.bincount(b_idx, minlength=batch).clamp_min(1).to(token_loss.dtype)
-    return (token_loss / counts[b_idx]).sum()
+    return torch.zeros(batch, dtype=token_loss.dtype, device=token_loss.device).index_add_(0, b_idx,
+                                                                                           token_loss / counts[b_idx])
+
+
+def per_sample_mean_loss(logits: torch.Tensor, targets: torch.Tensor, b_idx: torch.Tensor, batch: int) -> torch.Tensor:
+    """Σ_b mean-CE_b: its gradient w.r.t. sample b's activations is exactly the gradient of b's own loss."""
+    return per_sample_losses(logits, targets, b_idx, batch).sum()

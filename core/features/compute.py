@@ -22,6 +22,7 @@ class FeatureRun:
     computed: int  # feature rows computed in this run
     cached: int  # rows that were already in the store
     truncated: int  # samples cut to max_length in this run
+    quality_rows: int = 0  # losses computed by the quality pass in this run (response_loss.py)
 
 
 def feature_config(*, model: str = DEFAULT_MODEL, **fields) -> FeatureConfig:
@@ -67,11 +68,26 @@ def missing_chunks(store: Store, dataset: str, config: FeatureConfig, chunk: int
 
 def compute_features(store: Store, dataset: str, config: FeatureConfig, *, options: ComputeOptions | None = None,
                      batch_size: int | None = None, progress: ProgressFn | None = None,
-                     should_cancel: Callable[[], bool] | None = None, loaded=None) -> FeatureRun:
-    """Compute only the missing feature rows, committing each batch: a killed run resumes where it stopped."""
+                     should_cancel: Callable[[], bool] | None = None, loaded=None,
+                     quality: bool = False) -> FeatureRun:
+    """Compute only the missing feature rows, committing each batch: a killed run resumes where it stopped. Then,
+    with `quality`, the losses the quality read needs that are still missing (response_loss.py)."""
     options = options or ComputeOptions()
     if batch_size is not None:
         options = dataclasses.replace(options, batch_size=batch_size)
+    run = _compute_features(store, dataset, config, options, progress, should_cancel, loaded)
+    if not quality or getattr(config, "mode", "") == "imported":
+        return run
+    from core.features.response_loss import compute_losses
+
+    done = compute_losses(store, dataset, config, device=options.device, max_batch_tokens=options.max_batch_tokens,
+                          batch_size=options.batch_size, progress=progress, should_cancel=should_cancel,
+                          loaded=loaded)
+    return dataclasses.replace(run, quality_rows=sum(done.values()))
+
+
+def _compute_features(store: Store, dataset: str, config: FeatureConfig, options: ComputeOptions,
+                      progress: ProgressFn | None, should_cancel: Callable[[], bool] | None, loaded) -> FeatureRun:
     key = store.register_config(config)
     cached = store.feature_coverage(dataset, key, config.dim)
     n_missing = len(store.missing_feature_hashes(dataset, config))
@@ -100,9 +116,9 @@ def compute_features(store: Store, dataset: str, config: FeatureConfig, *, optio
     if progress:
         progress(0, n_missing)
     for hashes, pairs in missing_chunks(store, dataset, config):
-        for idx, vectors, n_trunc in iter_feature_batches(featurizer, pairs, batch_size=options.batch_size,
-                                                          max_batch_tokens=options.max_batch_tokens):
-            store.write_features(config, [hashes[i] for i in idx], vectors)
+        for idx, vectors, n_trunc, losses in iter_feature_batches(featurizer, pairs, batch_size=options.batch_size,
+                                                                  max_batch_tokens=options.max_batch_tokens):
+            store.write_features(config, [hashes[i] for i in idx], vectors, losses=losses)
             done += len(idx)
             truncated += n_trunc
             if progress:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core.config import FeatureConfig
-from core.features.batches import Batch, per_sample_mean_loss, response_positions
+from core.features.batches import Batch, per_sample_losses, response_positions
 from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
 from core.features.tensor_sketch import CountSketchHash, per_sample_sum, to_sketch
@@ -58,6 +58,7 @@ class FastFeaturizer:
 
     def __init__(self, model: torch.nn.Module, config: FeatureConfig, *, tokenizer=None):
         self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.last_losses: np.ndarray | None = None  # each row's mean response loss in the last batch (quality.py)
         self.D = config.sketch_dim
         seed = config.seed
         blocks = find_blocks(model)
@@ -238,7 +239,9 @@ class FastFeaturizer:
                     acc["head"] += torch.zeros_like(acc["head"]).index_add_(0, b_idx, prod)
 
                 logits.register_hook(head_grad_hook)
-                per_sample_mean_loss(logits, targets, b_idx, B).backward()
+                losses = per_sample_losses(logits, targets, b_idx, B)
+                losses.sum().backward()
+                self.last_losses = losses.detach().cpu().numpy().astype(np.float32)
         finally:
             for h in handles:
                 h.remove()

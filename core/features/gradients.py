@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.config import FeatureConfig
-from core.features.batches import Batch, Encoded, collate, encode_pair, per_sample_mean_loss, response_positions
+from core.features.batches import Batch, Encoded, collate, encode_pair, per_sample_losses, response_positions
 from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
 
@@ -36,10 +36,11 @@ class FullFeaturizer:
         self.params = [(n, p) for n, p in model.named_parameters()]  # tied weights appear once
         check_dtype(config.dtype, next(model.parameters()).device.type)
         self.projector = CountSketchProjector(config.dim, seed=config.seed)
+        self.last_losses: np.ndarray | None = None  # each row's mean response loss in the last batch (quality.py)
 
     def gradients(self, batch: Batch) -> list[list[tuple[str, torch.Tensor]]]:
         """Per-sample gradients (unpadded, one backward each)."""
-        out = []
+        out, losses = [], []
         device = next(self.model.parameters()).device
         for p in self.model.parameters():
             p.requires_grad_(True)
@@ -54,12 +55,14 @@ class FullFeaturizer:
                                                       attention_mask=single.attention_mask.to(device)
                                                       ).last_hidden_state
                     logits = self.model.get_output_embeddings()(hidden[b_idx, t_idx])
-                    loss = per_sample_mean_loss(logits, targets, b_idx, 1)
+                    loss = per_sample_losses(logits, targets, b_idx, 1).sum()
                     grads = torch.autograd.grad(loss, [p for _, p in self.params])
                 out.append([(name, g.unsqueeze(0)) for (name, _), g in zip(self.params, grads)])
+                losses.append(float(loss.detach()))
         finally:
             for p in self.model.parameters():
                 p.requires_grad_(False)
+        self.last_losses = np.asarray(losses, dtype=np.float32)
         return out
 
     def features(self, batch: Batch) -> np.ndarray:
@@ -116,8 +119,8 @@ def encode_all(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> 
 
 def iter_feature_batches(featurizer, pairs: Sequence[tuple[str, str]], *, batch_size: int | None = None,
                          max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
-                         ) -> Iterator[tuple[list[int], np.ndarray, int]]:
-    """Yield (row indices, unit vectors, truncated count) batch by batch.
+                         ) -> Iterator[tuple[list[int], np.ndarray, int, np.ndarray]]:
+    """Yield (row indices, unit vectors, truncated count, each row's mean response loss) batch by batch.
 
     Rows are tokenised a window at a time (windows ordered by text length, so the batches of one window pad little);
     batch_size caps the rows per batch on top of the token budget."""
@@ -132,18 +135,22 @@ def iter_feature_batches(featurizer, pairs: Sequence[tuple[str, str]], *, batch_
             batch = collate([encoded[i] for i in local], tok.pad_token_id)
             with lock:
                 vectors = featurizer.features(batch)
-            yield [window[i] for i in local], vectors, batch.n_truncated
+                losses = featurizer.last_losses
+            yield [window[i] for i in local], vectors, batch.n_truncated, losses
 
 
 def featurize_pairs(featurizer, pairs: Sequence[tuple[str, str]], *, batch_size: int | None = None,
-                    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                    progress: Progress | None = None) -> tuple[np.ndarray, int]:
-    """Rows in, unit vectors out (same order), with the number of samples truncated to max_length."""
+                    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, progress: Progress | None = None,
+                    losses: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Rows in, unit vectors out (same order), with the number of samples truncated to max_length; `losses`, when
+    given (n,), receives each row's mean response loss from the same pass."""
     out = np.zeros((len(pairs), featurizer.config.dim), dtype=np.float32)
     done = truncated = 0
-    for idx, vectors, n_trunc in iter_feature_batches(featurizer, pairs, batch_size=batch_size,
-                                                      max_batch_tokens=max_batch_tokens):
+    for idx, vectors, n_trunc, batch_losses in iter_feature_batches(featurizer, pairs, batch_size=batch_size,
+                                                                    max_batch_tokens=max_batch_tokens):
         out[idx] = vectors
+        if losses is not None:
+            losses[idx] = batch_losses
         done += len(idx)
         truncated += n_trunc
         if progress:

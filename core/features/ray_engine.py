@@ -62,6 +62,7 @@ class FeatureWorker:
         import pyarrow as pa
 
         from core.features.gradients import featurize_pairs
+        from core.features.response_loss import response_losses
 
         self.calls += 1
         marker = os.environ.get(KILL_HOOK)
@@ -69,11 +70,19 @@ class FeatureWorker:
             open(marker, "w").close()
             os._exit(1)  # a worker dying after its first batch: Ray restarts it and retries this batch
         pairs = list(zip(batch["prompt"].to_pylist(), batch["response"].to_pylist()))
+        losses = np.zeros(len(pairs), dtype=np.float32)
         X, truncated = featurize_pairs(self.featurizer, pairs, batch_size=self.batch_size,
-                                       max_batch_tokens=self.max_batch_tokens)
+                                       max_batch_tokens=self.max_batch_tokens, losses=losses)
+        alone = np.zeros(len(pairs), dtype=np.float32)  # the quality pass's forward, on the worker too
+        for idx, values in response_losses(self.featurizer.model, self.featurizer.tokenizer,
+                                           [("", r) for _, r in pairs], max_length=self.config.max_length,
+                                           max_batch_tokens=self.max_batch_tokens, batch_size=self.batch_size):
+            alone[idx] = values
         flat = pa.array(np.ascontiguousarray(X, dtype=np.float32).reshape(-1), type=pa.float32())
         return pa.table({"content_hash": batch["content_hash"],
                          "vec": pa.FixedSizeListArray.from_arrays(flat, X.shape[1]),
+                         "loss": pa.array(losses, type=pa.float32()),
+                         "loss_alone": pa.array(alone, type=pa.float32()),
                          "truncated": pa.array([truncated] + [0] * (len(pairs) - 1), type=pa.int32())})
 
 
@@ -131,7 +140,8 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
         for out in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             hashes = out["content_hash"].to_pylist()
             X = np.asarray(out["vec"].combine_chunks().flatten(), dtype=np.float32).reshape(len(hashes), -1)
-            store.write_features(config, hashes, X)
+            store.write_features(config, hashes, X, losses=out["loss"].to_numpy())
+            store.write_losses(config.key(), hashes, "loss_alone", out["loss_alone"].to_numpy())
             done += len(hashes)
             truncated += int(pa.compute.sum(out["truncated"]).as_py() or 0)
             if progress:

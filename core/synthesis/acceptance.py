@@ -21,10 +21,33 @@ def candidate_features(store: Store, featurizer, rows: list[dict]) -> np.ndarray
     found = store.features_by_hash(config.key(), config.dim, hashes)
     todo = [i for i, h in enumerate(hashes) if h not in found]
     if todo:
-        X, _ = featurize_pairs(featurizer, [(rows[i]["problem"], rows[i]["solution"]) for i in todo])
-        store.write_features(config, [hashes[i] for i in todo], X)
+        losses = np.zeros(len(todo), dtype=np.float32)
+        X, _ = featurize_pairs(featurizer, [(rows[i]["problem"], rows[i]["solution"]) for i in todo], losses=losses)
+        store.write_features(config, [hashes[i] for i in todo], X, losses=losses)
         found.update({hashes[i]: x for i, x in zip(todo, X)})
     return np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, config.dim), np.float32)
+
+
+def screen(store: Store, featurizer, rows: list[dict], reference) -> np.ndarray:
+    """The quality read of candidates against the seed's own distribution (quality.Reference): a suspect candidate
+    gets reason "suspect" and its reasons in words under "quality"; returns the (n,) suspect mask. Their loss came
+    with their features (candidate_features); the response-alone loss is one forward pass more, cached by hash."""
+    from core.analysis.quality import flags, text_signals
+    from core.features.response_loss import candidate_losses_alone
+
+    if not rows or reference is None:
+        return np.zeros(len(rows), dtype=bool)
+    hashes = [r["content_hash"] for r in rows]
+    losses = store.losses_by_hash(featurizer.config.key(), hashes)
+    alone = candidate_losses_alone(store, featurizer, hashes, [r["solution"] for r in rows])
+    out = np.zeros(len(rows), dtype=bool)
+    for i, (row, h) in enumerate(zip(rows, hashes)):
+        loss = (losses.get(h) or (None, None))[0]
+        ifd = loss / max(alone[h], 1e-6) if loss is not None and h in alone else None
+        reasons = flags(text_signals(row["problem"], row["solution"]), loss, ifd, reference)
+        if reasons:
+            row["reason"], row["quality"], out[i] = "suspect", [t for _, t in reasons], True
+    return out
 
 
 def judge(rows: list[dict], X: np.ndarray, pool_X: np.ndarray, known: set[str], centroids: np.ndarray,

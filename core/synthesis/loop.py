@@ -24,7 +24,8 @@ from core.analysis.clusters import ClusterConfig, cluster
 from core.analysis.diversity import vendi_score
 from core.config import stable_hash
 from core.data.store import Store
-from core.synthesis.acceptance import VALID, candidate_features, control_draw, judge
+from core.analysis.quality import read_quality
+from core.synthesis.acceptance import VALID, candidate_features, control_draw, judge, screen
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.generators import Generator
 from core.synthesis.runs import (REASONS, candidates_frame, finish_round, round_failure, runs_for,
@@ -44,6 +45,10 @@ class Arm:
     pairs: list[tuple[str, str]]
     X: np.ndarray
 
+    def suspect(self, suspect_hashes: set[str]) -> np.ndarray:
+        """Rows the rules leave out: the seed's suspect rows (accepted candidates passed the screen)."""
+        return np.array([h in suspect_hashes for h in self.hashes], dtype=bool)
+
 
 def load_arms(store: Store, dataset: str, feature_config, run_id: str, before_round: int) -> tuple[Arm, Arm]:
     """(filtered, control): the seed plus what each arm accepted in the rounds before `before_round`."""
@@ -62,23 +67,26 @@ def load_arms(store: Store, dataset: str, feature_config, run_id: str, before_ro
     return arms[0], arms[1]
 
 
-def round_clustering(store: Store, run_id: str, rnd: int, X: np.ndarray, config: SynthesisConfig) -> dict:
+def round_clustering(store: Store, run_id: str, rnd: int, X: np.ndarray, config: SynthesisConfig,
+                     suspect: np.ndarray | None = None) -> dict:
     """Cluster once per round and persist it with the round's row in one transaction, so a resumed round targets and
-    filters exactly as before, and a kill leaves either both or neither."""
+    filters exactly as before, and a kill leaves either both or neither. Suspect rows take no part in the rules and
+    are never drawn as few-shot examples (their label is -1 in what the source sees)."""
     saved = store.query("SELECT clustering, pool_n FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
     if saved and saved[0][0] is not None and saved[0][1] == len(X):
         with np.load(io.BytesIO(saved[0][0]), allow_pickle=False) as data:
             return {"labels": data["labels"], "centroids": data["centroids"], "sparse": data["sparse"]}
-    c = cluster(X, ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule))
+    c = cluster(X, ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule), suspect=suspect)
     buf = io.BytesIO()
-    np.savez(buf, labels=c.labels, centroids=c.centroids, sparse=c.sparse_clusters)
+    labels = np.where(c.suspect, -1, c.labels) if c.suspect is not None else c.labels
+    np.savez(buf, labels=labels, centroids=c.centroids, sparse=c.sparse_clusters)
     with store.transaction() as cur:
         cur.execute("DELETE FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
         cur.execute("INSERT INTO synth_rounds (run_id, round, status, k, sparse_clusters, pool_n, accepted, "
                     "candidates, clustering) VALUES (?, ?, 'running', ?, ?, ?, 0, 0, ?)",
                     [run_id, rnd, c.k, json.dumps([int(i) for i in np.flatnonzero(c.sparse_clusters)]), len(X),
                      buf.getvalue()])
-    return {"labels": c.labels, "centroids": c.centroids, "sparse": c.sparse_clusters}
+    return {"labels": labels, "centroids": c.centroids, "sparse": c.sparse_clusters}
 
 
 class Budget:
@@ -119,9 +127,11 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         return close(store, run_id, status, error, notices=getattr(source, "notices", []))
 
     budget = Budget(store, run_id, config)
-    compute_features(store, dataset, feature_config, options=compute)
+    compute_features(store, dataset, feature_config, options=compute, quality=True)
     loaded = load_model(feature_config.model, device=resolve_device(compute.device if compute else "auto"))
     featurizer = make_featurizer(loaded.model, feature_config, tokenizer=loaded.tokenizer)
+    seed_quality = read_quality(store, dataset, feature_config.key())  # candidates are read against the seed's own
+    suspect_hashes = set(store.hashes_of(dataset, seed_quality.suspect_ids()))
     per_round = config.requests_per_round if config.source == "generator" else (config.accept_per_round or 1)
     total = config.rounds * per_round
     for rnd in range(config.rounds):
@@ -131,14 +141,15 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         if budget.spent():
             return close_run("stopped (budget)")
         filtered, control = load_arms(store, dataset, feature_config, run_id, rnd)
-        clustering = round_clustering(store, run_id, rnd, filtered.X, config)
+        clustering = round_clustering(store, run_id, rnd, filtered.X, config, filtered.suspect(suspect_hashes))
         state = RoundState(store, run_id, rnd, filtered, clustering, config, feature_config.key())
         for rows in _steps(source, state):
             pending = [r for r in rows if r.get("content_hash") and not r.get("reason")]
             X = candidate_features(store, featurizer, pending)
-            state.pool_X = np.concatenate([state.pool_X, judge(pending, X, state.pool_X, state.known,
-                                                               clustering["centroids"], clustering["sparse"],
-                                                               config.duplicate_cosine)])
+            ok = ~screen(store, featurizer, pending, seed_quality.reference)
+            state.pool_X = np.concatenate([state.pool_X, judge([r for r, o in zip(pending, ok) if o], X[ok],
+                                                               state.pool_X, state.known, clustering["centroids"],
+                                                               clustering["sparse"], config.duplicate_cosine)])
             write_candidates(store, run_id, rows)
             state.accepted += sum(r["reason"] == "accepted" for r in rows)
             if progress:
@@ -153,7 +164,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
             store.query("UPDATE synth_rounds SET status = 'failed', error = ? WHERE run_id = ? AND round = ?",
                         [failure, run_id, rnd])
             return close_run("failed", failure)
-        _finish(store, run_id, rnd, filtered, control, feature_config, config)
+        _finish(store, run_id, rnd, filtered, control, feature_config, config, suspect_hashes)
     return close_run("done")
 
 
@@ -201,7 +212,7 @@ def _steps(source, state: RoundState):
 
 
 def _finish(store: Store, run_id: str, rnd: int, filtered: Arm, control: Arm, feature_config,
-            config: SynthesisConfig) -> None:
+            config: SynthesisConfig, suspect_hashes: set[str] = frozenset()) -> None:
     """Draw the control arm's share, re-score both arms, and mark the round done (one transaction)."""
     from core.features.embeddings import embed_cached
 
@@ -218,7 +229,8 @@ def _finish(store: Store, run_id: str, rnd: int, filtered: Arm, control: Arm, fe
         pairs = {h: p for h, p in zip(arm.hashes, arm.pairs)} | {r[2]: (r[3], r[4]) for r in new}
         emb = embed_cached(store, pairs)
         grown[name] = (X, vendi_score(X), vendi_score(np.stack([emb[h] for h in pairs])))
-    c = cluster(grown["control"][0], ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule))
+    c = cluster(grown["control"][0], ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule),
+                suspect=np.concatenate([control.suspect(suspect_hashes), np.zeros(len(drawn), dtype=bool)]))
     finish_round(store, run_id, rnd, sorted(picks), {
         "g_vendi_before": vendi_score(filtered.X), "g_vendi_after": grown["after"][1],
         "g_vendi_control": grown["control"][1], "embedding_vendi_after": grown["after"][2],

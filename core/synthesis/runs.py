@@ -15,11 +15,11 @@ from core.data.store import Store
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
 
-REASONS = ("accepted", "dense cluster", "duplicate", "no majority", "no answer", "parse failure",
-           "generation error", "solution error")
+REASONS = ("accepted", "dense cluster", "duplicate", "suspect", "no majority", "no answer", "parse failure",
+           "generation error", "solution error")  # suspect: the quality read's (acceptance.screen), with why
 CANDIDATE_COLUMNS = ("run_id", "round", "request_idx", "problem_idx", "target_cluster", "raw_output", "problem",
                      "solutions", "answers", "votes", "answer", "solution", "content_hash", "cluster", "accepted",
-                     "reason", "created_at", "source_id", "control")
+                     "reason", "created_at", "source_id", "control", "quality")
 ROUND_FIELDS = ("round", "g_vendi_before", "g_vendi_after", "g_vendi_control", "embedding_vendi_after",
                 "embedding_vendi_control", "n_after", "n_control", "accepted", "control_accepted", "candidates", "k",
                 "pool_n", "control_k", "control_sparse")
@@ -52,7 +52,8 @@ def write_candidates(store: Store, run_id: str, rows: list[dict]) -> None:
     values = [[run_id, r["round"], r["request_idx"], r["problem_idx"], r.get("target_cluster"), r.get("raw_output"),
                r.get("problem"), json.dumps(r.get("solutions")), json.dumps(r.get("answers")), r.get("votes"),
                r.get("answer"), r.get("solution"), r.get("content_hash"), r.get("cluster"),
-               r["reason"] == "accepted", r["reason"], now, r.get("source_id"), False] for r in rows]
+               r["reason"] == "accepted", r["reason"], now, r.get("source_id"), False,
+               json.dumps(r["quality"]) if r.get("quality") else None] for r in rows]
     if not values:
         return
     with store.transaction() as cur:
@@ -118,7 +119,7 @@ def candidates_frame(store: Store, run_id: str):
     cur = store.cursor()
     try:
         return cur.execute("SELECT round, request_idx, problem_idx, target_cluster, cluster, reason, accepted, control, "
-                           "votes, answer, problem, solution, solutions, answers, raw_output, source_id "
+                           "votes, answer, problem, solution, solutions, answers, raw_output, source_id, quality "
                            "FROM synth_candidates WHERE run_id = ? ORDER BY round, request_idx, problem_idx",
                            [run_id]).df()
     finally:

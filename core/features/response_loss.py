@@ -1,0 +1,94 @@
+"""The quality pass's model part: each row's mean response loss under the proxy, given its prompt and given none.
+
+The loss given the prompt comes free with the feature pass (the featurisers keep it, store.write_features stores it
+with the vectors); this pass adds the loss of the response alone (the same chat template with an empty user turn),
+one forward pass without gradients over a shorter input, so a row's IFD = loss(response | prompt) / loss(response
+alone) costs a fraction of its feature (bench/quality.py measures it). Rows whose features were computed before the
+feature pass kept its loss get that loss here too. Both commit batch by batch: a killed pass resumes with the rest.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from core.data.store import Store
+
+ProgressFn = Callable[[int, int], None]
+CHUNK_ROWS = 4096
+
+
+def response_losses(model, tokenizer, pairs: Sequence[tuple[str, str]], *, max_length: int,
+                    max_batch_tokens: int = 4096, batch_size: int | None = 16):
+    """Yield (row indices, mean response loss of each) batch by batch, forward only (rows sorted by length)."""
+    from core.features.batches import collate, per_sample_losses, response_positions
+    from core.features.gradients import encode_all, lock_for, plan_batches
+
+    encoded = encode_all(tokenizer, pairs, max_length)
+    device = next(model.parameters()).device
+    for idx in plan_batches([len(e.input_ids) for e in encoded], max_batch_tokens=max_batch_tokens,
+                            max_rows=batch_size):
+        batch = collate([encoded[i] for i in idx], tokenizer.pad_token_id)
+        with lock_for(model), torch.no_grad():
+            hidden = model.get_decoder()(input_ids=batch.input_ids.to(device),
+                                         attention_mask=batch.attention_mask.to(device)).last_hidden_state
+            b_idx, t_idx, targets = (t.to(device) for t in response_positions(batch))
+            logits = model.get_output_embeddings()(hidden[b_idx, t_idx])
+            losses = per_sample_losses(logits, targets, b_idx, len(idx))
+        yield idx, losses.float().cpu().numpy()
+
+
+def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", max_batch_tokens: int = 4096,
+                   batch_size: int | None = 16, progress: ProgressFn | None = None,
+                   should_cancel: Callable[[], bool] | None = None, loaded=None) -> dict:
+    """The losses the quality read needs that the store does not hold yet: {"loss": n, "loss_alone": n} computed.
+    Imported feature sets have no model: nothing to compute (the quality read then uses the text signals only)."""
+    from core.features.compute import Cancelled
+
+    if getattr(config, "mode", "") == "imported":
+        return {"loss": 0, "loss_alone": 0}
+    key = store.register_config(config)
+    todo = {kind: store.missing_loss_hashes(dataset, key, kind) for kind in ("loss", "loss_alone")}
+    total = sum(len(v) for v in todo.values())
+    done = {"loss": 0, "loss_alone": 0}
+    if not total:
+        return done
+    from core.features.device import resolve_device
+    from core.features.models import load_model
+
+    loaded = loaded or load_model(config.model, device=resolve_device(device))
+    if loaded.revision != config.model_revision:
+        raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
+    if progress:
+        progress(0, total)
+    for kind, hashes in todo.items():
+        for start in range(0, len(hashes), CHUNK_ROWS):
+            chunk = hashes[start:start + CHUNK_ROWS]
+            texts = store.texts_by_hash(chunk)
+            pairs = [(texts[h][0] if kind == "loss" else "", texts[h][1]) for h in chunk]
+            for idx, values in response_losses(loaded.model, loaded.tokenizer, pairs, max_length=config.max_length,
+                                               max_batch_tokens=max_batch_tokens, batch_size=batch_size):
+                store.write_losses(key, [chunk[i] for i in idx], kind, values)
+                done[kind] += len(idx)
+                if progress:
+                    progress(sum(done.values()), total)
+                if should_cancel and should_cancel() and sum(done.values()) < total:
+                    raise Cancelled(f"cancelled after {sum(done.values())} of {total} quality rows (kept)")
+    return done
+
+
+def candidate_losses_alone(store: Store, featurizer, hashes: list[str], responses: list[str]) -> dict[str, float]:
+    """loss_alone of synthesis/pool candidates (cached by content hash under the run's feature config)."""
+    config = featurizer.config
+    key = config.key()
+    found = {h: v[1] for h, v in store.losses_by_hash(key, hashes).items() if v[1] is not None}
+    todo = [i for i, h in enumerate(hashes) if h not in found]
+    if todo:
+        values = np.zeros(len(todo), dtype=np.float32)
+        for idx, losses in response_losses(featurizer.model, featurizer.tokenizer, [("", responses[i]) for i in todo],
+                                           max_length=config.max_length):
+            values[idx] = losses
+        store.write_losses(key, [hashes[i] for i in todo], "loss_alone", values)
+        found.update({hashes[i]: float(v) for i, v in zip(todo, values)})
+    return found
