@@ -2,7 +2,9 @@
 
 What travels to the browser is kept compact: coordinates, colours and customdata are numpy arrays (plotly sends them
 as typed binary arrays), hover text is sent only for small maps, and past `DENSITY_FROM` points the map is a density
-image of every point with a sample of points and the sparse ones drawn on top.
+image of every point with a sample of points and the sparse (and suspect) ones drawn on top. Suspect rows (the quality
+read's, core/analysis/quality.py) are crosses with their reasons in the hover: grey, or a score's colour when the map
+is coloured by one.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ PALETTE = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#7
            "#6E899C", "#00B5F7", "#B68E00", "#C9FBE5", "#FF0092", "#22FFA7", "#E3EE9E", "#86CE00", "#BC7196",
            "#7E7DCD", "#FC6955", "#E48F72")  # plotly's Dark24 + Light24: 48 distinguishable colours
 NEUTRAL = "#666666"
+SUSPECT = "#8C8C8C"  # suspect rows: grey crosses, apart from the clusters' colours and the sparse rows' diamonds
 DENSITY_FROM = 50_000  # past this many points: a density image, a sample of points and every sparse point
 SAMPLE_POINTS = 10_000  # dense-region points drawn over the density image
 HOVER_TEXT_MAX = 5_000  # hover shows each sample's text only on maps this small (else id and cluster only)
@@ -44,25 +47,34 @@ class PointPlan:
     image: bool
     sampled_dense: int  # dense-region rows drawn (of all dense-region rows)
     sparse_drawn: int
+    suspect_drawn: int = 0
 
     def note(self, n: int) -> str:
         if not self.image:
             return f"{n:,} points"
         return (f"{n:,} rows: too many to draw one by one, so the grey image shows where all of them lie; on top, a "
-                f"random {self.sampled_dense:,} of the dense-region rows and {self.sparse_drawn:,} sparse-region rows")
+                f"random {self.sampled_dense:,} of the dense-region rows and {self.sparse_drawn:,} sparse-region rows"
+                + (f" and {self.suspect_drawn:,} suspect rows" if self.suspect_drawn else ""))
 
 
-def plan_points(sparse_rows: np.ndarray, *, max_points: int = DENSITY_FROM, sample: int = SAMPLE_POINTS,
-                seed: int = 0) -> PointPlan:
+def plan_points(sparse_rows: np.ndarray, *, suspect: np.ndarray | None = None, max_points: int = DENSITY_FROM,
+                sample: int = SAMPLE_POINTS, seed: int = 0) -> PointPlan:
+    """Every row of a small map; past `max_points`, a sample of the dense-region rows and every sparse and suspect
+    row (each kind sampled only when it alone is too many)."""
     n = len(sparse_rows)
+    suspect = np.zeros(n, dtype=bool) if suspect is None else np.asarray(suspect, dtype=bool)
     if n <= max_points:
-        return PointPlan(np.arange(n), False, int((~sparse_rows).sum()), int(sparse_rows.sum()))
+        return PointPlan(np.arange(n), False, int((~sparse_rows & ~suspect).sum()), int(sparse_rows.sum()),
+                         int(suspect.sum()))
     rng = np.random.default_rng(seed)
-    dense, sparse = np.flatnonzero(~sparse_rows), np.flatnonzero(sparse_rows)
+    dense, sparse = np.flatnonzero(~sparse_rows & ~suspect), np.flatnonzero(sparse_rows & ~suspect)
+    flagged = np.flatnonzero(suspect)
     dense = np.sort(rng.choice(dense, min(sample, len(dense)), replace=False))
     if len(sparse) > max_points:  # every sparse row unless that alone is too many
         sparse = np.sort(rng.choice(sparse, max_points, replace=False))
-    return PointPlan(np.sort(np.concatenate([dense, sparse])), True, len(dense), len(sparse))
+    if len(flagged) > max_points:
+        flagged = np.sort(rng.choice(flagged, max_points, replace=False))
+    return PointPlan(np.sort(np.concatenate([dense, sparse, flagged])), True, len(dense), len(sparse), len(flagged))
 
 
 def selected_row(point: dict) -> int | None:
@@ -108,18 +120,40 @@ def _shape_legend(fig) -> None:
                                                line=dict(width=1.5, color=NEUTRAL))))
 
 
+def _suspect_trace(frame, labels: np.ndarray, xy: np.ndarray, idx: np.ndarray, total: int, reasons, values):
+    """The suspect rows: grey crosses (coloured by `values` when the map is coloured by a score), one legend entry
+    'suspect (N)', their reasons in the hover (always sent: suspect rows are few)."""
+    import plotly.graph_objects as go
+
+    prompts = frame["prompt"].to_numpy() if "prompt" in frame and len(idx) <= HOVER_TEXT_MAX else None
+    text = []
+    for i in idx:
+        why = [snippet(r, 160) for r in (reasons[i] if reasons is not None else [])] or [
+            "its reasons: Curate → Suspect rows"]
+        text.append("<br>".join(why) + (f"<br><i>{snippet(prompts[i], 90)}</i>" if prompts is not None else ""))
+    marker = dict(symbol="x", size=9, color=SUSPECT, line=dict(width=0))
+    if values is not None:
+        marker.update(color=np.asarray(values, dtype=np.float32)[idx], coloraxis="coloraxis")
+    return go.Scattergl(x=xy[idx, 0].astype(np.float32), y=xy[idx, 1].astype(np.float32), mode="markers",
+                        name=f"suspect ({total:,})", legendgroup="suspect", showlegend=True, marker=marker,
+                        customdata=np.column_stack([idx, labels[idx]]).astype(np.int32), hovertext=text,
+                        hovertemplate="cluster %{customdata[1]} · <b>suspect</b><br>%{hovertext}<extra></extra>")
+
+
 def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarray, *, color_by: str = "cluster",
                values: np.ndarray | None = None, cluster_names: dict[int, str] | None = None,
                extra_points: dict | None = None, height: int = 560, max_points: int = DENSITY_FROM,
-               plan: PointPlan | None = None):
+               plan: PointPlan | None = None, suspect: np.ndarray | None = None, reasons=None):
     """WebGL scatter of the map. Colour: "cluster" (48 colours cycled; clusters named at their centres with
     `cluster_names`), a label column of `frame`, or a per-sample score given as `values` (a colour bar). Sparse-region
-    rows are open diamonds, dense-region rows dots, said by neutral legend entries. customdata = (row, cluster) as
-    int32: selections map back to rows without any text travelling."""
+    rows are open diamonds, dense-region rows dots, said by neutral legend entries; `suspect` rows (a (n,) mask) grey
+    crosses with a legend entry 'suspect (N)' and their `reasons` (per row: a list of texts) in the hover.
+    customdata = (row, cluster) as int32: selections map back to rows without any text travelling."""
     import plotly.graph_objects as go
 
     n = len(labels)
-    plan = plan or plan_points(sparse_rows, max_points=max_points)
+    suspect = np.zeros(n, dtype=bool) if suspect is None else np.asarray(suspect, dtype=bool)
+    plan = plan or plan_points(sparse_rows, suspect=suspect, max_points=max_points)
     fig = go.Figure()
     if plan.image:
         fig.add_trace(_density_image(xy))
@@ -144,7 +178,7 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
     for name, rows, colour in groups:
         in_legend = False
         for sparse in (False, True):
-            idx = rows[sparse_rows[rows] == sparse]
+            idx = rows[(sparse_rows[rows] == sparse) & ~suspect[rows]]
             if idx.size == 0:
                 continue
             marker = dict(colour)
@@ -161,6 +195,9 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
                 hovertemplate=("cluster %{customdata[1]}" + (" · sparse" if sparse else "") +
                                ("<br>%{hovertext}" if hover else " · row %{customdata[0]}") + "<extra></extra>")))
             in_legend = True
+    flagged = plan.rows[suspect[plan.rows]]
+    if flagged.size:
+        fig.add_trace(_suspect_trace(frame, labels, xy, flagged, int(suspect.sum()), reasons, values))
     _shape_legend(fig)
     if cluster_names:
         centres = cluster_centres(xy, labels, int(labels.max()) + 1 if n else 0)

@@ -46,6 +46,17 @@ def apply_mark(dataset: str, ids: list[str], op: str, value: str = "") -> None:
     st.rerun()
 
 
+def undo_button(dataset: str, key: str | None = None) -> None:
+    """Undo the dataset's last action not undone (the page's action history), then rerun."""
+    store = get_store()
+    last = last_undoable(store, dataset)
+    if st.button(f"Undo last action ({action_text(last)})" if last else "Undo last action",
+                 key=key or f"undo-{dataset}", disabled=last is None):
+        done = store.undo(last.action_id, dataset_name=dataset)
+        _say("success", f"Undone: {action_text(last)} ({action_text(done)})")
+        st.rerun()
+
+
 def set_selection(dataset: str, ids: list[str], source: str) -> None:
     st.session_state[f"curate-sel-{dataset}"] = (list(ids), source)
 
@@ -189,12 +200,7 @@ def marks_section(dataset: str) -> None:
         apply_mark(dataset, ids, "tag", tag)
     if c3.button("Exclude selection", key=f"sel-ex-{dataset}", disabled=not ids):
         apply_mark(dataset, ids, "exclude")
-    last = last_undoable(store, dataset)
-    if st.button(f"Undo last action ({action_text(last)})" if last else "Undo last action", key=f"undo-{dataset}",
-                 disabled=last is None):
-        done = store.undo(last.action_id, dataset_name=dataset)
-        _say("success", f"Undone: {action_text(last)} ({action_text(done)})")
-        st.rerun()
+    undo_button(dataset)
     excluded = store.excluded(dataset)
     if excluded:
         with st.expander(f"Excluded rows ({len(excluded):,})"):

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.analysis.analyse import AnalysisOptions
 from ui.analysis import short_model, start_analysis
+from ui.qualitydata import cached_clean_g_vendi
 from ui.state import get_runner, get_store
 
 AUTO = "(auto-detect)"
@@ -28,6 +29,8 @@ def g_vendi_entry(dataset: str, opts: AnalysisOptions) -> dict | None:
 
 
 def datasets_table(opts: AnalysisOptions) -> pd.DataFrame:
+    """One row per dataset; G-Vendi beside G-Vendi without the quality read's suspect rows (when the analysis has
+    computed it for the rows as they are: only the score cache is read here)."""
     store, runner = get_store(), get_runner()
     current = opts.feature_config().key()
     rows = []
@@ -38,8 +41,11 @@ def datasets_table(opts: AnalysisOptions) -> pd.DataFrame:
         job = runner.find_active("analyse", name)
         status = (f"running ({job.stage})" if job else "analysed" if g and g["config_key"] == current
                   else "analysed with other options" if g else "not analysed")
+        clean, n_suspect = cached_clean_g_vendi(store, name, g["config_key"], g["n"]) if g else (None, None)
         rows.append({"dataset": name, "samples": info["n"], "rejected rows": info["rejected_rows"],
                      "G-Vendi": round(g["value"], 2) if g else None, "at n": g["n"] if g else None,
+                     "without suspect": round(clean, 2) if clean is not None else None,
+                     "suspect rows": n_suspect,
                      "mode": ident.get("mode"), "model": short_model(ident["model"]) if ident.get("model") else None,
                      "status": status})
     return pd.DataFrame(rows)

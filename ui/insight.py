@@ -102,5 +102,21 @@ def metrics_row(overview: dict, gmap, dim: int, label: str) -> None:
                ("Sparse clusters", f"{int(gmap.sparse_clusters.sum())}", f"{gmap.rule} rule: {RULE_HELP[gmap.rule]}")]
     for col, (name, value, help_text) in zip(st.columns(len(metrics)), metrics):
         col.metric(name, value, help=help_text)
+    suspect_line(overview, gmap, dim)
     st.caption(f"Scores of this dataset computed with **{label}** · {dim}-dim features. G-Vendi grows with n: the "
                "Diversity curve tab reads it against the demo's at equal n, the Compare page against your others.")
+
+
+def suspect_line(overview: dict, gmap, dim: int) -> None:
+    """G-Vendi with and without the quality read's suspect rows (the map's count), e.g. 'G-Vendi 57.42 · 56.91
+    without 3 suspect rows'; computed here on maps small enough to read every row's quality, else by the analysis."""
+    from ui.qualitydata import QUALITY_MAP_ROWS, clean_g_vendi, g_vendi_text
+
+    n_suspect = int(gmap.suspect.sum()) if gmap.suspect is not None else 0
+    small = len(gmap.ids) <= QUALITY_MAP_ROWS
+    with st.spinner("G-Vendi without the suspect rows…"):
+        clean = clean_g_vendi(get_store(), gmap.dataset, gmap.config_key, dim, n_suspect, compute=small)
+    text = g_vendi_text(overview["g_vendi"], clean, n_suspect, pending=not small)
+    st.caption(f"**{text}**" + (" · suspect rows are junk, mismatched or degenerate rows by the quality read: "
+                                "crosses on the map, listed with their reasons on the Curate page (Suspect rows)"
+                                if n_suspect else ""))

@@ -1,5 +1,6 @@
 """What the Gradient space page draws, read once per map and kept in memory: the map, its rows as a frame (text,
-labels, cluster, per-sample scores), the cluster summaries, and what each sparse rule flags on it.
+labels, cluster, per-sample scores, the quality read: suspect, reasons, signals), the cluster summaries, and what
+each sparse rule flags on it.
 
 Everything is keyed by the map's key, which covers the dataset's content fingerprint, the feature key and the cluster
 settings, so an edit or a new setting can never be served an old frame. Big frames are held with st.cache_resource
@@ -18,16 +19,19 @@ import streamlit as st
 from core.analysis.gradient_map import GradientMap, MapConfig, find_cached_map
 from core.analysis.sparsity import RULE_HELP, RULES, Scores, apply_rule, relative_mass
 from core.analysis.summaries import ClusterSummary, cached_summaries, guess_label_columns
+from core.data.store import Store
+from ui.qualitydata import map_quality
 from ui.state import get_store
 
-SCORE_COLUMNS = ["cluster", "sparse", "density", "rel. mass"]
+SCORE_COLUMNS = ["cluster", "sparse", "suspect", "density", "rel. mass"]
 TEXT_CHARS = 300  # text cells shown in tables (the whole text is in the downloads)
 
 
 @dataclasses.dataclass(frozen=True)
 class MapData:
     gmap: GradientMap
-    frame: pd.DataFrame  # map order: id, prompt, response, label columns..., cluster, sparse, density, rel. mass
+    frame: pd.DataFrame  # map order: id, prompt, response, label columns..., cluster, sparse, suspect, density,
+    # rel. mass, reasons (a list per row), quality signals (qualitydata.SIGNAL_PREFIX + name)
     label_cols: list[str]
 
     @property
@@ -36,14 +40,17 @@ class MapData:
 
 
 def find_map_cached(dataset: str, config_key: str, dim: int, cluster_config, seed: int) -> GradientMap | None:
-    """find_cached_map, remembered per (content, coverage, settings): reading 100k map rows and checking the
-    artifacts' hashes on every rerun is most of a cached page's server time."""
+    """find_cached_map, remembered per (content, coverage, quality state, settings): reading 100k map rows and
+    checking the artifacts' hashes on every rerun is most of a cached page's server time. The quality state (ok tags,
+    losses computed) is part of the map's key: an ok tag must not be served the map that set the row aside."""
+    from core.analysis.quality import quality_state
+
     store = get_store()
     fp = store.fingerprint(dataset)
     coverage = store.feature_coverage(dataset, config_key, dim)
     try:
-        return _find_map(dataset, fp, coverage, config_key, dim, json.dumps(dataclasses.asdict(cluster_config)),
-                         seed, _cc=cluster_config)
+        return _find_map(dataset, fp, coverage, quality_state(store, dataset, config_key), config_key, dim,
+                         json.dumps(dataclasses.asdict(cluster_config)), seed, _cc=cluster_config)
     except _Miss:
         return None
 
@@ -53,7 +60,7 @@ class _Miss(Exception):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _find_map(dataset, fp, coverage, config_key, dim, cc_json, seed, _cc) -> GradientMap:
+def _find_map(dataset, fp, coverage, quality, config_key, dim, cc_json, seed, _cc) -> GradientMap:
     found = find_cached_map(get_store(), dataset, config_key, dim, _cc, MapConfig(seed=seed))
     if found is None:
         raise _Miss
@@ -66,15 +73,22 @@ def map_data(gmap: GradientMap) -> MapData:
 
 @st.cache_resource(max_entries=3, show_spinner="Reading the map's rows…")
 def _map_data(map_key: str, _gmap: GradientMap) -> MapData:
-    store = get_store()
-    frame = store.samples_frame(_gmap.dataset).drop(columns=["content_hash"])
-    frame = frame.set_index("id").loc[_gmap.ids].reset_index()
+    """Keyed by the map's key, which covers the quality read's state (an ok tag, new losses): never a stale read."""
+    return map_frame(get_store(), _gmap)
+
+
+def map_frame(store: Store, gmap: GradientMap) -> MapData:
+    """The map's rows (map order) with their text, label columns, scores and quality read: what the plot is fed."""
+    frame = store.samples_frame(gmap.dataset).drop(columns=["content_hash"])
+    frame = frame.set_index("id").loc[gmap.ids].reset_index()
     label_cols = guess_label_columns(frame)
-    mass = _gmap.mass if _gmap.mass is not None else np.ones(len(_gmap.ids), np.float32)
-    frame = frame.assign(cluster=_gmap.labels, sparse=_gmap.sparse_rows,
-                         density=np.round(_gmap.density.astype(np.float64), 4),
-                         **{"rel. mass": np.round(relative_mass(mass).astype(np.float64), 3)})
-    return MapData(_gmap, frame, label_cols)
+    mass = gmap.mass if gmap.mass is not None else np.ones(len(gmap.ids), np.float32)
+    suspect = gmap.suspect if gmap.suspect is not None else np.zeros(len(gmap.ids), dtype=bool)
+    frame = frame.assign(cluster=gmap.labels, sparse=gmap.sparse_rows, suspect=suspect,
+                         density=np.round(gmap.density.astype(np.float64), 4),
+                         **{"rel. mass": np.round(relative_mass(mass).astype(np.float64), 3)},
+                         **map_quality(store, gmap.dataset, gmap.config_key, gmap.ids))
+    return MapData(gmap, frame, label_cols)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Summarising the clusters…")

@@ -1,6 +1,7 @@
 """The map on the Gradient space page: colour options (kept in the URL and keyed by the map, so the radio always says
-what the map shows), cluster names at their centres, a density image past 50k rows, a 'how to read' note,
-selections listed as rows, and downloads (HTML, CSV, Parquet) built only when clicked."""
+what the map shows; clusters, label columns, sparsity scores and the quality read's signals), suspect rows as grey
+crosses with their reasons in the hover, cluster names at their centres, a density image past 50k rows, a 'how to
+read' note, selections listed as rows, and downloads (HTML, CSV, Parquet) built only when clicked."""
 from __future__ import annotations
 
 import io
@@ -12,18 +13,34 @@ import streamlit as st
 from core.analysis.sparsity import RULE_HELP
 from core.plots import LABELLED_CLUSTERS, map_figure, plan_points, selected_row
 from ui.mapdata import MapData, table_view
+from ui.qualitydata import SIGNAL_HELP, SIGNAL_PREFIX, SIGNALS, signal_choices
 from ui.tables import paged
 
 SCORES = {"density": "density", "rel. mass": "rel. mass"}
+SUSPECT_READ = ("Crosses are suspect rows (the quality read: hover one for why; Curate → Suspect rows lists them), "
+                "grey unless the map is coloured by a score: the clusters' rules leave them out, so they are never "
+                "sparse. ")
+
+
+def score_column(color_by: str, data: MapData) -> str | None:
+    """The frame column holding a per-sample score to colour by (None: a cluster or label colouring)."""
+    if color_by in SCORES:
+        return SCORES[color_by]
+    return SIGNAL_PREFIX + color_by if color_by in SIGNALS and color_by not in data.label_cols else None
 
 
 def colour_choice(dataset: str, data: MapData) -> str:
-    choices = ["cluster", *data.label_cols, *SCORES]
+    signals = signal_choices(data.frame, [*data.label_cols, *SCORES])
+    choices = ["cluster", *data.label_cols, *SCORES, *signals]
     wanted = st.query_params.get("color", "cluster")
     picked = st.radio("Colour by", choices, index=choices.index(wanted) if wanted in choices else 0, horizontal=True,
                       key=f"color-{dataset}-{data.key}",
                       help="density: mean similarity to the 10 nearest samples · rel. mass: how much of the dataset "
-                           "points along the sample's gradient, against a typical sample (1 = typical); low = thin")
+                           "points along the sample's gradient, against a typical sample (1 = typical); low = thin · "
+                           + SIGNAL_HELP)
+    if not {"loss", "IFD"} & set(signals):
+        st.caption("loss and IFD are not offered: the proxy model's losses of these rows are not computed yet "
+                   "(analyse again to compute them).")
     if picked == "cluster":
         st.query_params.pop("color", None)
     else:
@@ -42,9 +59,12 @@ def cluster_names(data: MapData, summaries) -> dict[int, str]:
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
 def _figure(map_key: str, color_by: str, _data: MapData, _names: dict[int, str]):
     g, frame = _data.gmap, _data.frame
-    values = frame[SCORES[color_by]].to_numpy() if color_by in SCORES else None
+    column = score_column(color_by, _data)
+    values = frame[column].to_numpy(dtype=np.float64) if column else None
+    suspect = frame["suspect"].to_numpy(dtype=bool)
     return map_figure(frame, g.labels, g.sparse_rows, g.xy, color_by=color_by, values=values, cluster_names=_names,
-                      plan=plan_points(g.sparse_rows))
+                      plan=plan_points(g.sparse_rows, suspect=suspect), suspect=suspect,
+                      reasons=frame["reasons"].to_numpy())
 
 
 def how_to_read(data: MapData) -> None:
@@ -55,14 +75,15 @@ def how_to_read(data: MapData) -> None:
         "sit close together; the distance between far-apart groups means little. "
         f"Colours are the {g.k} clusters (spherical k-means on the gradients), named by their most distinctive words. "
         f"Open diamonds are sparse-region samples under the **{g.rule}** rule: {RULE_HELP[g.rule].split(':')[0]}; "
-        "dots are the rest. Lasso or box-select points to list them; double-click clears. "
+        "dots are the rest. " + (SUSPECT_READ if data.frame["suspect"].any() else "") +
+        "Lasso or box-select points to list them; double-click clears. "
         "The camera button in the chart's toolbar saves a PNG.")
 
 
 def map_section(dataset: str, data: MapData, summaries) -> None:
     color_by = colour_choice(dataset, data)
     fig = _figure(data.key, color_by, data, cluster_names(data, summaries))
-    plan = plan_points(data.gmap.sparse_rows)
+    plan = plan_points(data.gmap.sparse_rows, suspect=data.frame["suspect"].to_numpy(dtype=bool))
     c1, c2 = st.columns([4, 1])
     with c1:
         event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
@@ -81,7 +102,8 @@ def map_section(dataset: str, data: MapData, summaries) -> None:
 def scores_frame(data: MapData) -> pd.DataFrame:
     g = data.gmap
     return data.frame[["id", *data.label_cols]].assign(
-        cluster=g.labels, sparse=g.sparse_rows, density=g.density.astype(np.float32),
+        cluster=g.labels, sparse=g.sparse_rows, suspect=data.frame["suspect"].to_numpy(dtype=bool),
+        reasons=["; ".join(r) for r in data.frame["reasons"]], density=g.density.astype(np.float32),
         mass=(g.mass if g.mass is not None else np.full(len(g.ids), np.nan)).astype(np.float32),
         relative_mass=data.frame["rel. mass"].to_numpy(), x=g.xy[:, 0], y=g.xy[:, 1],
         rule=g.rule, k=g.k)

@@ -1,5 +1,6 @@
 """A synthesis run as it happens: its stage, counts by reason, ETA, and the latest candidates with the prompt that
-produced them, the raw reply, the solutions and their answers, so a user sees why each was kept or rejected."""
+produced them, the raw reply, the solutions and their answers, so a user sees why each was kept or rejected (a
+suspect candidate with the quality read's reasons in words)."""
 from __future__ import annotations
 
 import json
@@ -8,13 +9,16 @@ import pandas as pd
 import streamlit as st
 
 from core.synthesis.runs import REASONS, candidates_frame
+from ui.curatedata import escape_md
 from ui.jobs import cancel_button, job_status, polled_job
 from ui.state import get_store
 
 WHY = {"accepted": "its nearest cluster is sparse: kept", "dense cluster": "its nearest cluster is dense: rejected",
        "duplicate": "too close to a row already in the pool", "no majority": "the solutions disagree on the answer",
        "no answer": "no solution gave a parsable answer", "parse failure": "no problem found in the reply",
-       "generation error": "the endpoint failed to answer", "solution error": "the solve requests failed"}
+       "generation error": "the endpoint failed to answer", "solution error": "the solve requests failed",
+       "suspect": "the quality read flags it against the seed's own rows (junk, mismatched or degenerate): never "
+                  "accepted, nor drawn by the control"}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -48,6 +52,8 @@ def candidate_detail(row, prompts: dict) -> None:
     st.markdown(f"**{reason}** — {WHY.get(reason, '')}" + (f" · target cluster {int(row['target_cluster'])}"
                                                           if pd.notna(row["target_cluster"]) else "")
                 + (f" · landed in cluster {int(row['cluster'])}" if pd.notna(row["cluster"]) else ""))
+    for why in _listed(row.get("quality")):  # the quality read's reasons (reason "suspect")
+        st.markdown(f"- {escape_md(str(why))}")
     found = prompts.get((int(row["round"]), int(row["request_idx"])))
     if found:
         st.caption("Prompt")
@@ -96,12 +102,22 @@ def live_run(job_id: str) -> None:
                 candidate_detail(row, prompts)
 
 
+def with_quality(frame: pd.DataFrame) -> pd.DataFrame:
+    """The candidates with their quality reasons in words, one string each ('' when the read flagged nothing; runs
+    made before the quality read have no such column)."""
+    reasons = frame["quality"] if "quality" in frame else pd.Series([None] * len(frame), index=frame.index)
+    return frame.assign(quality=["; ".join(str(r) for r in _listed(v)) for v in reasons])
+
+
 def inspect_candidates(run_id: str, frame: pd.DataFrame) -> None:
     """After a run: the candidates by reason, and one of them in full."""
     reasons = st.multiselect("Filter candidates by reason", sorted(frame["reason"].unique()), key=f"rs-{run_id}")
     shown = frame[frame["reason"].isin(reasons)] if reasons else frame
-    cols = ["round", "request_idx", "problem_idx", "target_cluster", "cluster", "reason", "answer", "votes", "problem"]
-    st.dataframe(shown[cols], hide_index=True, width="stretch")
+    cols = ["round", "request_idx", "problem_idx", "target_cluster", "cluster", "reason", "quality", "answer", "votes",
+            "problem"]
+    st.dataframe(with_quality(shown)[cols], hide_index=True, width="stretch",
+                 column_config={"quality": st.column_config.TextColumn(
+                     "quality", help="why the quality read calls a candidate suspect (reason 'suspect')")})
     if len(shown):
         pick = st.selectbox("Inspect a candidate", list(range(len(shown))), key=f"inspect-{run_id}-{len(shown)}",
                             format_func=lambda i: f"round {int(shown.iloc[i]['round']) + 1} · request "

@@ -274,7 +274,8 @@ def synthesis_map(dataset: str, run_id: str):
         X = np.stack([feats[r[0]] for r in rows])
         extra = {"xy": gmap.layout.place(X), "text": [r[1] for r in rows],
                  "name": f"accepted synthetic ({len(rows)})"}
-    return map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, extra_points=extra, height=480)
+    return map_figure(frame, gmap.labels, gmap.sparse_rows, gmap.xy, extra_points=extra, height=480,
+                      suspect=gmap.suspect)  # the seed's suspect rows as on the Gradient space map (no reasons here)
 
 
 __all__ = ["add_arm_as_dataset", "arms_figure", "form_problems", "generator_settings", "prompt_preview",

@@ -1,11 +1,13 @@
 """Curate: act on what the map shows. Near-duplicates in gradient space (with what excluding them does to G-Vendi),
-text search, more like this, tags and exclusions with undo, and vectors imported from elsewhere. Exclusions take rows
-out of the dataset's default view: every score, map and export then describes the kept rows."""
+suspect rows (the quality read: junk with its reasons, excluded or vouched for in one click), text search, more like
+this, tags and exclusions with undo, and vectors imported from elsewhere. Exclusions take rows out of the dataset's
+default view: every score, map and export then describes the kept rows."""
 import streamlit as st
 
 from ui import get_store, options, pick_dataset
 from ui.curate import (duplicates_section, flash, import_section, marks_section, search_section, similar_section)
 from ui.curatedata import feature_sets
+from ui.quality import suspects_section
 from ui.state import rows_in_view
 
 store = get_store()
@@ -27,8 +29,8 @@ view = "all" if show_all else "kept"
 n = rows_in_view(dataset, view)
 coverage = store.feature_coverage(dataset, fs.config_key, fs.dim, view)
 
-dups, search, similar, marks, imported = st.tabs(["Duplicates", "Search", "More like this", "Tags & exclusions",
-                                                  "Import vectors"])
+dups, suspects, search, similar, marks, imported = st.tabs(["Duplicates", "Suspect rows", "Search", "More like this",
+                                                           "Tags & exclusions", "Import vectors"])
 no_features = (f"**{dataset}** has no features under {fs.label} yet: analyse it on the Gradient space page first "
                "(duplicates and more like this compare the rows' features).")
 with dups:
@@ -38,6 +40,8 @@ with dups:
         if coverage < n:
             st.caption(f"Features cover {coverage:,} of the {n:,} rows: only those are compared.")
         duplicates_section(dataset, fs, view)
+with suspects:  # read with the analysis' features (whose pass gave the losses), whichever set is picked above
+    suspects_section(dataset, sets[0].config_key)
 with search:
     search_section(dataset, view)
 with similar:
