@@ -54,15 +54,64 @@ def test_configs_never_mix(store):
         store.register_config(a)
 
 
-def test_bulk_features_round_trip_without_row_loops(store):
-    report = ingest_file(DATA / "gsm8k_8.jsonl")
+class CountingCursors:
+    """Counts the statements a store runs (every query and transaction takes its cursor from store.cursor)."""
+
+    def __init__(self, store):
+        self.real, self.statements = store.cursor, 0
+
+    def __call__(self):
+        return _Counted(self.real(), self)
+
+
+class _Counted:
+    def __init__(self, cur, counter):
+        self.cur, self.counter = cur, counter
+
+    def execute(self, *args, **kwargs):
+        self.counter.statements += 1
+        return self.cur.execute(*args, **kwargs)
+
+    def executemany(self, sql, rows, *args, **kwargs):
+        self.counter.statements += len(rows)
+        return self.cur.executemany(sql, rows, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.cur, name)
+
+
+def test_bulk_features_round_trip_without_row_loops(store, monkeypatch):
+    """Thousands of rows are written and read back in a handful of statements (no statement per row), and every row
+    comes back exactly, under its own hash, in the dataset's order and in bounded chunks."""
+    report = ingest_file(DATA / "mixture_24.jsonl")
     store.save_dataset("d", report, source="x")
-    cfg = FeatureConfig(model="m", model_revision="r", dim=1024)
-    hashes = [f"h{i:06d}" for i in range(20_000)]
-    X = np.random.default_rng(0).normal(size=(20_000, 1024)).astype(np.float32)
-    store.write_features(cfg, hashes, X)
-    got = store.features_by_hash(cfg.key(), 1024, hashes[::1000])
-    np.testing.assert_array_equal(np.stack([got[h] for h in hashes[::1000]]), X[::1000])
+    cfg = FeatureConfig(model="m", model_revision="r", dim=64)
+    own = [s.content_hash for s in report.samples]
+    hashes = own + [f"h{i:06d}" for i in range(5_000)]  # the dataset's 24 rows among rows of other datasets
+    X = np.random.default_rng(0).normal(size=(len(hashes), 64)).astype(np.float32)
+    order = np.random.default_rng(1).permutation(len(hashes))  # written in no particular order
+    losses = np.arange(len(hashes), dtype=np.float64) / 10
+    counter = CountingCursors(store)
+    monkeypatch.setattr(store, "cursor", counter)
+    assert store.write_features(cfg, [hashes[i] for i in order], X[order], losses=losses[order]) == len(hashes)
+    writes, counter.statements = counter.statements, 0
+    got = store.features_by_hash(cfg.key(), 64, hashes)
+    reads = counter.statements
+    assert writes <= 20 and reads <= 5, (writes, reads)  # a row loop would be 5,000 statements
+    monkeypatch.undo()
+
+    assert len(got) == len(hashes)
+    np.testing.assert_array_equal(np.stack([got[h] for h in hashes]), X)  # every row, under its own hash
+    assert store.losses_by_hash(cfg.key(), hashes[:3]) == {h: (pytest.approx(v, rel=1e-6), None)
+                                                            for h, v in zip(hashes[:3], losses[:3])}
+    ids, loaded = store.load_features("d", cfg.key(), 64)
+    assert ids == [s.id for s in report.samples]
+    np.testing.assert_array_equal(loaded, X[:24])
+    chunks = list(store.iter_feature_chunks("d", cfg.key(), 64, chunk_rows=5, with_ids=True))
+    assert [len(c_ids) for c_ids, _ in chunks] == [5, 5, 5, 5, 4]
+    by_id = {i: v for c_ids, c in chunks for i, v in zip(c_ids, c)}  # a chunk's rows come in no particular order
+    assert sorted(by_id) == sorted(ids)
+    np.testing.assert_array_equal(np.stack([by_id[i] for i in ids]), X[:24])
 
 
 def test_second_process_gets_a_clear_busy_error(workspace, store):

@@ -48,22 +48,41 @@ def test_concurrent_writes_of_the_same_keys_do_not_conflict(store):
     assert store.query("SELECT count(*), count(DISTINCT content_hash) FROM features_d16")[0] == (8, 8)
 
 
-def test_reads_while_writing_see_whole_rows(store):
-    stop = threading.Event()
-    bad = []
+def test_reads_while_writing_see_whole_batches(store, monkeypatch):
+    """A batch of features and its losses land in one transaction: a reader on another thread sees both or neither,
+    never the vectors without their losses (the writer is slowed between the two writes to widen the window)."""
+    import time
+
+    cfg = FeatureConfig(model="m", model_revision="r", dim=16)
+    key = store.register_config(cfg)
+    real = store._write_losses
+
+    def slow_losses(*args, **kwargs):
+        time.sleep(0.005)  # the vectors are written, the losses not yet
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_write_losses", slow_losses)
+    stop, seen, errors = threading.Event(), [], []
 
     def writer():
-        i = 0
-        while not stop.is_set():
-            store.cache_put("x", {"a": i, "b": i})
-            i += 1
+        try:
+            for b in range(30):
+                hashes = [f"b{b}-{i}" for i in range(50)]
+                store.write_features(cfg, hashes, np.ones((50, 16), np.float32), losses=np.ones(50))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
 
     t = threading.Thread(target=writer)
     t.start()
-    for _ in range(200):
-        v = store.cache_get("x")
-        if v is not None and v["a"] != v["b"]:
-            bad.append(v)
-    stop.set()
+    while not stop.is_set():  # one statement: one snapshot of both tables
+        seen.append(store.query("SELECT (SELECT count(*) FROM features_d16 WHERE config_key = ?), "
+                                "(SELECT count(*) FROM row_losses WHERE config_key = ? AND loss IS NOT NULL)",
+                                [key, key])[0])
     t.join()
-    assert not bad
+    assert not errors, errors
+    assert len(seen) > 30  # the reader did read while the writer wrote
+    torn = [(vecs, losses) for vecs, losses in seen if vecs != losses]
+    assert not torn, torn[:5]
+    assert store.query("SELECT count(*) FROM features_d16")[0][0] == 30 * 50
