@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "fixtures"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers import DATA, ROOT, cli_env  # noqa: E402,F401  (the shared helpers live in tests/helpers.py)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,11 +33,3 @@ def store(workspace):
     s = Store()
     yield s
     s.close()
-
-
-def cli_env(workspace: Path) -> dict:
-    env = dict(os.environ)
-    env["PRISM_HOME"] = str(workspace)
-    env["PYTHONPATH"] = str(ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env

@@ -1,17 +1,10 @@
 """End to end with the real embedded SmolLM2: the CLI scores a file; a killed featurisation resumes exactly."""
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import DATA, cli_env
-
-
-def run_cli(workspace, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=timeout)
+from tests.helpers import DATA, kill_after_progress, run_cli
 
 
 def test_score_file_json_with_real_smollm2(workspace):
@@ -34,16 +27,8 @@ def test_score_file_json_with_real_smollm2(workspace):
 
 def test_killed_featurisation_resumes_without_recomputing(workspace):
     assert run_cli(workspace, "ingest", str(DATA / "gsm8k_8.jsonl"), "--name", "g8").returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "core", "features", "g8", "--batch-size", "2"],
-                            env=cli_env(workspace), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        for line in proc.stderr:
-            if line.startswith("progress features") and not line.split()[2].startswith("0/"):
-                proc.send_signal(signal.SIGKILL)  # kill -9 right after a batch was committed
-                break
-    finally:
-        proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    # kill -9 right after a batch was committed
+    assert kill_after_progress(workspace, "features", "g8", "--batch-size", "2", stage="features") == -signal.SIGKILL
 
     from core.features.compute import feature_config
     from core.data.store import Store
@@ -82,14 +67,12 @@ def test_demo_command_uses_shipped_features_only_under_their_identity(workspace,
     with Store(other / "prism.duckdb") as maker:
         path = fake_shipped(tmp_path, AnalysisOptions(), maker)
     env_extra = {"PRISM_DEMO_FEATURES": str(path)}
-    res = subprocess.run([sys.executable, "-m", "core", "demo", "--json"], env={**cli_env(workspace), **env_extra},
-                         capture_output=True, text=True, timeout=600)
+    res = run_cli(workspace, "demo", "--json", env_extra=env_extra)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout)
     assert out["shipped"] and out["analysed"] and out["n"] == 300 and out["g_vendi"] > 1
 
-    res = subprocess.run([sys.executable, "-m", "core", "--workspace", str(tmp_path / "ws2"), "demo", "--mode",
-                          "full", "--json"], env={**cli_env(workspace), **env_extra}, capture_output=True, text=True)
+    res = run_cli(workspace, "--workspace", tmp_path / "ws2", "demo", "--mode", "full", "--json", env_extra=env_extra)
     out = json.loads(res.stdout)
     assert res.returncode == 0 and not out["shipped"] and not out["analysed"]
 

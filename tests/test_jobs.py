@@ -7,6 +7,7 @@ import threading
 import time
 
 from core.jobs import PROCESS_TOKEN, JobRunner, list_jobs
+from tests.helpers import hammer
 
 
 def insert_job(store, job_id, *, status="running", owner="a-previous-process", params=None):
@@ -28,22 +29,16 @@ def test_a_job_left_running_by_a_restarted_server_with_the_same_pid_is_interrupt
 def test_two_tabs_starting_the_same_work_get_one_job(store):
     runner = JobRunner(store)
     release = threading.Event()
-    ids, barrier = [], threading.Barrier(6)
+    ids = []
 
     def work(ctx):
         release.wait(10)
         return {"ok": True}
 
-    def tab():
-        barrier.wait()
-        ids.append(runner.start("analyse", "d", {"mode": "fast", "k": None}, work))
-
-    threads = [threading.Thread(target=tab) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = hammer(lambda i: ids.append(runner.start("analyse", "d", {"mode": "fast", "k": None}, work)),
+                    n_threads=6, repeats=1)  # six tabs at once
     release.set()
+    assert not errors, errors
     assert len(set(ids)) == 1
     assert store.query("SELECT count(*) FROM jobs")[0][0] == 1
     assert runner.wait(ids[0], timeout=10).status == "done"
@@ -85,19 +80,13 @@ def test_two_runners_starting_the_same_job_at_once_get_one_job(store):
 
     try:
         for trial in range(10):
-            barrier = threading.Barrier(2)
             ids = [None, None]
 
-            def start(i, trial=trial, barrier=barrier, ids=ids):
+            def start(i, trial=trial, ids=ids):
                 runner = JobRunner(store)  # e.g. a second tab building its own runner over the shared store
-                barrier.wait()
                 ids[i] = runner.start("analyse", f"ds{trial}", {"mode": "fast", "trial": trial}, work)
 
-            threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(10)
+            assert not hammer(start, n_threads=2, repeats=1)
             assert ids[0] is not None and ids[0] == ids[1]
             assert store.query("SELECT count(*) FROM jobs WHERE dataset = ?", [f"ds{trial}"])[0][0] == 1
     finally:

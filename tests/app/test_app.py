@@ -262,12 +262,15 @@ def test_drilldown_and_colour_follow_the_map_they_label(app_workspace):
     assert set(rows["cluster"]) == {shown}  # the picker names the cluster whose rows are listed
     assert any(f"Cluster {shown}" in m.value for m in at.markdown)
     open_view(at, "Map")
-    radio = by_label(at.radio, "Colour by")
+    radio = by_label(at.radio, "Colour by")  # the new map's radio keeps the choice (it is in the URL)...
+    assert radio.value == "source" and at.query_params.get("color") == "source"
+    names = [t.get("name", "") for t in figure(at)["data"]]  # ...and the new map shows it
+    assert {n.split()[0] for n in names if n.startswith(("gsm8k", "svamp"))} == {"gsm8k", "svamp"}
+    radio.set_value("cluster").run()
+    assert not at.exception, at.exception
     names = [t.get("name", "") for t in figure(at)["data"]]
-    if radio.value == "cluster":  # whatever the radio says is what the map shows
-        assert "dense-region sample" in names and not any(n.startswith("gsm8k") for n in names)
-    else:
-        assert any(n.startswith(radio.value) or n.startswith("gsm8k") for n in names)
+    assert "dense-region sample" in names and not any(n.startswith(("gsm8k", "svamp")) for n in names)
+    assert "color" not in at.query_params  # the default colouring leaves the URL clean
 
 
 def test_cancel_shows_cancelling_until_the_worker_stops(app_workspace):
@@ -415,7 +418,7 @@ def test_synthesis_page_launches_a_run_against_an_endpoint(app_workspace):
     from tests.openai_stub import Stub
 
     secret = "sk-apptest-SECRET-77"
-    at = new_app("views/synthesis.py", dataset="mixture")
+    at = new_app("views/synthesis.py", dataset=analysed("endpoint"))  # its own dataset: runs alone or in any order
     by_label(at.radio, "Generator").set_value("openai").run()
     with Stub(api_key=secret) as stub:
         at.text_input[0].set_value(stub.url)

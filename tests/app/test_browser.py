@@ -13,7 +13,6 @@ under today's identity).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import DATA, ROOT
+from tests.helpers import DATA, ROOT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make browser)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def demo_features(tmp: Path) -> str | None:

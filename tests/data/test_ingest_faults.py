@@ -2,13 +2,11 @@
 CLI), never a traceback. Each numbered test is an item of the ingest-hardening brief and failed before it."""
 import gzip
 import json
-import subprocess
-import sys
 
 import pytest
 
 from core.data.ingest import IngestError, ingest_file
-from tests.conftest import cli_env
+from tests.helpers import run_cli
 
 
 def good(i: int) -> str:
@@ -23,10 +21,6 @@ def write(path, data):
 def lines_of(rep) -> list[int]:
     return [b.line for b in rep.bad_rows]
 
-
-def run_cli(workspace, *args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=timeout)
 
 
 # ---- 1. lone surrogates ---------------------------------------------------------------------------------------

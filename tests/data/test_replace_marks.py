@@ -1,15 +1,9 @@
 """Issue 17, hole 8: after `ingest --replace`, tags and exclusions follow the ids: kept for ids that remain, dropped
 for ids that went (and the replace says how many), and undo still works on the ids that remain."""
 import json
-import subprocess
-import sys
 
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, run_cli
 
-
-def cli(workspace, *args):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_replace_keeps_marks_of_remaining_ids_drops_the_others_and_undo_still_works(workspace, tmp_path):
@@ -17,14 +11,14 @@ def test_replace_keeps_marks_of_remaining_ids_drops_the_others_and_undo_still_wo
     ids = [r["id"] for r in rows]
     first = tmp_path / "v1.jsonl"
     first.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert cli(workspace, "ingest", str(first), "--name", "m").returncode == 0
-    excl = json.loads(cli(workspace, "tag", "m", "--ids", ",".join(ids[:3]), "--exclude", "--json").stdout)
-    assert json.loads(cli(workspace, "tag", "m", "--ids", f"{ids[3]},{ids[4]}", "--tag", "hard", "--json").stdout)[
+    assert run_cli(workspace, "ingest", str(first), "--name", "m").returncode == 0
+    excl = json.loads(run_cli(workspace, "tag", "m", "--ids", ",".join(ids[:3]), "--exclude", "--json").stdout)
+    assert json.loads(run_cli(workspace, "tag", "m", "--ids", f"{ids[3]},{ids[4]}", "--tag", "hard", "--json").stdout)[
         "changed"] == 2
     gone = {ids[1], ids[4], ids[20]}  # one excluded, one tagged, one unmarked row leave the file
     second = tmp_path / "v2.jsonl"
     second.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"] not in gone))
-    res = cli(workspace, "ingest", str(second), "--name", "m", "--replace", "--json")
+    res = run_cli(workspace, "ingest", str(second), "--name", "m", "--replace", "--json")
     assert res.returncode == 0, res.stderr
 
     from core.data.store import Store
@@ -33,7 +27,7 @@ def test_replace_keeps_marks_of_remaining_ids_drops_the_others_and_undo_still_wo
         assert store.excluded("m") == sorted([ids[0], ids[2]])
         assert store.tags("m") == {ids[3]: ["hard"]}
         assert len(store.samples("m")) == 21 - 2 and len(store.samples("m", "all")) == 21
-    undo = cli(workspace, "tag", "m", "--undo", excl["action_id"], "--json")
+    undo = run_cli(workspace, "tag", "m", "--undo", excl["action_id"], "--json")
     assert undo.returncode == 0, undo.stderr
     assert json.loads(undo.stdout)["changed"] == 2 and json.loads(undo.stdout)["excluded"] == 0
     with Store() as store:

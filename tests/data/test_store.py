@@ -6,7 +6,7 @@ import pytest
 
 from core.config import FeatureConfig
 from core.data.ingest import ingest_file
-from tests.conftest import DATA
+from tests.helpers import DATA, run_cli
 
 
 def test_dataset_round_trip_and_features_never_duplicate(store):
@@ -115,12 +115,6 @@ def test_bulk_features_round_trip_without_row_loops(store, monkeypatch):
 
 
 def test_second_process_gets_a_clear_busy_error(workspace, store):
-    import subprocess
-    import sys
-
-    from tests.conftest import cli_env
-
-    res = subprocess.run([sys.executable, "-m", "core", "datasets"], env=cli_env(workspace), capture_output=True,
-                         text=True, timeout=60)
+    res = run_cli(workspace, "datasets", timeout=60)
     assert res.returncode == 2
     assert "in use by another process" in res.stderr

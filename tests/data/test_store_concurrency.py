@@ -7,26 +7,8 @@ import numpy as np
 
 from core.config import FeatureConfig
 from core.data.ingest import ingest_file
-from tests.conftest import DATA
+from tests.helpers import DATA, hammer
 
-
-def hammer(fn, n_threads=8, repeats=15):
-    errors, barrier = [], threading.Barrier(n_threads)
-
-    def run(i):
-        barrier.wait()
-        try:
-            for _ in range(repeats):
-                fn(i)
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 def test_every_table_exists_when_the_store_opens(store):

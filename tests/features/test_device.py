@@ -6,8 +6,7 @@ import torch
 from core.config import FeatureConfig
 from core.features.device import check_dtype, resolve_device
 from core.features.gradients import make_featurizer
-from tests.conftest import DATA
-from tests.test_cli import run_cli
+from tests.helpers import DATA, run_cli
 
 
 def test_dtype_is_part_of_the_feature_identity_and_device_is_not():

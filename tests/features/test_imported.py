@@ -1,7 +1,5 @@
 """Your own vectors as a feature set (issue 13): the whole analysis runs on them; bad files store nothing."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -9,17 +7,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.analysis.diversity import vendi_score
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, run_cli
 
-
-def cli(workspace, *args):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.fixture()
 def ingested(workspace):
-    assert cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix").returncode == 0
+    assert run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix").returncode == 0
     ids = [json.loads(l)["id"] for l in (DATA / "mixture_24.jsonl").read_text().splitlines()]
     return workspace, ids
 
@@ -30,15 +24,15 @@ def test_imported_vectors_score_like_the_same_matrix_and_map_dedup_select_run_on
     X[5] = X[4] * 1.01  # a planted near-copy
     path = tmp_path / "vecs.parquet"
     pq.write_table(pa.table({"id": ids, "emb": list(X)}), path)
-    res = cli(workspace, "import-vectors", "mix", str(path), "--set", "mine", "--json")
+    res = run_cli(workspace, "import-vectors", "mix", str(path), "--set", "mine", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["rows"] == 24
-    score = json.loads(cli(workspace, "score", "mix", "--features", "mine", "--json").stdout)
+    score = json.loads(run_cli(workspace, "score", "mix", "--features", "mine", "--json").stdout)
     assert score["g_vendi"] == pytest.approx(vendi_score(X), rel=1e-5) and score["n"] == 24
-    dedup = json.loads(cli(workspace, "dedup", "mix", "--features", "mine", "--threshold", "0.99", "--json").stdout)
+    dedup = json.loads(run_cli(workspace, "dedup", "mix", "--features", "mine", "--threshold", "0.99", "--json").stdout)
     assert dedup["groups"] == [[ids[4], ids[5]]] or dedup["groups"] == [[ids[5], ids[4]]]
     for args in (["map", "mix", "--k", "3"], ["select", "mix", "--budget", "5"]):
-        res = cli(workspace, *args, "--features", "mine", "--json")
+        res = run_cli(workspace, *args, "--features", "mine", "--json")
         assert res.returncode == 0, res.stderr
 
 
@@ -51,14 +45,14 @@ def test_npy_with_ids_and_bad_files_are_clear_errors_that_store_nothing(ingested
     pq.write_table(pa.table({"id": ids[:2], "emb": [[1.0, 2.0], [1.0, 2.0, 3.0]]}), tmp_path / "ragged.parquet")
     for args, message in ((["--ids", str(tmp_path / "bad_ids.json")], "not rows of"),
                           ([], "needs its id list")):
-        res = cli(workspace, "import-vectors", "mix", str(tmp_path / "v.npy"), "--set", "x", *args)
+        res = run_cli(workspace, "import-vectors", "mix", str(tmp_path / "v.npy"), "--set", "x", *args)
         assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
-    res = cli(workspace, "import-vectors", "mix", str(tmp_path / "ragged.parquet"), "--set", "x")
+    res = run_cli(workspace, "import-vectors", "mix", str(tmp_path / "ragged.parquet"), "--set", "x")
     assert res.returncode == 2 and "one length" in res.stderr
     from core.data.store import Store
 
     with Store() as store:
         assert store.query("SELECT count(*) FROM feature_configs")[0][0] == 0  # nothing was stored
-    ok = cli(workspace, "import-vectors", "mix", str(tmp_path / "v.npy"), "--set", "x", "--ids",
+    ok = run_cli(workspace, "import-vectors", "mix", str(tmp_path / "v.npy"), "--set", "x", "--ids",
              str(tmp_path / "ids.txt"), "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["dim"] == 8

@@ -2,22 +2,16 @@
 half-written; feature sets never leak between datasets whose names hold ':', '%' or '_'; huge values keep their
 direction."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, run_cli
 
 IDS = [json.loads(line)["id"] for line in (DATA / "mixture_24.jsonl").read_text().splitlines()]
 
-
-def cli(workspace, *args):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=300)
 
 
 def nothing_stored(workspace) -> None:
@@ -58,14 +52,14 @@ def hostile_files(tmp_path) -> dict:
 
 @pytest.fixture()
 def ingested(workspace):
-    res = cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
+    res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
     assert res.returncode == 0, res.stderr
     return workspace
 
 
 def test_hostile_vector_files_are_one_line_errors_with_exit_2_and_store_nothing(ingested, tmp_path):
     for case, (args, message) in hostile_files(tmp_path).items():
-        res = cli(ingested, "import-vectors", "mix", *[str(tmp_path / a) if "." in a else a for a in args],
+        res = run_cli(ingested, "import-vectors", "mix", *[str(tmp_path / a) if "." in a else a for a in args],
                   "--set", "s")
         err = res.stderr.strip()
         assert res.returncode == 2, (case, res.returncode, err[-500:])
@@ -123,14 +117,14 @@ def test_huge_values_keep_their_direction_and_bad_rows_are_named(ingested, tmp_p
     X = np.random.default_rng(2).normal(size=(24, 12)).astype(np.float32)
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"id": IDS, "emb": list(X * np.float32(1e20))}), path)
-    res = cli(ingested, "import-vectors", "mix", str(path), "--set", "big", "--json")
+    res = run_cli(ingested, "import-vectors", "mix", str(path), "--set", "big", "--json")
     assert res.returncode == 0, res.stderr
-    score = json.loads(cli(ingested, "score", "mix", "--features", "big", "--json").stdout)
+    score = json.loads(run_cli(ingested, "score", "mix", "--features", "big", "--json").stdout)
     assert score["n"] == 24 and score["g_vendi"] == pytest.approx(vendi_score(X), rel=1e-5)
     bad = X.copy()
     bad[3, 1], bad[9, 0], bad[11] = np.inf, np.nan, 0.0
     pq.write_table(pa.table({"id": IDS, "emb": list(bad)}), tmp_path / "bad.parquet")
-    res = cli(ingested, "import-vectors", "mix", str(tmp_path / "bad.parquet"), "--set", "bad")
+    res = run_cli(ingested, "import-vectors", "mix", str(tmp_path / "bad.parquet"), "--set", "bad")
     assert res.returncode == 2 and "2 row(s)" in res.stderr and repr(IDS[3]) in res.stderr, res.stderr
     assert "1 row(s) are all zeros" in res.stderr and repr(IDS[11]) in res.stderr
 
@@ -138,10 +132,10 @@ def test_huge_values_keep_their_direction_and_bad_rows_are_named(ingested, tmp_p
 def test_select_refuses_a_symlink_out_before_any_work(ingested, tmp_path):
     X = np.random.default_rng(3).normal(size=(24, 8)).astype(np.float32)
     pq.write_table(pa.table({"id": IDS, "emb": list(X)}), tmp_path / "v.parquet")
-    assert cli(ingested, "import-vectors", "mix", str(tmp_path / "v.parquet"), "--set", "v").returncode == 0
+    assert run_cli(ingested, "import-vectors", "mix", str(tmp_path / "v.parquet"), "--set", "v").returncode == 0
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious")
     (tmp_path / "sel.jsonl").symlink_to(victim)
-    res = cli(ingested, "select", "mix", "--budget", "3", "--features", "v", "--out", str(tmp_path / "sel.jsonl"))
+    res = run_cli(ingested, "select", "mix", "--budget", "3", "--features", "v", "--out", str(tmp_path / "sel.jsonl"))
     assert res.returncode == 2 and "symbolic link" in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert victim.read_bytes() == b"precious" and (tmp_path / "sel.jsonl").is_symlink()

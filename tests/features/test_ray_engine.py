@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, kill_after_progress, run_cli
 
 ray = pytest.importorskip("ray")
 N = 32
@@ -24,10 +24,6 @@ def rows32(tmp_path_factory):
     path.write_text("\n".join(lines[:N]) + "\n")
     return path
 
-
-def cli(workspace, *args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def vectors(workspace, name):
@@ -43,10 +39,10 @@ def vectors(workspace, name):
 
 def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker(workspace, tmp_path, rows32):
     marker = tmp_path / "killed-once"
-    assert cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
+    assert run_cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
     env_kill = {"PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH": str(marker)}
-    res = subprocess.run([sys.executable, "-m", "core", "features", "r", "--engine", "ray", "--workers", "2",
-                          "--rows-per-task", "8", "--json"], env=cli_env(workspace) | env_kill, capture_output=True, text=True, timeout=900)
+    res = run_cli(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--rows-per-task", "8", "--json",
+                  env_extra=env_kill)
     assert res.returncode == 0, res.stderr[-3000:]
     assert marker.exists()  # a worker did die after its first batch, and the run still completed
     out = json.loads(res.stdout)
@@ -55,8 +51,8 @@ def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker
     assert total == distinct == N  # every row once, the retried batch included
 
     local_ws = tmp_path / "local"
-    assert cli(local_ws, "ingest", str(rows32), "--name", "r").returncode == 0
-    res = cli(local_ws, "features", "r", "--json")
+    assert run_cli(local_ws, "ingest", str(rows32), "--name", "r").returncode == 0
+    res = run_cli(local_ws, "features", "r", "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     os.environ["PRISM_HOME"] = str(local_ws)
     local_vecs, _, _ = vectors(local_ws, "r")
@@ -67,22 +63,16 @@ def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker
 
 
 def test_a_killed_driver_resumes_with_only_the_missing_rows(workspace, rows32):
-    assert cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "core", "features", "r", "--engine", "ray", "--workers", "2",
-                             "--rows-per-task", "8"],
-                            env=cli_env(workspace), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        for line in proc.stderr:
-            if line.startswith("progress features") and not line.split()[2].startswith("0/"):
-                proc.send_signal(signal.SIGKILL)  # right after the driver committed a batch
-                break
+    assert run_cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
+    try:  # kill -9 right after the driver committed a batch
+        rc = kill_after_progress(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--rows-per-task", "8",
+                                 stage="features")
     finally:
-        proc.wait(timeout=600)
         subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL
+    assert rc == -signal.SIGKILL
     _, present, _ = vectors(workspace, "r")
     assert 0 < present < N
-    res = cli(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--rows-per-task", "8",
+    res = run_cli(workspace, "features", "r", "--engine", "ray", "--workers", "2", "--rows-per-task", "8",
               "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout)

@@ -2,23 +2,17 @@
 model featurises; a kill -9 mid-round resumes both arms without duplicates; both arms export with provenance."""
 import json
 import signal
-import subprocess
-import sys
 
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, kill_after_progress, run_cli
 
 ARGS = ["synthesize", "seed", "--source", "pool", "--pool", "cands", "--rounds", "2", "--accept-per-round", "2",
         "--pool-batch", "3", "--k", "4", "--rule", "paper"]  # the pool's mechanics; 8 seed rows are too few for mass
 
 
-def cli(workspace, *args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "core", *args], env=cli_env(workspace), capture_output=True,
-                          text=True, timeout=timeout)
-
 
 def ingest_both(workspace):
-    assert cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "seed").returncode == 0
-    assert cli(workspace, "ingest", str(DATA / "pool_16.jsonl"), "--name", "cands").returncode == 0
+    assert run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "seed").returncode == 0
+    assert run_cli(workspace, "ingest", str(DATA / "pool_16.jsonl"), "--name", "cands").returncode == 0
 
 
 def check_arms(workspace, out, tmp_path):
@@ -43,7 +37,7 @@ def check_arms(workspace, out, tmp_path):
     assert len(rounds) == out["rounds"]
     for arm, n in (("filtered", n_f), ("control", n_c)):
         path = tmp_path / f"{arm}.jsonl"
-        res = cli(workspace, "export", "seed", "--arm", arm, "--out", str(path))
+        res = run_cli(workspace, "export", "seed", "--arm", arm, "--out", str(path))
         assert res.returncode == 0, res.stderr
         exported = [json.loads(l) for l in path.read_text().splitlines()]
         assert len(exported) == n
@@ -54,7 +48,7 @@ def check_arms(workspace, out, tmp_path):
 
 def test_a_pool_sourced_run_grows_both_arms_and_exports_them(workspace, tmp_path):
     ingest_both(workspace)
-    res = cli(workspace, *ARGS, "--json")
+    res = run_cli(workspace, *ARGS, "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout)
     assert out["status"] == "done" and out["source"] == "pool" and out["generator"] == "pool:cands"
@@ -64,16 +58,8 @@ def test_a_pool_sourced_run_grows_both_arms_and_exports_them(workspace, tmp_path
 
 def test_a_killed_pool_run_resumes_both_arms_without_duplicates(workspace, tmp_path):
     ingest_both(workspace)
-    proc = subprocess.Popen([sys.executable, "-m", "core", *ARGS], env=cli_env(workspace), text=True,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    try:
-        for line in proc.stderr:
-            if line.startswith("progress synthesis"):
-                proc.send_signal(signal.SIGKILL)  # mid-round: a step is committed, the round is not done
-                break
-    finally:
-        proc.wait(timeout=300)
-    assert proc.returncode == -signal.SIGKILL
-    res = cli(workspace, *ARGS, "--json")
+    # mid-round: a step is committed, the round is not done
+    assert kill_after_progress(workspace, *ARGS, stage="synthesis", past_zero=False) == -signal.SIGKILL
+    res = run_cli(workspace, *ARGS, "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     check_arms(workspace, json.loads(res.stdout), tmp_path)

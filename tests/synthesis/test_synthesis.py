@@ -2,15 +2,13 @@
 resume, the embedded generator end to end, export with provenance, and no API key anywhere."""
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.synthesis.answers import extract_answer, majority, parse_problems
 from core.synthesis.loop import REASONS
-from tests.conftest import DATA, cli_env
+from tests.helpers import DATA, kill_after_progress, run_cli
 from tests.openai_stub import Stub
 
 SECRET = "sk-prism-test-SECRET-0042"
@@ -56,11 +54,6 @@ def test_openai_generator_retries_what_is_retryable(store):
         [res] = gen.generate([Request((("user", "anything"),))])
         assert res.text is None and "500" in res.error and res.attempts == 3
 
-
-def run_cli(workspace, *args, env_extra=None, timeout=900):
-    env = cli_env(workspace) | (env_extra or {})
-    return subprocess.run([sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.fixture()
@@ -113,16 +106,7 @@ def test_killed_synthesis_resumes_without_duplicates(seeded):
     with Stub(delay=0.15) as stub:
         args = ["synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "stub-model",
                 "--requests-per-round", "8", "--request-batch", "2", "--solutions-per-problem", "3"]
-        proc = subprocess.Popen([sys.executable, "-m", "core", *args], env=cli_env(seeded), text=True,
-                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        try:
-            for line in proc.stderr:
-                if line.startswith("progress synthesis") and not line.split()[2].startswith("0/"):
-                    proc.send_signal(signal.SIGKILL)
-                    break
-        finally:
-            proc.wait(timeout=300)
-        assert proc.returncode == -signal.SIGKILL
+        assert kill_after_progress(seeded, *args, stage="synthesis") == -signal.SIGKILL
         from core.data.store import Store
 
         with Store() as store:
@@ -195,17 +179,65 @@ def test_a_run_where_every_request_failed_is_failed_not_done_and_a_fixed_key_com
         assert "generation error" not in fixed["rejected"]
 
 
+def fake_seed_features(workspace, name="mix"):
+    """The seed's features and losses written as an analysis would (grouped random vectors, tests/app/fakes.py), so a
+    run starts at once: no featurisation of the seed by the real model."""
+    from core.data.store import Store
+    from core.features.compute import feature_config
+    from tests.app.fakes import fake_losses, grouped_vectors
+
+    config = feature_config()
+    with Store(Path(workspace) / "prism.duckdb") as store:
+        samples = store.samples(name)
+        fake_losses(store, name, config)
+        store.write_features(config, [s.content_hash for s in samples],
+                             grouped_vectors([str(s.meta.get("source")) for s in samples], config.dim))
+
+
 def test_a_time_budget_stops_the_run_with_a_valid_summary(seeded):
-    """--max-seconds 1 used to end in a crash formatting None; now a JSON object that says it stopped."""
-    with Stub(delay=0.3) as stub:
-        res = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "s",
-                      "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "1", "--json")
-        text = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model",
-                       "s", "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "1")
+    """--max-seconds used to end in a crash formatting None; now a JSON object (or a text line) that says it stopped.
+    A budget of a microsecond is spent before the first round on any machine, however fast: nothing is asked."""
+    fake_seed_features(seeded)
+    with Stub() as stub:
+        args = ["synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "s",
+                "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "0.000001"]
+        res = run_cli(seeded, *args, "--json")
+        text = run_cli(seeded, *args)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
     assert out["status"] == "stopped (budget)" and out["rounds"] == 0 and out["g_vendi_after"] is None
-    assert text.returncode == 0 and "stopped (budget)" in text.stdout and "n/a" in text.stdout
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert "stopped (budget)" in text.stdout and "n/a" in text.stdout
+    assert not stub.state.bodies  # stopped before the first request
+
+
+def test_a_budget_spent_mid_round_stops_after_that_step_and_the_rerun_completes_the_round(seeded, monkeypatch):
+    """The budget's clock is the stub's count of answered requests (10 s each): the first step (one problem request
+    and its solutions) spends a 15 s budget, so the run stops after exactly that step, whatever the machine's speed;
+    the same settings again (with time to spare) resume the round and finish it without asking for step 0 again."""
+    from types import SimpleNamespace
+
+    from core.data.store import Store
+    from core.features.compute import feature_config
+    from core.synthesis import loop
+    from core.synthesis.openai_backend import OpenAIGenerator
+
+    fake_seed_features(seeded)
+    config = loop.SynthesisConfig(requests_per_round=3, request_batch=1, problems_per_request=1,
+                                  solutions_per_problem=1, max_seconds=15)
+    with Store() as store, Stub() as stub:
+        monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 10.0 * len(stub.state.bodies)))
+        stopped = loop.run_synthesis(store, "mix", config, OpenAIGenerator(store, base_url=stub.url, model="stub"),
+                                     feature_config())
+        assert stopped["status"] == "stopped (budget)" and stopped["rounds"] == 0
+        assert store.query("SELECT DISTINCT request_idx FROM synth_candidates") == [(0,)]  # one step, kept
+        assert len(stub.state.bodies) == 2  # its problem request and its one solution
+        monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 0.0))  # time stands still
+        done = loop.run_synthesis(store, "mix", config, OpenAIGenerator(store, base_url=stub.url, model="stub"),
+                                  feature_config())
+        assert done["status"] == "done" and done["rounds"] == 1 and done["run_id"] == stopped["run_id"]
+        assert sorted(store.query("SELECT request_idx FROM synth_candidates")) == [(0,), (1,), (2,)]
+        assert len(stub.state.bodies) == 2 * 3  # steps 1 and 2 only: step 0 was not asked again
 
 
 def test_the_round_clustering_and_its_row_land_together(seeded, monkeypatch):
