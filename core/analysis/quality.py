@@ -14,16 +14,23 @@ the text's from the text alone):
   characters that are neither letters, digits nor ASCII punctuation (emoji, pictographs); script: the writing system
   of most of its letters; has_number; length.
 
-Each signal is read against the dataset's own distribution (robust z-scores: median and 1.4826 x MAD in log space;
-shares and quantiles of the dataset), never against a constant tuned on one dataset. The few fixed numbers are
-definitions ("the prompt does not help": IFD >= 1; "most of it is symbols": > 50%), not fits. A row is suspect when
-any rule fires; each rule says why in words. Rules (QualityConfig):
-- unrelated: IFD >= 1, or it shares no number and no rare word with its prompt while the prompt helps less than it
-  does for the median row;
-- hard to predict: log loss more than z robust deviations above the median (random letters, base64);
-- degenerate: log loss more than z below it (a list of numbers, a word repeated);
-- repetitive: log compression more than repetition_z above the median;
+Each signal is read against the dataset's own distribution (robust z-scores: 1.4826 x MAD in log space; shares and
+quantiles of the dataset), never against a constant tuned on one dataset. Loss per token and compression both depend
+on a response's length (a long solution compresses 2x and is easier per token than a one-line answer), so those two
+are read against the dataset's trend with log length (a Theil-Sen line), not its median: long but good rows in a
+dataset of short answers are not outliers. The few fixed numbers are definitions ("the prompt does not help": IFD >=
+1; "most of it is symbols": > 50%), not fits. A row is suspect when any rule fires; each says why in words. Rules
+(QualityConfig):
+- unrelated: IFD >= 1 on a response long enough for its IFD to mean something (40+ characters: on a one-line answer
+  one token's loss decides it), or, in a dataset where most responses reuse their prompt's numbers or words, it
+  shares none of them while the prompt helps less than it does for the median row;
+- hard to predict: log loss more than z robust deviations above the length trend (random letters, base64);
+- degenerate: the log loss of the response alone more than z below its trend: predictable without its prompt (a
+  list of numbers, boilerplate). A low loss given the prompt is a prompt that helps, not junk;
+- repetitive: log compression more than repetition_z above the length trend;
 - symbols: mostly symbols, where the dataset's median row has almost none;
+- markup: mostly HTML/XML tags, where the dataset's median row has almost none;
+- noise: mostly long unbroken strings of letters and digits (base64, hashes, keys);
 - script: most letters in a script that fewer than 5% of the dataset's rows use;
 - no number: a response without a number where nearly every response (80%+) has one.
 bench/quality.py measures recall per kind of junk and false positives per source, and that rare but good rows
@@ -40,10 +47,13 @@ import zlib
 
 import numpy as np
 
-QUALITY_VERSION = 1  # part of every cache key of results that honour the quality read
+QUALITY_VERSION = 2  # part of every cache key of results that honour the quality read
 OK_TAG = "ok"  # a user's override: a row tagged ok is never suspect (its reasons are still shown)
 TOKENS = re.compile(r"[^\W\d_]{4,}|\d+(?:\.\d+)?")
 DIGIT = re.compile(r"\d")
+TAG = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
+NOISE_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
+MIN_IFD_CHARS = 40  # below this a response's IFD rests on a few tokens (one-line answers): not judged alone
 COMMON_WORDS = 50
 
 
@@ -54,6 +64,9 @@ class QualityConfig:
     symbol_share: float = 0.5  # "most of the response is symbols"
     rare_script: float = 0.05  # a script used by fewer than this share of the dataset's rows
     number_share: float = 0.8  # "nearly every response holds a number"
+    markup_share: float = 0.3  # "the response is mostly markup"
+    noise_share: float = 0.5  # "most of the response is long unbroken letter-and-digit strings"
+    overlap_rows: float = 0.5  # the overlap rule applies where at least this share of rows reuse their prompt's words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +78,8 @@ class RowSignals:
     script: str | None
     words: frozenset  # the response's numbers and 4+-letter words
     prompt_words: frozenset
+    markup: float = 0.0  # share of the response's characters inside HTML/XML tags
+    noise: float = 0.0  # share of its non-space characters in 24+-long runs mixing letters and digits
 
 
 @functools.lru_cache(maxsize=4096)
@@ -98,8 +113,12 @@ def text_signals(prompt: str, response: str) -> RowSignals:
         script = scripts.most_common(1)[0][0] if scripts else None
         visible = [c for c in response if not c.isspace()]
         symbols = sum(1 for c in visible if not (c.isalnum() or ord(c) < 128)) / max(1, len(visible))
+    markup = sum(len(m) for m in TAG.findall(response)) / len(response) if "<" in response else 0.0
+    visible = sum(1 for c in response if not c.isspace()) or 1
+    noise = sum(len(m) for m in NOISE_RUN.findall(response)
+                if DIGIT.search(m) and re.search(r"[A-Za-z]", m)) / visible
     return RowSignals(len(response), compression, symbols, bool(DIGIT.search(response)), script, _words(response),
-                      _words(prompt))
+                      _words(prompt), markup, noise)
 
 
 def _script_name(script: str) -> str:
@@ -115,24 +134,61 @@ def _robust(values: np.ndarray, floor: float = 0.05) -> tuple[float, float]:
     return med, max(1.4826 * float(np.median(np.abs(values - med))), floor)
 
 
+LOSS_FLOOR = 0.25  # the least robust scale of log loss and log compression: z = 3.5 is then at least 2.4x off the
+# trend (a good but unusually easy, hard or templated row varies that much; a small dataset's MAD alone can be tight)
+TREND_SAMPLE = 2000  # rows the Theil-Sen line is fitted on (its cost is quadratic); the scale uses every row
+
+
+def _trend(log_length: np.ndarray, values: np.ndarray, floor: float = 0.05) -> tuple[float, ...]:
+    """(intercept, slope, scale, lo, hi): a robust (Theil-Sen) line of values over log length, 1.4826 x MAD of the
+    residuals, and the log lengths it holds for (its 1st to 99th percentile: never extrapolated past them). Where
+    the lengths barely vary (5th to 95th percentile within 4x) there is no line to fit: the median (slope 0)."""
+    from scipy.stats import theilslopes
+
+    ok = np.isfinite(values) & np.isfinite(log_length)
+    x, y = log_length[ok], values[ok]
+    if not len(y):
+        return 0.0, 0.0, 1.0, 0.0, 0.0
+    slope, intercept = 0.0, float(np.median(y))
+    p1, p5, p95, p99 = np.percentile(x, [1, 5, 95, 99])
+    if p95 - p5 >= np.log(4.0):
+        pick = np.random.default_rng(0).choice(len(y), TREND_SAMPLE, replace=False) if len(y) > TREND_SAMPLE \
+            else slice(None)
+        slope, intercept = (float(v) for v in theilslopes(y[pick], x[pick])[:2])
+    resid = y - (intercept + slope * np.clip(x, p1, p99))
+    scale = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))), floor)
+    return intercept, slope, scale, float(p1), float(p99)
+
+
+def _deviation(trend: tuple[float, ...], log_length: float, value: float) -> tuple[float, float]:
+    """(robust z of value against the trend at this length, the trend's value there)."""
+    a, b, scale, lo, hi = trend
+    expected = a + b * min(max(log_length, lo), hi)
+    return (value - expected) / scale, expected
+
+
 @dataclasses.dataclass(frozen=True)
 class Reference:
     """The dataset's own distribution of every signal: what a row is read against."""
 
     n: int
-    log_loss: tuple[float, float] | None  # (median, scale); None without model losses
+    log_loss: tuple[float, ...] | None  # log loss over log length: _trend's (intercept, slope, scale, lo, hi)
     ifd_median: float | None
-    log_compression: tuple[float, float]
+    log_compression: tuple[float, ...]  # the same for log compression
+    log_loss_alone: tuple[float, ...] | None  # the same for the loss of the response alone
     symbols_median: float
+    markup_median: float
+    overlap_rows: float  # share of rows whose response reuses a number or rare word of its prompt
     script_share: dict
     majority_script: str | None
     number_share: float
     common: frozenset
 
     def to_json(self) -> dict:
-        return {"n": self.n, "loss_median": None if self.log_loss is None else float(np.exp(self.log_loss[0])),
-                "ifd_median": self.ifd_median, "compression_median": float(np.exp(self.log_compression[0])),
-                "symbols_median": self.symbols_median, "majority_script": self.majority_script,
+        return {"n": self.n, "loss_trend": None if self.log_loss is None else [round(v, 4) for v in self.log_loss],
+                "ifd_median": self.ifd_median, "compression_trend": [round(v, 4) for v in self.log_compression],
+                "symbols_median": self.symbols_median, "markup_median": self.markup_median,
+                "overlap_rows": self.overlap_rows, "majority_script": self.majority_script,
                 "number_share": self.number_share}
 
 
@@ -148,11 +204,17 @@ def reference(signals: list[RowSignals], loss: np.ndarray | None, ifd: np.ndarra
     common = frozenset(w for w, _ in df.most_common(COMMON_WORDS))
     scripts = collections.Counter(s.script for s in signals if s.script)
     has_loss = loss is not None and np.isfinite(loss).any()
+    log_len = np.log(np.maximum([s.length for s in signals], 1)) if n else np.zeros(0)
     return Reference(
-        n=n, log_loss=_robust(np.log(np.maximum(loss, 1e-6))) if has_loss else None,
+        n=n, log_loss=_trend(log_len, np.log(np.maximum(loss, 1e-6)), LOSS_FLOOR) if has_loss else None,
+        log_loss_alone=_trend(log_len, np.log(np.maximum(loss / ifd, 1e-6)), LOSS_FLOOR)
+        if has_loss and ifd is not None else None,
         ifd_median=float(np.nanmedian(ifd)) if has_loss and ifd is not None else None,
-        log_compression=_robust(np.log([s.compression for s in signals])) if n else (0.0, 1.0),
+        log_compression=(_trend(log_len, np.log([s.compression for s in signals]), LOSS_FLOOR) if n
+                         else (0.0, 0.0, 1.0, 0.0, 0.0)),
         symbols_median=float(np.median([s.symbols for s in signals])) if n else 0.0,
+        markup_median=float(np.median([s.markup for s in signals])) if n else 0.0,
+        overlap_rows=float(np.mean([overlap(s, common) > 0 for s in signals])) if n else 0.0,
         script_share={k: v / sum(scripts.values()) for k, v in scripts.items()}, majority_script=scripts.most_common(1)[0][0]
         if scripts else None, number_share=float(np.mean([s.has_number for s in signals])) if n else 0.0,
         common=common)
@@ -160,7 +222,8 @@ def reference(signals: list[RowSignals], loss: np.ndarray | None, ifd: np.ndarra
 
 def flags(sig: RowSignals, loss: float | None, ifd: float | None, ref: Reference,
           config: QualityConfig = QualityConfig()) -> list[tuple[str, str]]:
-    """(code, reason in words) of every rule the row trips, read against the reference; the most specific first."""
+    """(code, reason in words) of every rule the row trips, read against the reference; the most specific first.
+    loss: the response's given its prompt; ifd: loss / the loss of the response alone."""
     out = []
     ov = overlap(sig, ref.common)
     if sig.symbols > config.symbol_share and ref.symbols_median < 0.1:
@@ -171,23 +234,33 @@ def flags(sig: RowSignals, loss: float | None, ifd: float | None, ref: Reference
         out.append(("script", f"written in {_script_name(sig.script)} script, while "
                               f"{ref.script_share[ref.majority_script]:.0%} of this dataset's text is "
                               f"{_script_name(ref.majority_script)}"))
-    med, scale = ref.log_compression
-    if (np.log(sig.compression) - med) / scale > config.repetition_z:
-        out.append(("repetitive", f"the response repeats itself: it compresses {sig.compression:.1f}x (this "
-                                  f"dataset's median {np.exp(med):.1f}x)"))
+    if sig.markup > config.markup_share and ref.markup_median < 0.05:
+        out.append(("markup", f"{sig.markup:.0%} of the response is HTML/XML markup (this dataset's median "
+                              f"{ref.markup_median:.0%})"))
+    if sig.noise > config.noise_share:
+        out.append(("noise", f"{sig.noise:.0%} of the response is long unbroken strings of letters and digits "
+                             f"(encoded data, hashes or keys)"))
+    log_len = float(np.log(max(sig.length, 1)))
+    z, expected = _deviation(ref.log_compression, log_len, float(np.log(sig.compression)))
+    if z > config.repetition_z:
+        out.append(("repetitive", f"the response repeats itself: it compresses {sig.compression:.1f}x (rows of its "
+                                  f"length in this dataset: {np.exp(expected):.1f}x)"))
     if loss is not None and np.isfinite(loss) and ref.log_loss is not None:
-        med, scale = ref.log_loss
-        z = (np.log(max(loss, 1e-6)) - med) / scale
+        z, expected = _deviation(ref.log_loss, log_len, float(np.log(max(loss, 1e-6))))
         if z > config.z:
             out.append(("hard", f"the proxy model finds the response unusually hard to predict: {loss:.2f} nats per "
-                                f"token (this dataset's median {np.exp(med):.2f})"))
-        elif z < -config.z:
-            out.append(("degenerate", f"the response is almost entirely predictable (degenerate or boilerplate): "
-                                      f"{loss:.2f} nats per token (this dataset's median {np.exp(med):.2f})"))
+                                f"token (rows of its length in this dataset: {np.exp(expected):.2f})"))
+        alone = loss / ifd if ifd is not None and np.isfinite(ifd) and ifd > 0 else None
+        if alone is not None and ref.log_loss_alone is not None:  # predictable without its prompt: boilerplate
+            z, expected = _deviation(ref.log_loss_alone, log_len, float(np.log(max(alone, 1e-6))))
+            if z < -config.z:
+                out.append(("degenerate", f"the response is almost entirely predictable even without its prompt "
+                                          f"(degenerate or boilerplate): {alone:.2f} nats per token (rows of its "
+                                          f"length in this dataset: {np.exp(expected):.2f})"))
     if ifd is not None and np.isfinite(ifd) and ref.ifd_median is not None:
-        if ifd >= 1.0:
+        if ifd >= 1.0 and sig.length >= MIN_IFD_CHARS:
             out.append(("unrelated", f"the prompt does not help predict the response: IFD {ifd:.2f}"))
-        elif ov == 0 and ifd >= ref.ifd_median:
+        elif ov == 0 and ifd >= ref.ifd_median and ref.overlap_rows >= config.overlap_rows:
             out.append(("unrelated", f"the response shares none of its numbers and rare words with its prompt, and "
                                      f"the prompt helps predict it less than for most rows: IFD {ifd:.2f} (this "
                                      f"dataset's median {ref.ifd_median:.2f})"))
@@ -197,7 +270,7 @@ def flags(sig: RowSignals, loss: float | None, ifd: float | None, ref: Reference
     return out
 
 
-SIGNALS = ("loss", "loss_alone", "ifd", "overlap", "compression", "symbols", "length", "has_number")
+SIGNALS = ("loss", "loss_alone", "ifd", "overlap", "compression", "symbols", "markup", "noise", "length", "has_number")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +343,7 @@ def assess(ids: list[str], pairs: list[tuple[str, str]], losses: list[tuple[floa
     signals = {"loss": loss, "loss_alone": alone, "ifd": ifd,
                "overlap": np.array([overlap(s, ref.common) for s in sigs]),
                "compression": np.array([s.compression for s in sigs]), "symbols": np.array([s.symbols for s in sigs]),
+               "markup": np.array([s.markup for s in sigs]), "noise": np.array([s.noise for s in sigs]),
                "length": np.array([s.length for s in sigs], dtype=np.float64),
                "has_number": np.array([s.has_number for s in sigs], dtype=np.float64)}
     return Quality(list(ids), signals, [s.script for s in sigs], reasons,

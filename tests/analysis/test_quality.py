@@ -167,3 +167,47 @@ def test_select_skips_suspect_rows_by_default_and_says_how_many(workspace, tmp_p
     report = cli("quality", "mix", "--text-only", "--json")
     assert {s["id"] for s in report["suspect"]} == {"script", "repeat"} and report["overridden"] == ["emoji"]
     assert report["n"] == 43 and all(s["reasons"] for s in report["suspect"])
+
+
+def test_a_good_minority_of_long_solutions_among_short_answers_is_not_junk():
+    """Loss per token and compression fall and rise with length: read against the dataset's median, every long
+    solution in a dataset of one-line answers was 'repetitive' and 'degenerate', and every one-line answer whose
+    prompt hardly helps (IFD ~1 on a few tokens) 'unrelated' (bench/quality.py's diverse minority: 7 of 7 and 34 of
+    60). Read against the trend with length, neither is suspect; junk of either length still is."""
+    rng = np.random.default_rng(1)
+    rows, losses, ids = [], [], []
+    for i in range(90):  # answer-only rows: the answer is not in the prompt, the prompt barely helps
+        a, b = int(rng.integers(10, 99)), int(rng.integers(10, 99))
+        rows.append((f"Tom has {a} cards and gets {b} more. How many now?", f"The answer is {a + b}."))
+        loss = float(rng.uniform(1.8, 2.8))
+        losses.append((loss, loss / float(rng.uniform(0.85, 1.2))))
+        ids.append(f"short{i}")
+    steps = " ".join(f"Step {k}: we expand the term and collect the coefficients of x^{k}, which gives {k * 3} + "
+                     f"{k}x." for k in range(1, 9))
+    for i in range(10):  # long, repetitive-looking worked solutions: compress ~2.5x, easy per token
+        rows.append((f"Expand (1 + x)^{i + 8} and find the coefficient sum.", steps + f" So the sum is {2 ** (i + 8)}."))
+        loss = float(rng.uniform(0.9, 1.3))
+        losses.append((loss, loss / float(rng.uniform(0.6, 0.8))))
+        ids.append(f"long{i}")
+    rows.append((rows[0][0], ", ".join(str(k) for k in range(100, 260))))  # junk: a number list, long and trivial
+    losses.append((0.08, 0.08))
+    ids.append("numbers")
+    q = assess(ids, rows, losses)
+    suspect = set(q.suspect_ids())
+    assert suspect == {"numbers"}, {i: q.reasons[ids.index(i)] for i in suspect}
+    assert "degenerate" in dict(q.reasons[ids.index("numbers")])
+
+
+def test_markup_and_encoded_noise_are_named_for_what_they_are():
+    rows, losses = clean_rows()
+    ids = [f"c{i}" for i in range(len(rows))]
+    html = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Page not found</title></head><body><div '
+            'class="nav"><a href="/">Home</a></div><p>404</p></body></html>')
+    b64 = "5A8A2ZcVK6OLdCQm+k6dlIxYmte7VcIehAYh5HQkz/QiJft+m1Ic9FhRAt5OVIbeS5XkKwK8hnHl1DZy" * 3
+    for kind, text, loss in (("html", html, 1.6), ("b64", b64, 1.5)):  # losses ordinary: only the text tells
+        rows.append((rows[0][0], text))
+        losses.append((loss, loss * 1.3))
+        ids.append(kind)
+    q = assess(ids, rows, losses)
+    assert "markup" in dict(q.reasons[ids.index("html")]) and "noise" in dict(q.reasons[ids.index("b64")])
+    assert not [i for i in q.suspect_ids() if i.startswith("c")]
