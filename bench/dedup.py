@@ -1,8 +1,14 @@
 """What each space calls a duplicate (issue 13): 2,000 GSM8K rows with 200 planted near-duplicates of four kinds,
-found in gradient space (the product's fast features), MiniLM embedding space and by MinHash; then dedup's time and
-memory at 100k rows.
+found in gradient space (the product's fast features), MiniLM embedding space and by MinHash; then dedup's time,
+memory and recall at scale (`--big`, default 100k rows; `--big 1000000 --scale-only` for the 1M run alone).
 
-    python bench/dedup.py [--n 2000] [--planted 200] [--big 100000] [--json]
+    python bench/dedup.py [--n 2000] [--planted 200] [--big 100000] [--subset 100000] [--scale-only] [--json]
+
+At scale (ScaleData: clustered unit rows, 1% planted copies at cosine 0.86-0.99 to a random earlier row), a child
+process holds the rows as the product's 1M path does (float16 unit rows past 250k) and times find_duplicates at the
+default threshold; it reports peak RSS, the planted pairs it grouped, and recall against exact search (IndexFlatIP)
+on a `--subset`-row subset holding every planted pair: of the pairs exact search finds at the threshold there, the
+share the scale run put in one group.
 
 Kinds (50 each, from distinct source rows): numbers changed (every number in question and answer shifted), names
 changed (first names swapped for others), sentences reordered (the question's first two sentences swapped), and
@@ -167,17 +173,131 @@ def evaluate(name: str, pairs: dict, planted, default: float) -> dict:
             "median_similarity_by_kind": {k: round(float(np.median(v)), 3) for k, v in planted_sims.items()}}
 
 
-def big(n: int) -> dict:
-    """dedup of n random unit rows (with 1% planted copies) in a child process: seconds and peak RSS."""
-    code = (f"import sys, time, json, resource; sys.path.insert(0, {str(ROOT)!r})\n"
-            "import numpy as np\nfrom core.analysis.dedup import find_duplicates\n"
-            f"rng = np.random.default_rng(0); X = rng.normal(size=({n}, 1024)).astype(np.float32)\n"
-            f"k = {n} // 100; X[-k:] = X[:k] + 0.01 * rng.normal(size=(k, 1024)).astype(np.float32)\n"
-            "t = time.perf_counter(); r = find_duplicates(X, 0.95); s = time.perf_counter() - t\n"
-            "print(json.dumps({'n': len(X), 'seconds': round(s, 1), 'flagged': int(r.flagged.sum()), "
-            "'exact': r.exact, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
-    return json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else {"error": res.stderr[-500:]}
+class ScaleData:
+    """n unit rows in 1024 dims (chunk by chunk, each chunk seeded by its start): rows around n/400 centres (spread
+    0.7-1.5: neighbours in a cluster at cosine ~0.3-0.67, like untouched GSM8K rows' 0.55 median) and 5% rows unlike
+    anything, then 1% planted copies (the last rows), each of a random earlier row at a cosine drawn from 0.86-0.99
+    (above the default threshold 0.85)."""
+
+    CHUNK = 50_000
+
+    def __init__(self, n: int, dim: int = 1024, seed: int = 0):
+        self.n, self.dim, self.seed = n, dim, seed
+        rng = np.random.default_rng(seed)
+        self.copies = n // 100
+        self.base = n - self.copies
+        self.n_cent = max(50, n // 400)
+        self.cent = rng.standard_normal((self.n_cent, dim), dtype=np.float32)
+        self.cent /= np.linalg.norm(self.cent, axis=1, keepdims=True)
+        w = rng.lognormal(0, 1.0, self.n_cent)
+        self.w = w / w.sum()
+        self.spread = rng.uniform(0.7, 1.5, self.n_cent).astype(np.float32)
+        self.sources = np.sort(rng.choice(self.base, self.copies, replace=False))
+        self.cosine = rng.uniform(0.86, 0.99, self.copies)
+        self._source_rows = None
+
+    def _base_chunk(self, start: int) -> np.ndarray:
+        r = np.random.default_rng([self.seed, start])
+        m, d = min(self.CHUNK, self.base - start), self.dim
+        noise = r.standard_normal((m, d), dtype=np.float32) / np.float32(np.sqrt(d))
+        c = r.choice(self.n_cent, m, p=self.w)
+        x = self.cent[c] + self.spread[c, None] * noise
+        bg = r.random(m) < 0.05
+        x[bg] = noise[bg]
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def _copy_rows(self, lo: int, hi: int) -> np.ndarray:
+        """Copies lo..hi (0-based among the copies)."""
+        if self._source_rows is None:
+            src = self.sources
+            self._source_rows = np.concatenate([
+                self._base_chunk(s)[src[(src >= s) & (src < s + self.CHUNK)] - s]
+                for s in range(0, self.base, self.CHUNK)])
+        r = np.random.default_rng([self.seed, 1, lo, 1])  # the base chunks are seeded by [seed, start]
+        noise = r.standard_normal((hi - lo, self.dim), dtype=np.float32) / np.float32(np.sqrt(self.dim))
+        scale = np.sqrt(1.0 / self.cosine[lo:hi] ** 2 - 1.0).astype(np.float32)  # cos(x, x + s·g) ~ 1/sqrt(1+s²)
+        x = self._source_rows[lo:hi] + scale[:, None] * noise
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def chunks(self):
+        for start in range(0, self.base, self.CHUNK):
+            yield self._base_chunk(start)
+        for lo in range(0, self.copies, self.CHUNK):
+            yield self._copy_rows(lo, min(lo + self.CHUNK, self.copies))
+
+    def planted_pairs(self) -> np.ndarray:
+        return np.stack([self.sources, self.base + np.arange(self.copies)], axis=1)
+
+
+def big_child(n: int, subset: int, threshold: float) -> dict:
+    """find_duplicates on n rows held as the product's 1M path holds them (float16 unit rows past
+    neighbours.HALF_ROWS): seconds and peak RSS; then recall of the planted copies, at n and against exact search
+    (faiss IndexFlatIP over the same stored rows) on a `subset`-row subset holding every planted pair."""
+    import faiss
+
+    from core.analysis.dedup import NEIGHBOURS, find_duplicates
+    from core.analysis.neighbours import HALF_ROWS, fill_half_rows
+
+    data = ScaleData(n)
+    t = time.perf_counter()
+    if n > HALF_ROWS:
+        X = fill_half_rows(data.chunks(), n, data.dim)
+    else:
+        X = np.concatenate(list(data.chunks()))
+    hold_s = time.perf_counter() - t
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    r = find_duplicates(X, threshold)
+    seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    label = np.arange(n)
+    for g, rows in enumerate(r.groups):
+        label[rows] = n + g
+    pairs = data.planted_pairs()
+    same = label[pairs[:, 0]] == label[pairs[:, 1]]
+    out = {"n": n, "storage": str(X.dtype), "threshold": threshold, "seconds": round(seconds, 1),
+           "hold_data_s": round(hold_s, 1), "exact": r.exact, "flagged": int(r.flagged.sum()),
+           "groups": len(r.groups), "planted": len(pairs), "recall_planted": round(float(same.mean()), 4),
+           "rss_after_data_mb": round(rss_data), "peak_rss_mb": round(peak), "peak_rss_gb": round(peak / 1024, 2)}
+    if subset:
+        # the subset: every planted pair (sources and copies) and random other rows, up to `subset` rows
+        rng = np.random.default_rng(1)
+        planted_rows = np.unique(pairs)
+        others = np.setdiff1d(np.arange(n), planted_rows)
+        pick = np.sort(np.concatenate([planted_rows, rng.choice(others, max(0, subset - len(planted_rows)),
+                                                                 replace=False)]))[:max(subset, len(planted_rows))]
+        t = time.perf_counter()
+        S = np.empty((len(pick), X.shape[1]), np.float32)
+        for a in range(0, len(pick), 50_000):
+            S[a:a + 50_000] = X[pick[a:a + 50_000]]
+        S /= np.linalg.norm(S, axis=1, keepdims=True)
+        index = faiss.IndexFlatIP(S.shape[1])
+        index.add(S)
+        sims, idx = index.search(S, NEIGHBOURS + 1)
+        del S, index
+        # exact pairs at the threshold among the subset's rows (each row's 10 nearest, itself left out, as dedup)
+        rows = np.repeat(np.arange(len(pick)), NEIGHBOURS + 1)
+        cols, ss = idx.reshape(-1), sims.reshape(-1)
+        keep = (cols >= 0) & (cols != rows) & (ss >= threshold)
+        a, b = pick[rows[keep]], pick[cols[keep]]
+        exact_pairs = {(min(i, j), max(i, j)) for i, j in zip(a.tolist(), b.tolist())}
+        planted_set = {(int(i), int(j)) for i, j in pairs}
+        exact_planted = exact_pairs & planted_set
+        found = [p for p in exact_planted if label[p[0]] == label[p[1]]]
+        found_all = [p for p in exact_pairs if label[p[0]] == label[p[1]]]
+        out["vs_exact_subset"] = {
+            "rows": len(pick), "exact_pairs": len(exact_pairs), "exact_planted_pairs": len(exact_planted),
+            "recall_planted": round(len(found) / max(len(exact_planted), 1), 4),
+            "recall_all_pairs": round(len(found_all) / max(len(exact_pairs), 1), 4),
+            "seconds": round(time.perf_counter() - t, 1)}
+    return out
+
+
+def big(n: int, subset: int = 100_000, threshold: float = 0.85) -> dict:
+    """big_child in a child process (its own peak RSS)."""
+    res = subprocess.run([sys.executable, __file__, "--big-child", str(n), "--subset", str(subset),
+                          "--threshold", str(threshold)], capture_output=True, text=True, timeout=7200)
+    return json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else {"error": res.stderr[-2000:]}
 
 
 def main() -> None:
@@ -185,11 +305,25 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--planted", type=int, default=200)
     ap.add_argument("--big", type=int, default=100_000)
+    ap.add_argument("--subset", type=int, default=100_000, help="rows of the exact-search subset at scale")
+    ap.add_argument("--threshold", type=float, default=None, help="threshold at scale (default: the product's)")
+    ap.add_argument("--scale-only", action="store_true", help="only the run at --big rows (no GSM8K features)")
+    ap.add_argument("--big-child", type=int)
     ap.add_argument("--workspace", default=os.path.join(tempfile.gettempdir(), "prism-bench-dedup"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    os.environ["PRISM_HOME"] = args.workspace
     from core.analysis.dedup import DEFAULT_THRESHOLD
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if args.big_child:
+        print(json.dumps(big_child(args.big_child, args.subset, threshold)))
+        return
+    if args.scale_only:
+        result = {"at_scale": big(args.big, args.subset, threshold)}
+        print(f"dedup at {args.big}: {result['at_scale']}", file=sys.stderr)
+        print(json.dumps(result))
+        return
+    os.environ["PRISM_HOME"] = args.workspace
     from core.data.ingest import IngestReport, Sample, content_hash
     from core.data.store import Store
     from core.features.compute import compute_features, feature_config
@@ -220,7 +354,7 @@ def main() -> None:
         print(f"{space:8} default {r['default']}\n         best    {r['best']}\n         median sim by kind "
               f"{r['median_similarity_by_kind']}", file=sys.stderr)
     if args.big:
-        result["at_scale"] = big(args.big)
+        result["at_scale"] = big(args.big, args.subset, threshold)
         print(f"dedup at {args.big}: {result['at_scale']}", file=sys.stderr)
     print(json.dumps(result))
 

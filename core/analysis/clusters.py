@@ -60,13 +60,19 @@ def spherical_kmeans(X: np.ndarray, k: int, *, seed: int = 0, niter: int = 20) -
     centroids re-normalised to the sphere, so a long gradient never drags a centroid off the unit sphere."""
     import faiss
 
-    X = unit(X)
+    # centroids are trained on at most TRAIN_POINTS_PER_CENTROID·k rows (a seeded sample, past 256k rows at k = 1000:
+    # the cost of Lloyd's iterations stays bounded at a million rows); every row is then assigned to its centroid.
+    # The sample is drawn here, before anything is widened: X may be the 1M path's float16 rows (neighbours.py)
+    from core.analysis.neighbours import take_unit
+
+    cap = TRAIN_POINTS_PER_CENTROID * k
+    train = unit(X) if X.shape[0] <= cap else take_unit(
+        X, np.sort(np.random.default_rng(seed).choice(X.shape[0], cap, replace=False)))
     km = faiss.Kmeans(X.shape[1], k, niter=niter, spherical=True, seed=seed, verbose=False)
     km.cp.min_points_per_centroid = 1  # small n is fine here: silence faiss's "too few points" warning
-    # centroids are trained on at most TRAIN_POINTS_PER_CENTROID·k rows (a seeded sample, past 256k rows at k = 1000:
-    # the cost of Lloyd's iterations stays bounded at a million rows); every row is then assigned to its centroid
     km.cp.max_points_per_centroid = TRAIN_POINTS_PER_CENTROID
-    km.train(X)
+    km.train(train)
+    del train
     centroids = unit(km.centroids)
     return assign(X, centroids), centroids
 

@@ -1,9 +1,10 @@
 """Near-duplicates in gradient space: rows that would teach the model the same thing.
 
-For every row its nearest neighbours among the unit features (faiss inner product: exact up to EXACT_MAX rows, an
-HNSW index beyond, which finds near neighbours approximately); pairs at or above the threshold are joined into
-groups (connected components); each group keeps the row nearest its centre (the normalised mean of its rows), and the
-others are flagged. One pass also gives, for every threshold from 0.80 to 0.99, how many rows it would flag, so a
+For every row its nearest neighbours among the unit features (faiss inner product: exact up to EXACT_MAX rows;
+beyond, neighbours.knn: cells and 4-bit codes find candidates, their exact cosine ranks them, in float32 chunks of
+the 1M path's float16 rows; bench/dedup.py measures its recall of planted copies at 1M against exact search); pairs at
+or above the threshold are joined into groups (connected components); each group keeps the row nearest its centre
+(the normalised mean of its rows), and the others are flagged. One pass also gives, for every threshold from 0.80 to 0.99, how many rows it would flag, so a
 user picks a threshold seeing what it costs.
 
 Gradient space has its own notion of "the same": a problem with its names changed, or reworded, teaches the same
@@ -32,7 +33,7 @@ CURVE = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))  # 0.80 ... 0.99
 class Neighbours:
     sims: np.ndarray  # (n, k) cosine to each row's nearest other rows, best first
     idx: np.ndarray  # (n, k) their row indices (-1 where there are fewer)
-    exact: bool  # False when an approximate (HNSW) index found them
+    exact: bool  # False when an approximate index (neighbours.knn) found them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,24 +49,22 @@ class Dedup:
 def nearest_neighbours(X: np.ndarray, k: int = NEIGHBOURS) -> Neighbours:
     import faiss
 
-    X = np.ascontiguousarray(unit(X), dtype=np.float32)
+    from core.analysis.neighbours import drop_self, knn
+
     n, d = X.shape
     kk = int(min(k, n - 1))
     if kk < 1:
         return Neighbours(np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64), True)
-    exact = n <= EXACT_MAX
-    if exact:
-        index = faiss.IndexFlatIP(d)
-    else:  # graph index: near neighbours found approximately, build and search in minutes at a million rows
-        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = 64
+    if n > EXACT_MAX:  # approximate candidates, exact similarities; never the whole matrix widened
+        sims, idx = knn(X, kk)
+        return Neighbours(sims, idx, False)
+    X = np.ascontiguousarray(unit(X), dtype=np.float32)
+    index = faiss.IndexFlatIP(d)
     index.add(X)
     sims, idx = index.search(X, kk + 1)
     # drop each row itself: usually the first hit, but an exact copy may tie with it and come first
-    self_hit = idx == np.arange(n)[:, None]
-    self_hit[~self_hit.any(axis=1), -1] = True  # rows whose own hit fell off the list lose their last one
-    keep = ~self_hit
-    return Neighbours(sims[keep].reshape(n, kk), idx[keep].reshape(n, kk), exact)
+    sims, idx = drop_self(sims, idx)
+    return Neighbours(sims, idx, True)
 
 
 def _components(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -80,28 +79,34 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
 
 def find_duplicates(X: np.ndarray, threshold: float = DEFAULT_THRESHOLD, *, neighbours: Neighbours | None = None
                     ) -> Dedup:
-    """Duplicate groups at `threshold`, the flag curve over CURVE, and which row each group keeps."""
-    X = unit(X)
+    """Duplicate groups at `threshold`, the flag curve over CURVE, and which row each group keeps.
+
+    X is read, never copied whole: only the rows of each group are widened (to float32) to find its centre."""
     nb = neighbours or nearest_neighbours(X)
     n = X.shape[0]
-    rows = np.repeat(np.arange(n), nb.idx.shape[1])
     cols, sims = nb.idx.reshape(-1), nb.sims.reshape(-1)
-    valid = cols >= 0
-    rows, cols, sims = rows[valid], cols[valid], sims[valid]
+    # only pairs that some threshold of the curve (or the asked one) keeps: at 1M rows, a few of the 10M
+    lowest = min(min(CURVE), threshold)
+    keep = np.flatnonzero((cols >= 0) & (sims >= lowest))
+    rows, cols, sims = keep // max(nb.idx.shape[1], 1), cols[keep], sims[keep]
     curve = {}
-    groups_at = {}
     for t in sorted(set(CURVE) | {round(threshold, 4)}):
         mask = sims >= t
         labels = _components(n, np.stack([rows[mask], cols[mask]], axis=1))
         sizes = np.bincount(labels)
         curve[t] = int(sizes[sizes > 1].sum() - (sizes > 1).sum())  # every group keeps one row
-        groups_at[t] = labels
-    labels = groups_at[round(threshold, 4)]
+        if t == round(threshold, 4):
+            at_threshold = labels
+    labels = at_threshold
     groups, flagged = [], np.zeros(n, dtype=bool)
-    for g in np.flatnonzero(np.bincount(labels) > 1):
-        members = np.flatnonzero(labels == g)
-        centre = unit(X[members].mean(axis=0, keepdims=True))[0]
-        order = members[np.argsort(-(X[members] @ centre), kind="stable")]  # nearest the centre first: kept
+    order_all = np.argsort(labels, kind="stable")  # each group's rows in row order, from one sort (not a mask per group)
+    bounds = np.flatnonzero(np.diff(labels[order_all])) + 1
+    for members in np.split(order_all, bounds):
+        if len(members) < 2:
+            continue
+        Xm = unit(X[members])
+        centre = unit(Xm.mean(axis=0, keepdims=True))[0]
+        order = members[np.argsort(-(Xm @ centre), kind="stable")]  # nearest the centre first: kept
         groups.append(order.tolist())
         flagged[order[1:]] = True
     groups.sort(key=lambda g: (-len(g), g[0]))

@@ -81,6 +81,12 @@ def knn_density(X: np.ndarray, neighbours: int = 10, *, query: np.ndarray | None
     `query`, the density of those other rows among X's (e.g. suspect rows, read against the rows the rules keep)."""
     import faiss
 
+    if X.shape[0] > EXACT_KNN_MAX:
+        # exact search is O(n²·d): past ~20k rows, cells + 4-bit codes find candidates and the exact cosine ranks
+        # them (neighbours.py; Spearman with the exact density in bench/cluster_map.py), in float32 chunks
+        from core.analysis.neighbours import knn_density as approximate
+
+        return approximate(X, neighbours, query=query)
     X = unit(X)
     if query is not None:
         kk = int(min(neighbours, X.shape[0]))
@@ -91,15 +97,7 @@ def knn_density(X: np.ndarray, neighbours: int = 10, *, query: np.ndarray | None
     kk = int(min(neighbours, X.shape[0] - 1))
     if kk < 1:
         return np.ones(X.shape[0], dtype=np.float32)
-    if X.shape[0] > EXACT_KNN_MAX:
-        # exact search is O(n²·d): past ~20k rows an inverted-file index (approximate, ~sqrt(n) lists) keeps it
-        # to minutes; density is a ranking signal, so near neighbours found approximately serve it well
-        nlist = int(np.sqrt(X.shape[0]))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(X.shape[1]), X.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(X)
-        index.nprobe = 8
-    else:
-        index = faiss.IndexFlatIP(X.shape[1])
+    index = faiss.IndexFlatIP(X.shape[1])
     index.add(X)
     sims, _ = index.search(X, kk + 1)
     return sims[:, 1:].mean(axis=1)

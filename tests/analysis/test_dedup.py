@@ -27,12 +27,30 @@ def test_planted_copies_are_grouped_and_untouched_rows_are_not_flagged():
 
 
 def test_the_kept_row_is_the_one_nearest_the_group_centre():
+    """Three groups whose row nearest the centre sits first, in the middle and last of the group in row order (and
+    never at the dataset's first row): keeping the first row, the last, or any row by position fails here."""
     rng = np.random.default_rng(1)
-    centre = rng.normal(size=32)
-    group = np.stack([centre + s * rng.normal(size=32) for s in (0.02, 0.3, 0.3)]).astype(np.float32)
-    others = rng.normal(size=(20, 32)).astype(np.float32)
-    result = find_duplicates(np.concatenate([group, others]), 0.8)
-    assert result.groups == [[0, 1, 2]] or result.groups[0][0] == 0
+    d = 256
+    X = rng.normal(size=(30, d)).astype(np.float32)  # unrelated rows (cosine ~0 to each other)
+    layout = {(3, 9, 20): 0, (5, 14, 22, 27): 2, (7, 11, 16): 2}  # group rows -> position of the near-centre one
+    expected = []
+    for rows, near in layout.items():
+        centre = rng.normal(size=d)
+        for pos, r in enumerate(rows):
+            X[r] = centre + (0.02 if pos == near else 0.4) * rng.normal(size=d)
+        U = X[list(rows)] / np.linalg.norm(X[list(rows)], axis=1, keepdims=True)
+        m = U.mean(axis=0)
+        kept = rows[int(np.argmax(U @ (m / np.linalg.norm(m))))]
+        assert kept == rows[near]  # the construction did what it says
+        expected.append([kept] + [r for r in rows if r != kept])
+    result = find_duplicates(X, 0.8)
+    assert sorted(sorted(g) for g in result.groups) == sorted(sorted(r) for r in layout)
+    by_rows = {frozenset(g): g for g in result.groups}
+    for want in expected:
+        got = by_rows[frozenset(want)]
+        assert got[0] == want[0], f"group {sorted(want)} kept row {got[0]}, not {want[0]} (nearest its centre)"
+    flagged = sorted(r for g in expected for r in g[1:])
+    assert np.flatnonzero(result.flagged).tolist() == flagged
 
 
 def test_an_exact_copy_is_a_neighbour_not_the_row_itself():
