@@ -9,6 +9,8 @@ Speed, on the same N GSM8K samples with the embedded SmolLM2 on this CPU:
   paper    exact per-sample backward + dense Rademacher projection generated block by block once per batch, as
            TRAK's CPU projector does; the projection is timed on a slice of the parameters and scaled up linearly
 Agreement: G-Vendi of fast vs full over mixtures of GSM8K / SVAMP / minerva_math of equal size (Spearman ρ).
+Memory (--memory, bench/featurize_memory.py): peak RSS and time of the real `features` CLI before (an older
+commit's worktree, --before-tree) and after, interleaved, and two featurisers side by side.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 SHARED = ROOT.parent / "shared" / "data"
 
 
@@ -58,7 +61,16 @@ def main() -> None:
     ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
                     help="pool features are kept here, keyed by config, so variants reuse the full-mode pool")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--memory", action="store_true", help="peak RSS and time of the features CLI (see above)")
+    ap.add_argument("--before-tree", help="--memory: a worktree of the commit to compare with")
+    ap.add_argument("--repeats", type=int, default=3, help="--memory: interleaved repeats")
     args = ap.parse_args()
+    if args.memory:
+        from featurize_memory import report as memory_report, run_memory
+
+        res = run_memory(args, lambda *a: print(*a, file=sys.stderr, flush=True))
+        print(json.dumps(res)) if args.json else memory_report(res)
+        return
 
     import torch
 

@@ -97,6 +97,19 @@ def finite_float(low: float = -math.inf, high: float = math.inf, *, above: bool 
 
 
 positive_float = finite_float(0.0, above=True)
+
+
+def memory_size(text: str) -> int:
+    """An argparse type: a memory size (2G, 1500M, bytes), at least 64 MiB."""
+    from core.features.memory import MiB, parse_size
+
+    try:
+        value = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if value < 64 * MiB:
+        raise argparse.ArgumentTypeError(f"must be at least 64M, not {text}")
+    return value
 non_negative_float = finite_float(0.0)
 unit_float = finite_float(0.0, 1.0)
 
@@ -134,7 +147,11 @@ def compute_args(p: argparse.ArgumentParser) -> None:
     """Where and how features are computed (not part of their identity)."""
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch-size", type=positive_int, default=16, help="at most this many rows per batch")
-    p.add_argument("--max-batch-tokens", type=positive_int, default=4096, help="padded tokens per batch")
+    p.add_argument("--max-batch-tokens", type=positive_int, default=None,
+                   help="padded tokens per batch (default: the most that fit --max-memory)")
+    p.add_argument("--max-memory", type=memory_size, default=None,
+                   help="memory a featuriser may use, e.g. 2G or 1500M (default: half of what is available, at "
+                        "most 2G on a CPU); a job whose longest possible row cannot fit is refused before it starts")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process; ray: Ray Data workers (this machine or a cluster)")
     p.add_argument("--address", help="ray: 'auto' or ray://HOST:10001 (default: start a local Ray instance)")
@@ -149,6 +166,7 @@ def options_from_args(args):
     from core.features.compute import ComputeOptions
 
     return ComputeOptions(engine=args.engine, device=args.device, max_batch_tokens=args.max_batch_tokens,
+                          max_memory=args.max_memory,
                           batch_size=args.batch_size, address=args.address, workers=args.workers,
                           gpus_per_worker=args.gpus_per_worker, runtime_env=args.runtime_env,
                           rows_per_task=args.rows_per_task)

@@ -39,7 +39,8 @@ class ComputeOptions:
 
     engine: str = "local"  # "local" (this process) or "ray" (Ray Data: workers on this machine or a cluster)
     device: str = "auto"  # auto | cpu | cuda (features/device.py)
-    max_batch_tokens: int = 4096  # padded tokens per batch: one setting serves short and long rows alike
+    max_batch_tokens: int | None = None  # padded tokens per batch; None: the most that fit max_memory (memory.py)
+    max_memory: int | None = None  # bytes a featuriser may use; None: a share of what is available, <= 2 GiB on CPU
     batch_size: int | None = 16  # at most this many rows per batch, on top of the token budget
     address: str | None = None  # ray: None = start a local instance; "auto"; or "ray://HOST:10001"
     workers: int = 2  # ray: model replicas (actors)
@@ -50,7 +51,7 @@ class ComputeOptions:
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
             raise ValueError(f"engine must be local or ray, not {self.engine!r}")
-        if self.max_batch_tokens < 16:
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 16:
             raise ValueError("max_batch_tokens must be at least 16")
         if self.rows_per_task < 1:
             raise ValueError("rows_per_task must be at least 1")
@@ -81,6 +82,7 @@ def compute_features(store: Store, dataset: str, config: FeatureConfig, *, optio
     from core.features.response_loss import compute_losses
 
     done = compute_losses(store, dataset, config, device=options.device, max_batch_tokens=options.max_batch_tokens,
+                          max_memory=options.max_memory,
                           batch_size=options.batch_size, progress=progress, should_cancel=should_cancel,
                           loaded=loaded)
     return dataclasses.replace(run, quality_rows=sum(done.values()))
@@ -103,7 +105,7 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
                                            should_cancel=should_cancel)
         return FeatureRun(key, store.feature_coverage(dataset, key, config.dim), done, cached, truncated)
     from core.features.device import check_dtype, resolve_device
-    from core.features.gradients import iter_feature_batches, make_featurizer
+    from core.features.gradients import batch_tokens, iter_feature_batches, make_featurizer
     from core.features.models import load_model
 
     device = resolve_device(options.device)
@@ -112,12 +114,13 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
     if loaded.revision != config.model_revision:
         raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
     featurizer = make_featurizer(loaded.model, config, tokenizer=loaded.tokenizer)
+    tokens = batch_tokens(featurizer, options.max_batch_tokens, options.max_memory)  # refused here if cannot fit
     done = truncated = 0
     if progress:
         progress(0, n_missing)
     for hashes, pairs in missing_chunks(store, dataset, config):
         for idx, vectors, n_trunc, losses in iter_feature_batches(featurizer, pairs, batch_size=options.batch_size,
-                                                                  max_batch_tokens=options.max_batch_tokens):
+                                                                  max_batch_tokens=tokens):
             store.write_features(config, [hashes[i] for i in idx], vectors, losses=losses)
             done += len(idx)
             truncated += n_trunc

@@ -22,7 +22,7 @@ from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
 
 Progress = Callable[[int, int], None]  # (done, total)
-DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per batch: bounds activation memory on a laptop CPU
+DEFAULT_MAX_BATCH_TOKENS = None  # padded tokens per batch: None = the most that fit the memory budget (memory.py)
 TOKENIZE_WINDOW = 512  # rows tokenised (and sorted by length) at a time
 
 
@@ -39,8 +39,12 @@ class FullFeaturizer:
         self.last_losses: np.ndarray | None = None  # each row's mean response loss in the last batch (quality.py)
 
     def gradients(self, batch: Batch) -> list[list[tuple[str, torch.Tensor]]]:
-        """Per-sample gradients (unpadded, one backward each)."""
-        out, losses = [], []
+        """Per-sample gradients (unpadded, one backward each), all of them (tests and benches)."""
+        return list(self.iter_gradients(batch))
+
+    def iter_gradients(self, batch: Batch) -> Iterator[list[tuple[str, torch.Tensor]]]:
+        """Per-sample gradients one at a time: one row's gradient (the model's size) is held at once."""
+        losses = []
         device = next(self.model.parameters()).device
         for p in self.model.parameters():
             p.requires_grad_(True)
@@ -57,16 +61,16 @@ class FullFeaturizer:
                     logits = self.model.get_output_embeddings()(hidden[b_idx, t_idx])
                     loss = per_sample_losses(logits, targets, b_idx, 1).sum()
                     grads = torch.autograd.grad(loss, [p for _, p in self.params])
-                out.append([(name, g.unsqueeze(0)) for (name, _), g in zip(self.params, grads)])
                 losses.append(float(loss.detach()))
+                yield [(name, g.unsqueeze(0)) for (name, _), g in zip(self.params, grads)]
+                del grads
         finally:
             for p in self.model.parameters():
                 p.requires_grad_(False)
         self.last_losses = np.asarray(losses, dtype=np.float32)
-        return out
 
     def features(self, batch: Batch) -> np.ndarray:
-        rows = [self.projector.project(named) for named in self.gradients(batch)]
+        rows = [self.projector.project(named) for named in self.iter_gradients(batch)]
         return unit_rows(torch.cat(rows, dim=0))
 
 
@@ -117,14 +121,30 @@ def encode_all(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> 
         return [encode_pair(tokenizer, p, r, max_length) for p, r in pairs]
 
 
+def batch_tokens(featurizer, max_batch_tokens: int | None = None, max_memory: int | None = None) -> int:
+    """The token budget of a featuriser's batches: the one given, else the most that fit the memory budget (refused,
+    MemoryBudgetError, when one max_length row could not fit at all)."""
+    from core.features.memory import memory_model, token_budget
+
+    if not isinstance(getattr(featurizer, "model", None), torch.nn.Module):  # a test's fake: nothing to budget
+        return max_batch_tokens or 4096
+    device = next(featurizer.model.parameters()).device.type
+    mm = memory_model(featurizer)
+    tokens = token_budget(mm, max_length=featurizer.config.max_length, max_memory=max_memory, device=device)
+    if max_batch_tokens is None:
+        return tokens
+    return min(max_batch_tokens, tokens) if max_memory is not None else max_batch_tokens
+
+
 def iter_feature_batches(featurizer, pairs: Sequence[tuple[str, str]], *, batch_size: int | None = None,
-                         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+                         max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, max_memory: int | None = None
                          ) -> Iterator[tuple[list[int], np.ndarray, int, np.ndarray]]:
     """Yield (row indices, unit vectors, truncated count, each row's mean response loss) batch by batch.
 
     Rows are tokenised a window at a time (windows ordered by text length, so the batches of one window pad little);
-    batch_size caps the rows per batch on top of the token budget."""
+    batch_size caps the rows per batch on top of the token budget (memory.py picks it when none is given)."""
     tok, cfg = featurizer.tokenizer, featurizer.config
+    max_batch_tokens = batch_tokens(featurizer, max_batch_tokens, max_memory)
     by_chars = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     lock = lock_for(featurizer.model)
     for w in range(0, len(by_chars), TOKENIZE_WINDOW):
@@ -140,14 +160,15 @@ def iter_feature_batches(featurizer, pairs: Sequence[tuple[str, str]], *, batch_
 
 
 def featurize_pairs(featurizer, pairs: Sequence[tuple[str, str]], *, batch_size: int | None = None,
-                    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, progress: Progress | None = None,
-                    losses: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+                    max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS, progress: Progress | None = None,
+                    losses: np.ndarray | None = None, max_memory: int | None = None) -> tuple[np.ndarray, int]:
     """Rows in, unit vectors out (same order), with the number of samples truncated to max_length; `losses`, when
     given (n,), receives each row's mean response loss from the same pass."""
     out = np.zeros((len(pairs), featurizer.config.dim), dtype=np.float32)
     done = truncated = 0
     for idx, vectors, n_trunc, batch_losses in iter_feature_batches(featurizer, pairs, batch_size=batch_size,
-                                                                    max_batch_tokens=max_batch_tokens):
+                                                                    max_batch_tokens=max_batch_tokens,
+                                                                    max_memory=max_memory):
         out[idx] = vectors
         if losses is not None:
             losses[idx] = batch_losses

@@ -39,12 +39,14 @@ FORWARDED_ENV = ("PRISM_HOME", "PRISM_MODELS", "HF_HUB_OFFLINE", "TRANSFORMERS_O
 class FeatureWorker:
     """One model replica: loads the proxy model once, then featurises batches of rows."""
 
-    def __init__(self, config: dict, device: str, max_batch_tokens: int, batch_size: int | None, threads: int):
+    def __init__(self, config: dict, device: str, max_batch_tokens: int | None, batch_size: int | None, threads: int,
+                 max_memory: int | None = None):
         import torch
 
         from core.features.device import check_dtype, resolve_device
-        from core.features.gradients import make_featurizer
+        from core.features.gradients import batch_tokens, make_featurizer
         from core.features.models import load_model
+        from core.features.response_loss import loss_tokens
 
         torch.set_num_threads(max(1, threads))
         self.config = FeatureConfig(**config)
@@ -55,7 +57,9 @@ class FeatureWorker:
             raise RuntimeError(f"model revision on this worker: {loaded.revision}, asked: "
                                f"{self.config.model_revision} (the nodes hold different model files)")
         self.featurizer = make_featurizer(loaded.model, self.config, tokenizer=loaded.tokenizer)
-        self.max_batch_tokens, self.batch_size = max_batch_tokens, batch_size
+        self.max_batch_tokens = batch_tokens(self.featurizer, max_batch_tokens, max_memory)  # this worker's share
+        self.loss_tokens = loss_tokens(loaded.model, self.config.max_length, max_batch_tokens, max_memory)
+        self.batch_size = batch_size
         self.calls = 0
 
     def __call__(self, batch):
@@ -76,7 +80,7 @@ class FeatureWorker:
         alone = np.zeros(len(pairs), dtype=np.float32)  # the quality pass's forward, on the worker too
         for idx, values in response_losses(self.featurizer.model, self.featurizer.tokenizer,
                                            [("", r) for _, r in pairs], max_length=self.config.max_length,
-                                           max_batch_tokens=self.max_batch_tokens, batch_size=self.batch_size):
+                                           max_batch_tokens=self.loss_tokens, batch_size=self.batch_size):
             alone[idx] = values
         flat = pa.array(np.ascontiguousarray(X, dtype=np.float32).reshape(-1), type=pa.float32())
         return pa.table({"content_hash": batch["content_hash"],
@@ -133,7 +137,9 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
             num_cpus=per_worker, num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"config": dataclasses.asdict(config), "device": options.device,
                                    "max_batch_tokens": options.max_batch_tokens, "batch_size": options.batch_size,
-                                   "threads": max(1, math.ceil(per_worker))})  # 1.75 CPUs: 2 threads
+                                   "threads": max(1, math.ceil(per_worker)),  # 1.75 CPUs: 2 threads
+                                   "max_memory": options.max_memory // max(options.workers, 1)
+                                   if options.max_memory else None})  # each worker its share
         done = truncated = 0
         if progress:
             progress(0, total)

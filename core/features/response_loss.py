@@ -19,11 +19,27 @@ ProgressFn = Callable[[int, int], None]
 CHUNK_ROWS = 4096
 
 
+def loss_tokens(model, max_length: int, max_batch_tokens: int | None = None, max_memory: int | None = None) -> int:
+    """The loss pass's token budget: the one given, else the most a forward without gradients fits in the budget."""
+    from core.features.memory import memory_model, token_budget
+
+    if max_batch_tokens is not None and max_memory is None:
+        return max_batch_tokens
+    device = next(model.parameters()).device.type
+    tokens = token_budget(memory_model(model=model, config=None, kind="losses"), max_length=max_length,
+                          max_memory=max_memory, device=device)
+    return min(tokens, max_batch_tokens) if max_batch_tokens is not None else tokens
+
+
 def response_losses(model, tokenizer, pairs: Sequence[tuple[str, str]], *, max_length: int,
-                    max_batch_tokens: int = 4096, batch_size: int | None = 16):
-    """Yield (row indices, mean response loss of each) batch by batch, forward only (rows sorted by length)."""
-    from core.features.batches import collate, per_sample_losses, response_positions
+                    max_batch_tokens: int | None = None, batch_size: int | None = 16, max_memory: int | None = None):
+    """Yield (row indices, mean response loss of each) batch by batch, forward only (rows sorted by length); the
+    head runs on chunks of response positions (its logits at 4,096 positions would be ~2.4 GB)."""
+    from core.features.batches import collate, response_positions
+    from core.features.fast import HEAD_CHUNK
     from core.features.gradients import encode_all, lock_for, plan_batches
+
+    max_batch_tokens = loss_tokens(model, max_length, max_batch_tokens, max_memory)
 
     encoded = encode_all(tokenizer, pairs, max_length)
     device = next(model.parameters()).device
@@ -34,13 +50,19 @@ def response_losses(model, tokenizer, pairs: Sequence[tuple[str, str]], *, max_l
             hidden = model.get_decoder()(input_ids=batch.input_ids.to(device),
                                          attention_mask=batch.attention_mask.to(device)).last_hidden_state
             b_idx, t_idx, targets = (t.to(device) for t in response_positions(batch))
-            logits = model.get_output_embeddings()(hidden[b_idx, t_idx])
-            losses = per_sample_losses(logits, targets, b_idx, len(idx))
+            sums = torch.zeros(len(idx), dtype=torch.float32, device=device)
+            for start in range(0, len(b_idx), HEAD_CHUNK):
+                part = slice(start, start + HEAD_CHUNK)
+                logits = model.get_output_embeddings()(hidden[b_idx[part], t_idx[part]])
+                token_loss = torch.nn.functional.cross_entropy(logits.float(), targets[part], reduction="none")
+                sums.index_add_(0, b_idx[part], token_loss)
+            counts = torch.bincount(b_idx, minlength=len(idx)).clamp_min(1).to(torch.float32)
+            losses = sums / counts
         yield idx, losses.float().cpu().numpy()
 
 
-def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", max_batch_tokens: int = 4096,
-                   batch_size: int | None = 16, progress: ProgressFn | None = None,
+def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", max_batch_tokens: int | None = None,
+                   max_memory: int | None = None, batch_size: int | None = 16, progress: ProgressFn | None = None,
                    should_cancel: Callable[[], bool] | None = None, loaded=None) -> dict:
     """The losses the quality read needs that the store does not hold yet: {"loss": n, "loss_alone": n} computed.
     Imported feature sets have no model: nothing to compute (the quality read then uses the text signals only)."""
@@ -60,6 +82,7 @@ def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", 
     loaded = loaded or load_model(config.model, device=resolve_device(device))
     if loaded.revision != config.model_revision:
         raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
+    max_batch_tokens = loss_tokens(loaded.model, config.max_length, max_batch_tokens, max_memory)
     if progress:
         progress(0, total)
     for kind, hashes in todo.items():

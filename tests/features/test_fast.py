@@ -155,3 +155,21 @@ def test_the_new_default_has_its_own_code_version_so_old_features_are_never_reus
     finally:
         cfg_module.FEATURE_CODE_VERSION = real
     assert store.missing_feature_hashes("d", today) == []
+
+
+def test_the_head_taken_in_chunks_gives_the_same_sketch_and_losses(monkeypatch):
+    """The head's logits are made a chunk of positions at a time (memory); any chunking must give the same feature
+    and the same per-row losses as one chunk."""
+    import core.features.fast as fast
+
+    model = tiny_llama(tie=True)
+    batch = random_batch([(12, 5), (7, 2), (20, 11)])
+    feat = FastFeaturizer(model, FeatureConfig(model="tiny", dim=16, sketch_dim=32))
+    monkeypatch.setattr(fast, "HEAD_CHUNK", 10_000)
+    whole, losses = dict(feat.sketch(batch)), feat.last_losses.copy()
+    monkeypatch.setattr(fast, "HEAD_CHUNK", 3)  # positions of one row split across chunks, rows sharing a chunk
+    chunked = dict(feat.sketch(batch))
+    for name, value in whole.items():
+        torch.testing.assert_close(chunked[name], value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(feat.last_losses, losses, rtol=1e-6)
+    assert (losses > 0).all()
