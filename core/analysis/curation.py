@@ -21,4 +21,4 @@ def dedup_report(store: Store, dataset: str, config_key: str, dim: int, *, thres
             "rows_flagged": int(result.flagged.sum()), "g_vendi_before": vendi_score(X),
             "g_vendi_after": vendi_score(X[~result.flagged]), "curve": {f"{k:.2f}": v for k, v in result.curve.items()},
             "text_groups": [[ids[i] for i in g] for g in minhash_groups(texts, threshold=minhash_threshold)],
-            "index": "exact" if result.exact else "HNSW (approximate)"}
+            "index": "exact" if result.exact else "approximate (cells + 4-bit codes, exact re-ranking)"}

@@ -6,7 +6,7 @@ Storage. Past HALF_ROWS rows the features are held as unit rows in float16 (`hal
 Every computation reads them in float32 chunks. That array's memory belongs to a faiss fp16 scalar-quantizer index,
 so the exact re-ranking below reads the same bytes: no second copy.
 
-Search (`knn`), for n rows past `exact_max`:
+Search (`knn`; its callers use it past their exact sizes):
 1. cells: spherical k-means on a seeded sample (nlist = sqrt(n) cells, 64 sample rows a cell, 10 iterations);
 2. an inverted file of 4-bit product-quantised codes (faiss IndexIVFPQFastScan: 64 sub-quantisers, 32 bytes a row,
    32 MB at 1M rows) scanned with SIMD; each row looks in its `nprobe` nearest cells and keeps k_factor·(k+1)
@@ -31,7 +31,6 @@ NPROBE = 8  # cells each row looks in (today's IVF used 8 too)
 K_FACTOR = 4  # candidates kept per neighbour wanted, re-ranked exactly
 PQ_SUBQUANTIZERS = 64  # 4-bit codes: 32 bytes a row at 1024 dims
 CELL_SAMPLE = 64  # sample rows a cell for training the cells
-HALF_TOLERANCE = 1e-2  # a float16 row counts as unit when its norm is within this of 1
 
 
 # ---- float16 storage -------------------------------------------------------------------------------------------------
@@ -68,13 +67,6 @@ def fill_half_rows(chunks: Iterable[np.ndarray], n: int, d: int) -> np.ndarray:
     if at != n:
         raise ValueError(f"{at} rows for {n}")
     return out
-
-
-def compact_rows(X: np.ndarray) -> np.ndarray:
-    """The features as the 1M path holds them: float16 unit rows past HALF_ROWS, else X itself."""
-    if X.shape[0] <= HALF_ROWS or half_index(X) is not None:
-        return X
-    return fill_half_rows((X[s:s + CHUNK] for s in range(0, X.shape[0], CHUNK)), X.shape[0], X.shape[1])
 
 
 def half_index(X: np.ndarray):

@@ -118,3 +118,21 @@ def test_label_values_holding_html_are_escaped_in_the_legend():
     fig = map_figure(frame, np.array([0, 1]), np.array([False, True]), np.zeros((2, 2)), color_by="src")
     names = [t.name for t in fig.data]
     assert not any("<a" in n for n in names) and any("&lt;a href" in n for n in names)
+
+
+def test_past_half_rows_the_map_streams_its_features_into_float16_unit_rows(store, monkeypatch):
+    """A large dataset's map reads its features a chunk of ordinals at a time into float16 unit rows (the 1M path):
+    the same ids in the same order as load_features, the same directions, and the map builds on them."""
+    import core.analysis.neighbours as nb
+    from core.analysis.gradient_map import load_map_features
+
+    cfg = make_mix(store)
+    monkeypatch.setattr(nb, "HALF_ROWS", 10)
+    monkeypatch.setattr(nb, "CHUNK", 7)  # ordinal ranges that split the 24 rows unevenly
+    ids, X = load_map_features(store, "mix", cfg.key(), 32)
+    ref_ids, ref = store.load_features("mix", cfg.key(), 32)
+    assert ids == ref_ids and X.dtype == np.float16 and nb.half_index(X) is not None
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(X.astype(np.float32), unit, atol=1e-3)
+    m = build_map(store, "mix", cfg.key(), 32, cluster_config=ClusterConfig(k=3))
+    assert m.ids == ref_ids and m.xy.shape == (24, 2) and np.isfinite(m.density).all()
