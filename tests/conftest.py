@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import DATA, ROOT, cli_env  # noqa: E402,F401  (the shared helpers live in tests/helpers.py)
+from tests.helpers import DATA, LIGHT_FIELDS, ROOT, cli_env  # noqa: E402,F401  (the shared helpers: tests/helpers.py)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,3 +33,13 @@ def store(workspace):
     s = Store()
     yield s
     s.close()
+
+
+@pytest.fixture()
+def light_features(monkeypatch):
+    """Every feature config this process makes by default made light (tests/helpers.py; fields given explicitly win),
+    as run_cli(..., light=True) does for a CLI child: for in-process tests of the real model (the app's jobs)."""
+    import core.features.compute as compute
+
+    default = compute.feature_config
+    monkeypatch.setattr(compute, "feature_config", lambda **kw: default(**{**LIGHT_FIELDS, **kw}))

@@ -1,5 +1,8 @@
 """Helpers the tests share: the CLI in a child process (`run_cli`, `cli_env`), a CLI run killed with kill -9 right after
-it committed progress (`kill_after_progress`), a free localhost port (`free_port`) and a thread hammer (`hammer`)."""
+it committed progress (`kill_after_progress`), a free localhost port (`free_port`), a thread hammer (`hammer`), and the
+light feature config (`LIGHT_FIELDS`, `light_config`, `LIGHT_FLAGS`, `run_cli(..., light=True)`) for tests of the
+real model whose subject is not the features' fidelity: featurising with the product's default config costs seconds a
+row on a 2-core CPU (tests/test_cli.py keeps one real run of the default config)."""
 from __future__ import annotations
 
 import os
@@ -14,6 +17,27 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "fixtures"
 
+# the top block only, a 64-wide sketch and 64 dimensions, 32 tokens: the same code paths, a fraction of the cost
+LIGHT_FIELDS = {"fast_blocks": 1, "sketch_dim": 64, "dim": 64, "max_length": 32}
+LIGHT_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in LIGHT_FIELDS.items()]  # the same, as CLI options
+# the real CLI with every feature config it makes by default made light (commands without feature options, such as
+# synthesize, take feature_config()'s defaults)
+_LIGHT_DRIVER = """
+import sys
+import core.features.compute as compute
+_default = compute.feature_config
+compute.feature_config = lambda **kw: _default(**{{**{fields!r}, **kw}})
+from core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def light_config(**fields):
+    """The embedded model's feature config, light (LIGHT_FIELDS; `fields` override)."""
+    from core.features.compute import feature_config
+
+    return feature_config(**{**LIGHT_FIELDS, **fields})
+
 
 def cli_env(workspace: Path, extra: dict | None = None) -> dict:
     """The environment of a `python -m core` child working in `workspace` (plus `extra`)."""
@@ -24,19 +48,38 @@ def cli_env(workspace: Path, extra: dict | None = None) -> dict:
     return env | (extra or {})
 
 
-def run_cli(workspace: Path, *args, env_extra: dict | None = None,
+def fake_features(store, name: str, config, label: str = "source") -> None:
+    """Write the features and losses an analysis of dataset `name` under `config` would (random vectors grouped by the
+    `label` column, tests/app/fakes.py), so a run that starts from them (synthesis) loads no model for its seed."""
+    from tests.app.fakes import fake_losses, grouped_vectors
+
+    samples = store.samples(name)
+    fake_losses(store, name, config)
+    store.write_features(config, [s.content_hash for s in samples],
+                         grouped_vectors([str(s.meta.get(label, "")) for s in samples], config.dim))
+
+
+def _cli(args, light: bool | dict) -> list[str]:
+    """The child's command line; `light` True (LIGHT_FIELDS) or a dict of fields that override LIGHT_FIELDS."""
+    if not light:
+        return [sys.executable, "-m", "core", *map(str, args)]
+    fields = LIGHT_FIELDS | (light if isinstance(light, dict) else {})
+    return [sys.executable, "-c", _LIGHT_DRIVER.format(fields=fields), *map(str, args)]
+
+
+def run_cli(workspace: Path, *args, env_extra: dict | None = None, light: bool | dict = False,
             timeout: float = 900) -> subprocess.CompletedProcess:
-    """`python -m core ARGS` in `workspace`, its stdout and stderr captured as text."""
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], env=cli_env(workspace, env_extra),
-                          capture_output=True, text=True, timeout=timeout)
+    """`python -m core ARGS` in `workspace` (light: with the light feature config), stdout and stderr as text."""
+    return subprocess.run(_cli(args, light), env=cli_env(workspace, env_extra), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def kill_after_progress(workspace: Path, *args, stage: str, past_zero: bool = True, env_extra: dict | None = None,
-                        timeout: float = 600) -> int:
+                        light: bool | dict = False, timeout: float = 600) -> int:
     """Start `python -m core ARGS` and kill -9 it at its first `progress STAGE` line on stderr (with past_zero, the
     first one past 0/N: a batch or step is committed); returns its exit status (-SIGKILL when it was killed there)."""
-    proc = subprocess.Popen([sys.executable, "-m", "core", *map(str, args)], env=cli_env(workspace, env_extra),
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(_cli(args, light), env=cli_env(workspace, env_extra), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
     try:
         for line in proc.stderr:
             if line.startswith(f"progress {stage}") and not (past_zero and line.split()[2].startswith("0/")):

@@ -94,12 +94,7 @@ def run_analysis(store: Store, dataset: str, options: AnalysisOptions, ctx=None)
 
 def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dict | None:
     """What is already known about a dataset under these options, without computing anything (no model load)."""
-    from core.config import FeatureConfig
-    from core.features.models import resolve_revision
-
-    config = FeatureConfig(model=options.model, model_revision=resolve_revision(options.model), mode=options.mode,
-                           dim=options.dim, seed=options.seed, dtype=options.dtype)
-    key = config.key()
+    key = options.feature_config().key()  # the same config the analysis computed under (no weights loaded)
     g = store.get_score(dataset, key, "g_vendi", view=options.view)
     if g is None:
         return None

@@ -120,7 +120,9 @@ def mixed_jsonl() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_home_upload_report_then_gradient_space(app_workspace):
+def test_home_upload_report_then_gradient_space(app_workspace, light_features):
+    """The one app test whose analysis job runs the real model (with the light feature config: the job's wiring and
+    the page are the subject; tests/test_cli.py featurises with the default config)."""
     at = new_app()
     assert any("No datasets yet" in i.value for i in at.info)
     at.file_uploader[0].set_value(("mixture.jsonl", mixed_jsonl(), "application/json"))

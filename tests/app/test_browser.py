@@ -6,6 +6,12 @@ target clusters and see the prompt preview change; grow the seed with the embedd
 127.0.0.1 (the favicon included). Screenshots go to test-artifacts/, and to docs/ (the README's) with
 PRISM_SCREENSHOTS=docs.
 
+The default run keeps the browser tests of the demo (no model): the deep link as the server's first visit, the demo
+opening analysed, the prompt preview, nothing fetched from outside. Marked slow (run with -m slow, in file order: the
+compare and synthesis tests use the uploaded dataset): the upload and its real analysis (tests/app/test_app.py runs
+the same upload, job and page through AppTest), compare (test_app's test_compare_two_datasets) and the embedded
+generator's run (tests/synthesis: the loop with the embedded generator, and the real llama.cpp server).
+
 The demo's shipped features: data/demo/demo_features.npz when it matches today's identity, else the file named by
 PRISM_DEMO_FEATURES, else a stand-in made here like tests/analysis/test_demo.py::fake_shipped (grouped random vectors
 under today's identity).
@@ -203,6 +209,7 @@ def test_demo_opens_analysed_with_no_analysis_job(server, page):
     open_tab(page, "Map")
 
 
+@pytest.mark.slow
 def test_upload_analyse_map_select(server, page):
     page.goto(server.url)
     wait_idle(page)
@@ -265,6 +272,7 @@ def drawn_names(page, keep: str, name: str) -> list[str]:
     return found.json_value()
 
 
+@pytest.mark.slow
 def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
     page.goto(f"{server.url}/compare?compare=demo,mixture_24")
     wait_idle(page, timeout=300_000)
@@ -300,6 +308,7 @@ def test_picking_target_clusters_changes_the_prompt_preview(server, page):
     assert f"from cluster {removed}." not in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
 
 
+@pytest.mark.slow
 def test_synthesis_run_with_the_embedded_generator(server, page):
     page.goto(f"{server.url}/synthesis?dataset=mixture_24")
     wait_idle(page, timeout=120_000)
@@ -328,4 +337,4 @@ def test_nothing_was_fetched_from_outside_and_the_demo_started_no_job(server):
 
     with Store(server.workspace / "prism.duckdb") as store:
         kinds = store.query("SELECT kind, dataset FROM jobs")
-    assert ("analyse", "mixture_24") in kinds and not [k for k in kinds if k[1] == "demo"]
+    assert not [k for k in kinds if k[1] == "demo"]  # (the upload's analysis job: the slow upload test's "job=")

@@ -8,9 +8,7 @@ import math
 import pytest
 
 from core.cli import main
-from tests.conftest import DATA
-
-LIGHT = ["--fast-blocks", "1", "--sketch-dim", "64", "--dim", "64", "--max-length", "32"]
+from tests.helpers import DATA, LIGHT_FLAGS as LIGHT
 BAD_VALUES = [
     ["search", "mix", "apples", "--limit", "-1"],
     ["search", "mix", "apples", "--limit", "0"],

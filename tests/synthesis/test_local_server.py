@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.synthesis.generators import Request
-from tests.conftest import DATA, ROOT
+from tests.helpers import DATA, ROOT, fake_features, light_config
 
 FAKE = Path(__file__).with_name("fake_llama_server.py")
 pytestmark = pytest.mark.skipif(os.environ.get("PRISM_SKIP_LLAMA") == "1", reason="llama.cpp explicitly skipped")
@@ -156,7 +156,6 @@ def test_a_synthesis_run_completes_through_the_fallback_with_the_reason_recorded
     the run is done (not failed), its candidates came from the fallback, and the summary says why."""
     from core.data.ingest import ingest_file
     from core.data.store import Store
-    from core.features.compute import feature_config
     from core.synthesis.local_server import LocalGenerator
     from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis, summarize
 
@@ -164,7 +163,8 @@ def test_a_synthesis_run_completes_through_the_fallback_with_the_reason_recorded
         store.save_dataset("mix", ingest_file(DATA / "mixture_24.jsonl"), source="x")
         config = SynthesisConfig(rounds=1, requests_per_round=1, problems_per_request=1, solutions_per_problem=1,
                                  max_problem_tokens=48, max_solution_tokens=48, answer_mode="none")
-        light = feature_config(fast_blocks=1, sketch_dim=64, dim=64, max_length=32)
+        light = light_config()
+        fake_features(store, "mix", light)  # the seed as analysed: the model featurises the candidates only
         generator = LocalGenerator(store, server_command=fake("sigill-on-request"))
         summary = run_synthesis(store, "mix", config, generator, light)
         assert summary["status"] == "done", summary

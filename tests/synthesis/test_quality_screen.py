@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from tests.conftest import DATA
+from tests.helpers import DATA, light_config
 
 JUNK = {"j-emoji": "😀😂🤣😍😎🤔🙄😴🥳🤯" * 15,
         "j-script": "首先我们计算每个人分到的苹果数量，然后把剩下的苹果加起来。答案是十二。",
@@ -15,14 +15,13 @@ JUNK = {"j-emoji": "😀😂🤣😍😎🤔🙄😴🥳🤯" * 15,
 def test_a_pool_run_rejects_suspect_candidates_with_their_reasons(workspace, tmp_path):
     from core.data.ingest import ingest_file
     from core.data.store import Store
-    from core.features.compute import feature_config
     from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis
 
     pool = [json.loads(l) for l in (DATA / "pool_16.jsonl").read_text().splitlines()][:6]
     pool += [{"id": k, "question": pool[0]["question"], "answer": v} for k, v in JUNK.items()]
     path = tmp_path / "pool.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pool), encoding="utf-8")
-    light = feature_config(fast_blocks=1, sketch_dim=64, dim=64, max_length=64)
+    light = light_config(max_length=64)
     with Store() as store:
         store.save_dataset("seed", ingest_file(DATA / "mixture_24.jsonl"), source="x")
         store.save_dataset("cands", ingest_file(path), source="x")

@@ -2,31 +2,17 @@
 is made, so the request cache, the candidates, the run summary, the rounds' errors and the CLI's output never hold the
 key; math text that merely looks like a key assignment ("token = 5") is left alone. Each test failed before the fix."""
 import json
-import subprocess
-import sys
 
 import duckdb
 
 from core.synthesis.generators import Request
 from core.synthesis.openai_backend import OpenAIGenerator
-from tests.conftest import DATA, ROOT, cli_env
+from tests.helpers import DATA, run_cli
 from tests.openai_stub import Stub
 
 SECRET = "sk-echo-SECRET-77a1b2c3d4e5f6"
 PROBLEMS = ("Write 2 new problems.\n\nExample 1: A farmer has 3 apples and buys 4 more. How many now?\n\n"
             "Write the new problems.")
-
-# the real CLI, with the feature config of synthesize's candidates made light (bench/faults.py does the same):
-# featurising with the product's default config costs ~10 s a row on a 2-core CPU, and nothing here depends on it
-LIGHT_FIELDS = {"fast_blocks": 1, "sketch_dim": 64, "dim": 64, "max_length": 32}
-LIGHT_DRIVER = f"""
-import sys
-import core.features.compute as compute
-_default = compute.feature_config
-compute.feature_config = lambda **kw: _default(**{{**{LIGHT_FIELDS!r}, **kw}})
-from core.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def text_cells(db_path) -> list[tuple[str, str, str]]:
@@ -90,16 +76,14 @@ def test_run_errors_and_summaries_are_stored_redacted(store, monkeypatch):
 
 
 def test_cli_synthesize_against_an_echoing_endpoint_leaks_the_key_nowhere(workspace):
-    env = cli_env(workspace)
-    res = subprocess.run([sys.executable, "-m", "core", "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    res = run_cli(workspace, "ingest", DATA / "mixture_24.jsonl", "--name", "mix", timeout=300)
     assert res.returncode == 0, res.stderr
     with Stub(api_key=SECRET, echo_key=True) as stub:
-        env |= {"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url}
-        res = subprocess.run([sys.executable, "-c", LIGHT_DRIVER, "synthesize", "mix", "--generator", "openai",
-                              "--base-url", stub.url, "--model", "stub", "--requests-per-round", "2",
-                              "--request-batch", "2", "--problems-per-request", "2", "--solutions-per-problem", "2",
-                              "--json"], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+        # the light feature config (tests/helpers.py): nothing here depends on the features
+        res = run_cli(workspace, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "stub",
+                      "--requests-per-round", "2", "--request-batch", "2", "--problems-per-request", "2",
+                      "--solutions-per-problem", "2", "--json", light=True,
+                      env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url})
         assert res.returncode == 0, res.stderr[-3000:]
         assert stub.state.auth_headers and all(h == f"Bearer {SECRET}" for h in stub.state.auth_headers)
     out = json.loads(res.stdout)

@@ -8,7 +8,7 @@ import pytest
 
 from core.synthesis.answers import extract_answer, majority, parse_problems
 from core.synthesis.loop import REASONS
-from tests.helpers import DATA, kill_after_progress, run_cli
+from tests.helpers import DATA, fake_features, kill_after_progress, light_config, run_cli
 from tests.openai_stub import Stub
 
 SECRET = "sk-prism-test-SECRET-0042"
@@ -55,7 +55,6 @@ def test_openai_generator_retries_what_is_retryable(store):
         assert res.text is None and "500" in res.error and res.attempts == 3
 
 
-
 @pytest.fixture()
 def seeded(workspace):
     res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
@@ -69,7 +68,7 @@ def test_stub_run_survives_faults_exports_provenance_and_never_leaks_the_key(see
         res = run_cli(seeded, "synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model",
                       "stub-model", "--requests-per-round", "4", "--solutions-per-problem", "3", "--timeout", "1",
                       "--concurrency", "2", "--json",
-                      env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url})
+                      env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url}, light=True)
         assert res.returncode == 0, res.stderr[-3000:]
         assert stub.state.bad_auth == 0  # the key from the environment was used
         assert set(faults) <= set(stub.state.served)
@@ -106,7 +105,7 @@ def test_killed_synthesis_resumes_without_duplicates(seeded):
     with Stub(delay=0.15) as stub:
         args = ["synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "stub-model",
                 "--requests-per-round", "8", "--request-batch", "2", "--solutions-per-problem", "3"]
-        assert kill_after_progress(seeded, *args, stage="synthesis") == -signal.SIGKILL
+        assert kill_after_progress(seeded, *args, stage="synthesis", light=True) == -signal.SIGKILL
         from core.data.store import Store
 
         with Store() as store:
@@ -116,7 +115,7 @@ def test_killed_synthesis_resumes_without_duplicates(seeded):
         assert 2 <= len(requests_done_before) < 8
         sent_before = len(stub.state.bodies)
 
-        res = run_cli(seeded, *args, "--json")
+        res = run_cli(seeded, *args, "--json", light=True)
         assert res.returncode == 0, res.stderr[-3000:]
         with Store() as store:
             after = store.query("SELECT round, request_idx, problem_idx, reason FROM synth_candidates")
@@ -137,7 +136,6 @@ def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
     from core.data.ingest import ingest_file
     from core.synthesis.export import export
     from core.synthesis.embedded import EmbeddedGenerator
-    from core.features.compute import feature_config
     from core.data.store import Store
     from core.synthesis.loop import SynthesisConfig, candidates_frame, run_synthesis
 
@@ -145,7 +143,7 @@ def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
         store.save_dataset("mix", ingest_file(DATA / "mixture_24.jsonl"), source="x")
         config = SynthesisConfig(rounds=1, requests_per_round=2, problems_per_request=2, solutions_per_problem=2,
                                  max_problem_tokens=96, max_solution_tokens=128)
-        summary = run_synthesis(store, "mix", config, EmbeddedGenerator(store), feature_config())
+        summary = run_synthesis(store, "mix", config, EmbeddedGenerator(store), light_config())
         frame = candidates_frame(store, summary["run_id"])
         assert len(frame) >= 2 and set(frame["reason"]) <= set(REASONS)
         assert set(frame["request_idx"]) == {0, 1}
@@ -164,13 +162,13 @@ def test_a_run_where_every_request_failed_is_failed_not_done_and_a_fixed_key_com
             "--solutions-per-problem", "1", "--json"]
     with Stub(api_key=SECRET) as stub:
         bad = run_cli(seeded, *args, "--base-url", stub.url,
-                      env_extra={"PRISM_API_KEY": "sk-wrong-000000000", "PRISM_API_BASE_URL": stub.url})
+                      env_extra={"PRISM_API_KEY": "sk-wrong-000000000", "PRISM_API_BASE_URL": stub.url}, light=True)
         assert bad.returncode == 3, bad.stderr[-2000:]
         out = json.loads(bad.stdout)
         assert out["status"] == "failed" and "refused the API key" in out["error"] and out["accepted"] == 0
         assert "sk-wrong" not in bad.stdout + bad.stderr
         good = run_cli(seeded, *args, "--base-url", stub.url,
-                       env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url})
+                       env_extra={"PRISM_API_KEY": SECRET, "PRISM_API_BASE_URL": stub.url}, light=True)
         assert good.returncode == 0, good.stderr[-2000:]
         fixed = json.loads(good.stdout)
         assert fixed["status"] == "done" and fixed["run_id"] == out["run_id"] and fixed["rounds"] == 1
@@ -180,18 +178,12 @@ def test_a_run_where_every_request_failed_is_failed_not_done_and_a_fixed_key_com
 
 
 def fake_seed_features(workspace, name="mix"):
-    """The seed's features and losses written as an analysis would (grouped random vectors, tests/app/fakes.py), so a
-    run starts at once: no featurisation of the seed by the real model."""
+    """The seed's features and losses written as an analysis would (light config, tests/helpers.py), so a run starts
+    at once: no featurisation of the seed by the real model."""
     from core.data.store import Store
-    from core.features.compute import feature_config
-    from tests.app.fakes import fake_losses, grouped_vectors
 
-    config = feature_config()
     with Store(Path(workspace) / "prism.duckdb") as store:
-        samples = store.samples(name)
-        fake_losses(store, name, config)
-        store.write_features(config, [s.content_hash for s in samples],
-                             grouped_vectors([str(s.meta.get("source")) for s in samples], config.dim))
+        fake_features(store, name, light_config())
 
 
 def test_a_time_budget_stops_the_run_with_a_valid_summary(seeded):
@@ -201,8 +193,8 @@ def test_a_time_budget_stops_the_run_with_a_valid_summary(seeded):
     with Stub() as stub:
         args = ["synthesize", "mix", "--generator", "openai", "--base-url", stub.url, "--model", "s",
                 "--requests-per-round", "8", "--request-batch", "1", "--max-seconds", "0.000001"]
-        res = run_cli(seeded, *args, "--json")
-        text = run_cli(seeded, *args)
+        res = run_cli(seeded, *args, "--json", light=True)
+        text = run_cli(seeded, *args, light=True)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
     assert out["status"] == "stopped (budget)" and out["rounds"] == 0 and out["g_vendi_after"] is None
@@ -218,7 +210,6 @@ def test_a_budget_spent_mid_round_stops_after_that_step_and_the_rerun_completes_
     from types import SimpleNamespace
 
     from core.data.store import Store
-    from core.features.compute import feature_config
     from core.synthesis import loop
     from core.synthesis.openai_backend import OpenAIGenerator
 
@@ -228,13 +219,13 @@ def test_a_budget_spent_mid_round_stops_after_that_step_and_the_rerun_completes_
     with Store() as store, Stub() as stub:
         monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 10.0 * len(stub.state.bodies)))
         stopped = loop.run_synthesis(store, "mix", config, OpenAIGenerator(store, base_url=stub.url, model="stub"),
-                                     feature_config())
+                                     light_config())
         assert stopped["status"] == "stopped (budget)" and stopped["rounds"] == 0
         assert store.query("SELECT DISTINCT request_idx FROM synth_candidates") == [(0,)]  # one step, kept
         assert len(stub.state.bodies) == 2  # its problem request and its one solution
         monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: 0.0))  # time stands still
         done = loop.run_synthesis(store, "mix", config, OpenAIGenerator(store, base_url=stub.url, model="stub"),
-                                  feature_config())
+                                  light_config())
         assert done["status"] == "done" and done["rounds"] == 1 and done["run_id"] == stopped["run_id"]
         assert sorted(store.query("SELECT request_idx FROM synth_candidates")) == [(0,), (1,), (2,)]
         assert len(stub.state.bodies) == 2 * 3  # steps 1 and 2 only: step 0 was not asked again
@@ -244,7 +235,6 @@ def test_the_round_clustering_and_its_row_land_together(seeded, monkeypatch):
     """A kill between the round's clustering and its synth_rounds row used to leave the round undone forever. The
     two writes are one transaction now: a failure inside it leaves neither, and the next run does the round."""
     from core.data.store import Store
-    from core.features.compute import feature_config
     from core.synthesis import loop
     from core.synthesis.openai_backend import OpenAIGenerator
 
@@ -275,9 +265,9 @@ def test_the_round_clustering_and_its_row_land_together(seeded, monkeypatch):
 
         monkeypatch.setattr(store, "transaction", dies_inside)
         with pytest.raises(KeyboardInterrupt):
-            loop.run_synthesis(store, "mix", config, generator, feature_config())
+            loop.run_synthesis(store, "mix", config, generator, light_config())
         assert store.query("SELECT count(*) FROM synth_rounds")[0][0] == 0
         monkeypatch.undo()
-        summary = loop.run_synthesis(store, "mix", config, generator, feature_config())
+        summary = loop.run_synthesis(store, "mix", config, generator, light_config())
         assert summary["status"] == "done" and summary["rounds"] == 1
         assert store.query("SELECT status, clustering IS NOT NULL FROM synth_rounds")[0] == ("done", True)
