@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from core.data.files import atomic_file, workspace_files
+from core.data.row_files import write_rows
 from core.data.store import Store
-from core.synthesis.export import write_rows
 
 
 def selection_rows(store: Store, dataset: str, ids: list[str], *, method: str,

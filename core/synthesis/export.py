@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 from core.data.files import atomic_file, check_target, clean_stale_temp, workspace_files
+from core.data.row_files import FORMATS, write_rows
 from core.data.samples import in_view
 from core.data.store import Store
 
 CHUNK_ROWS = 10_000
-FORMATS = ("jsonl", "parquet")
-
-
-def _schema():
-    import pyarrow as pa
-
-    return pa.schema([("id", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
-                      ("origin", pa.string()), ("round", pa.int32()), ("target_cluster", pa.int32()),
-                      ("cluster", pa.int32()), ("generator", pa.string()), ("votes", pa.int32()),
-                      ("answer", pa.string()), ("meta", pa.string())])
 
 
 ARMS = ("filtered", "control")
@@ -73,28 +64,6 @@ def iter_export_rows(store: Store, dataset: str, run_id: str | None = None, *, a
 def grown_rows(store: Store, dataset: str, run_id: str | None = None, *, arm: str = "filtered") -> list[dict]:
     """All export rows in memory (small datasets, tests)."""
     return [row for batch in iter_export_rows(store, dataset, run_id, arm=arm) for row in batch]
-
-
-def write_rows(batches, fmt: str, fh) -> int:
-    """Write batches of rows to a binary file object; returns the number of rows."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use jsonl or parquet")
-    n = 0
-    if fmt == "jsonl":
-        for batch in batches:
-            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch).encode("utf-8"))
-            n += len(batch)
-        return n
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _schema()
-    with pq.ParquetWriter(fh, schema) as writer:
-        for batch in batches:
-            flat = [r | {"meta": json.dumps(r["meta"], ensure_ascii=False)} for r in batch]
-            writer.write_table(pa.Table.from_pylist(flat, schema=schema))
-            n += len(batch)
-    return n
 
 
 def to_bytes(rows: list[dict], fmt: str) -> bytes:
