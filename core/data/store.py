@@ -16,8 +16,11 @@ from core.config import workspace_dir
 from core.data import schema
 from core.data.files import clean_workspace
 from core.data.losses import LossTables
+from core.data.maps import MapTables
 from core.data.marks import MarkTables
+from core.data.sample_reads import SampleReads
 from core.data.samples import SampleTables
+from core.data.synthesis_runs import SynthesisTables
 from core.data.vectors import VectorTables
 
 # Statements that write: they take the store's write lock (DuckDB answers two concurrent writers of one row with
@@ -29,7 +32,7 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, VectorTables, MarkTables, LossTables):
+class Store(SampleTables, VectorTables, MarkTables, LossTables, SampleReads, SynthesisTables, MapTables):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write
