@@ -119,7 +119,7 @@ def cached_contributions(store: Store, gmap, dim: int) -> np.ndarray:
 
 def subsample_ids(store: Store, dataset: str, n: int, seed: int = 0) -> list[str]:
     """n sample ids drawn at random (seeded) from the dataset's rows, in dataset order."""
-    ids = [r[0] for r in store.query("SELECT sample_id FROM samples WHERE dataset = ? ORDER BY ordinal", [dataset])]
+    ids = store.sample_ids(dataset)
     if n >= len(ids):
         return ids
     picked = sorted(random.Random(f"{seed}:{dataset}").sample(range(len(ids)), n))
@@ -153,8 +153,7 @@ def _has_all_embeddings(store: Store, dataset: str, n: int, seed: int) -> bool:
     from core.features.embeddings import EMBEDDING_DIM, EMBEDDING_KEY
 
     wanted = set(subsample_ids(store, dataset, n, seed))
-    hashes = [h for i, h in store.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ?", [dataset])
-              if i in wanted]
+    hashes = [h for i, h in store.content_hashes(dataset).items() if i in wanted]
     return len(store.features_by_hash(EMBEDDING_KEY, EMBEDDING_DIM, hashes)) == len(set(hashes))
 
 
@@ -163,7 +162,7 @@ def _has_all_embeddings(store: Store, dataset: str, n: int, seed: int) -> bool:
 def _rows(store: Store, dataset: str, config_key: str, dim: int) -> tuple[list[str], list[str], np.ndarray]:
     """(sample ids, content hashes, features) of the rows with features, in dataset order."""
     ids, X = store.load_features(dataset, config_key, dim)
-    hash_of = dict(store.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ?", [dataset]))
+    hash_of = store.content_hashes(dataset)
     return ids, [hash_of[i] for i in ids], X
 
 
@@ -204,7 +203,7 @@ def shared_map(store: Store, datasets: list[str], config_key: str, dim: int, *, 
         ref_map = latest_map(store, reference, config_key)
         if ref_map is None or ref_map.layout is None:
             raise ValueError(f"{reference} has no map under these features: analyse it first")
-        ref_hash = dict(store.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ?", [reference]))
+        ref_hash = store.content_hashes(reference)
         own = {ref_hash[i]: p for i, p in zip(ref_map.ids, ref_map.xy)}  # a row of the reference, wherever it is
         xy = np.zeros((len(ids), 2), np.float32)
         others = []
@@ -222,20 +221,16 @@ def shared_map(store: Store, datasets: list[str], config_key: str, dim: int, *, 
 
 
 def _save_shared(store: Store, key: str, m: SharedMap) -> None:
-    from core.analysis.gradient_map import _save_npz  # the map's own checked artifacts (no pickle)
-
-    name = f"shared-{key.split(':', 1)[1]}"
-    sha = _save_npz(store, name, owner=m.owner, xy=m.xy, ids=np.array(m.ids, dtype=str))
+    name = f"shared-{key.split(':', 1)[1]}"  # a checked artifact, like the map's own (core/data/maps.py)
+    sha = store.save_artifact(name, owner=m.owner, xy=m.xy, ids=np.array(m.ids, dtype=str))
     store.cache_put(key, {"sha256": sha, "names": m.names, "method": m.method, "reference": m.reference})
 
 
 def _load_shared(store: Store, key: str) -> SharedMap | None:
-    from core.analysis.gradient_map import _load_npz
-
     meta = store.cache_get(key)
     if meta is None:
         return None
-    arrays = _load_npz(store, f"shared-{key.split(':', 1)[1]}", meta["sha256"])
+    arrays = store.load_artifact(f"shared-{key.split(':', 1)[1]}", meta["sha256"])
     if arrays is None:
         return None
     return SharedMap(meta["names"], arrays["owner"], [str(i) for i in arrays["ids"]], arrays["xy"], meta["method"],

@@ -7,24 +7,20 @@ rows to place, through a graph index over the fitted rows: Layout.anchor_index).
 new points, without its refinement epochs: fast at a million rows, deterministic, and it needs nothing but arrays.
 
 Rows live in DuckDB (map_rows); what placement needs (PCA mean and axes, the fitted rows' PCA coordinates and
-positions) and the clustering live in a .npz artifact next to the database, written atomically, its sha256 recorded
-in DuckDB and checked before it is read, and loaded with allow_pickle=False: a crafted file in the workspace is
-refused, never executed. Every key includes the dataset's content fingerprint: an edit anywhere misses the cache.
+positions) and the clustering live in .npz artifacts next to the database, their sha256 recorded in kv_cache with the
+map; both are stored and read through the store (core/data/maps.py: atomic writes, checked reads, no pickle).
+Every key includes the dataset's content fingerprint: an edit anywhere misses the cache.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from core.analysis.clusters import ClusterConfig, Clustering, cluster
 from core.config import stable_hash
-from core.data.files import atomic_write
 from core.data.store import Store
 
 MAP_VERSION = 4  # 2: content-fingerprint keys, npz artifacts, sampled fit + kNN placement; 3: mass score;
@@ -126,35 +122,6 @@ class GradientMap:
         return self.suspect if self.suspect is not None else np.zeros(len(self.ids), dtype=bool)
 
 
-# ---- artifacts -----------------------------------------------------------------------------------------------------
-
-def _artifact_dir(store: Store) -> Path:
-    path = store.path.parent / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _save_npz(store: Store, name: str, **arrays) -> str:
-    """Write arrays as name.npz; returns its sha256 (recorded in DuckDB by the caller)."""
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    atomic_write(_artifact_dir(store) / f"{name}.npz", data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _load_npz(store: Store, name: str, sha256: str) -> dict[str, np.ndarray] | None:
-    """The arrays of name.npz if the file is exactly the one recorded (else None: a missing or foreign file)."""
-    path = _artifact_dir(store) / f"{name}.npz"
-    if not path.exists():
-        return None
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return None
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
 # ---- layout ----------------------------------------------------------------------------------------------------------
 
 def fit_layout(X: np.ndarray, config: MapConfig = MapConfig(), *, stage: StageFn | None = None
@@ -253,16 +220,11 @@ def load_cached(store: Store, key: str) -> GradientMap | None:
     meta = store.cache_get(f"map:{key}")
     if meta is None:
         return None
-    arrays = _load_npz(store, f"map-{key}", meta["sha256"])
-    layout = _load_npz(store, f"layout-{meta['layout_key']}", meta["layout_sha256"])
+    arrays = store.load_artifact(f"map-{key}", meta["sha256"])
+    layout = store.load_artifact(f"layout-{meta['layout_key']}", meta["layout_sha256"])
     if arrays is None or layout is None:
         return None
-    cur = store.cursor()
-    try:
-        res = cur.execute("SELECT sample_id, cluster, sparse, density, x, y, mass, coalesce(suspect, false) AS "
-                          "suspect FROM map_rows WHERE map_key = ? ORDER BY ordinal", [key]).fetchnumpy()
-    finally:
-        cur.close()
+    res = store.map_rows(key)
     return GradientMap(key=key, dataset=meta["dataset"], config_key=meta["config_key"],
                        ids=[str(i) for i in res["sample_id"]], labels=np.asarray(res["cluster"], dtype=np.int64),
                        sparse_rows=np.asarray(res["sparse"], dtype=bool), density=np.asarray(res["density"]),
@@ -278,30 +240,17 @@ def load_map_features(store: Store, dataset: str, config_key: str, dim: int, vie
     rows, read from DuckDB a chunk of ordinals at a time into float16 unit rows (2 GB at 1M x 1024, where
     load_features would hold 4 GB of float32 plus DuckDB's result)."""
     from core.analysis import neighbours
-    from core.data.samples import in_view
-    from core.data.vectors import _stack_vectors
 
     n = store.feature_coverage(dataset, config_key, dim, view)
     if n <= neighbours.HALF_ROWS:
         return store.load_features(dataset, config_key, dim, view=view)
-    table = store._feature_table(dim)
-    top = store.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
     ids: list[str] = []
 
     def chunks():
-        for start in range(0, top, neighbours.CHUNK):
-            cur = store.cursor()
-            try:
-                res = cur.execute(
-                    f"SELECT s.sample_id, f.vec FROM samples s JOIN {table} f ON f.content_hash = s.content_hash "
-                    f"AND f.config_key = ? WHERE s.dataset = ? AND s.ordinal >= ? AND s.ordinal < ? AND "
-                    f"{in_view(view)} ORDER BY s.ordinal", [config_key, dataset, start, start + neighbours.CHUNK]
-                ).fetchnumpy()
-            finally:
-                cur.close()
-            if len(res["vec"]):
-                ids.extend(str(i) for i in res["sample_id"])
-                yield _stack_vectors(res["vec"], dim)
+        for chunk_ids, X in store.iter_feature_chunks(dataset, config_key, dim, chunk_rows=neighbours.CHUNK, view=view,
+                                                      with_ids=True, ordered=True):
+            ids.extend(chunk_ids)
+            yield X
     X = neighbours.fill_half_rows(chunks(), n, dim)
     return ids, X
 
@@ -333,14 +282,14 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
     clustering = cluster(X, cluster_config, suspect=suspect)
     lkey = layout_key(config_key, content, map_config)
     ref = store.cache_get(f"layout:{lkey}")
-    saved = _load_npz(store, f"layout-{lkey}", ref["sha256"]) if ref else None
+    saved = store.load_artifact(f"layout-{lkey}", ref["sha256"]) if ref else None
     if saved is not None and ref.get("xy_sha256"):
-        xy_arrays = _load_npz(store, f"xy-{lkey}", ref["xy_sha256"])
+        xy_arrays = store.load_artifact(f"xy-{lkey}", ref["xy_sha256"])
         xy, fitted = xy_arrays["xy"], int(ref["fitted_rows"])
     else:
         xy, layout, fitted = fit_layout(X, map_config, stage=stage)
-        sha = _save_npz(store, f"layout-{lkey}", **dataclasses.asdict(layout))
-        xy_sha = _save_npz(store, f"xy-{lkey}", xy=xy)
+        sha = store.save_artifact(f"layout-{lkey}", **dataclasses.asdict(layout))
+        xy_sha = store.save_artifact(f"xy-{lkey}", xy=xy)
         store.cache_put(f"layout:{lkey}", {"sha256": sha, "xy_sha256": xy_sha, "fitted_rows": fitted})
         ref = store.cache_get(f"layout:{lkey}")
     stage("saving", 0.95)
@@ -361,8 +310,8 @@ def seed_layout(store: Store, dataset: str, config_key: str, dim: int, xy: np.nd
     lkey = layout_key(config_key, content, map_config)
     layout = Layout(*_pca(X, map_config), np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32))
     layout.anchor_z, layout.anchor_xy = layout.project(X), np.asarray(xy, np.float32)
-    sha = _save_npz(store, f"layout-{lkey}", **dataclasses.asdict(layout))
-    xy_sha = _save_npz(store, f"xy-{lkey}", xy=np.asarray(xy, np.float32))
+    sha = store.save_artifact(f"layout-{lkey}", **dataclasses.asdict(layout))
+    xy_sha = store.save_artifact(f"xy-{lkey}", xy=np.asarray(xy, np.float32))
     store.cache_put(f"layout:{lkey}", {"sha256": sha, "xy_sha256": xy_sha, "fitted_rows": len(ids)})
 
 
@@ -391,20 +340,9 @@ def latest_map(store: Store, dataset: str, config_key: str, view: str = "kept") 
 
 def _save(store: Store, key: str, lkey: str, layout_sha: str, fitted: int, dataset: str, config_key: str,
           ids: list[str], c: Clustering, xy: np.ndarray, cc: ClusterConfig, mc: MapConfig, view: str) -> None:
-    import pyarrow as pa
-
-    sha = _save_npz(store, f"map-{key}", centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
-    table = pa.table({"map_key": [key] * len(ids), "ordinal": np.arange(len(ids), dtype=np.int32),
-                      "sample_id": ids, "cluster": c.labels.astype(np.int32), "sparse": c.sparse_rows,
-                      "density": c.density.astype(np.float32), "x": xy[:, 0], "y": xy[:, 1],
-                      "mass": c.mass.astype(np.float32),
-                      "suspect": c.suspect if c.suspect is not None else np.zeros(len(ids), dtype=bool)})
-    with store.transaction() as cur:
-        cur.execute("DELETE FROM map_rows WHERE map_key = ?", [key])
-        cur.register("incoming_map", table)
-        cur.execute("INSERT INTO map_rows (map_key, ordinal, sample_id, cluster, sparse, density, x, y, mass, "
-                    "suspect) SELECT * FROM incoming_map")
-        cur.unregister("incoming_map")
+    sha = store.save_artifact(f"map-{key}", centroids=c.centroids, sizes=c.sizes, sparse_clusters=c.sparse_clusters)
+    store.write_map_rows(key, ids, cluster=c.labels, sparse=c.sparse_rows, density=c.density, xy=xy, mass=c.mass,
+                         suspect=c.suspect if c.suspect is not None else np.zeros(len(ids), dtype=bool))
     # meta last: its presence marks the map complete
     store.cache_put(f"map:{key}", {"dataset": dataset, "config_key": config_key, "k": c.k, "rule": cc.rule,
                                    "cluster_config": dataclasses.asdict(cc), "layout_key": lkey,

@@ -10,10 +10,10 @@ import dataclasses
 
 import numpy as np
 
-from core.data.samples import in_view
+from core.data.samples import TEXT_FIELDS
 from core.data.store import Store
 
-FIELDS = ("prompt", "response")
+FIELDS = TEXT_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +30,9 @@ def search(store: Store, dataset: str, pattern: str, *, regex: bool = False, fie
            limit: int = 10_000, view: str = "kept") -> list[Hit]:
     """Rows whose prompt or response holds the pattern, in dataset order (at most `limit`).
 
-    Everything runs in DuckDB, the match's offset too: a regular expression is only ever run by RE2 (linear time),
-    never by Python's backtracking `re`, where a pattern such as `(a|a)+c|!` takes exponential time on one short row.
-    The offset of a regex match is the length of the shortest prefix after which the pattern matches
-    (`^(?s:(.*?))(?:pattern)`, group 1), which is where RE2's leftmost match starts; a substring's is `strpos`."""
+    Everything runs in DuckDB (store.text_matches), the match's offset too: a regular expression is only ever run
+    by RE2 (linear time), never by Python's backtracking `re`, where a pattern such as `(a|a)+c|!` takes exponential
+    time on one short row."""
     if not pattern:
         return []
     if any(f not in FIELDS for f in fields):
@@ -44,24 +43,10 @@ def search(store: Store, dataset: str, pattern: str, *, regex: bool = False, fie
         if len(pattern) > MAX_PATTERN:
             raise ValueError(f"the regular expression is {len(pattern):,} characters long; at most {MAX_PATTERN:,} "
                              "are allowed")
-        try:
-            store.query("SELECT regexp_matches('', ?)", [pattern])
-        except Exception as exc:
-            raise ValueError(f"not a valid regular expression: {pattern!r} ({str(exc).splitlines()[0]})") from None
-        match = {f: f"regexp_matches({f}, ?)" for f in fields}
-        locate = {f: f"length(regexp_extract({f}, ?, 1))" for f in fields}
-        located = "^(?s:(.*?))(?:" + pattern + ")"
-    else:
-        match = {f: f"contains(lower({f}), lower(?))" for f in fields}
-        locate = {f: f"strpos(lower({f}), lower(?)) - 1" for f in fields}
-        located = pattern
-    cond = " OR ".join(match[f] for f in fields)
-    first = " ".join(f"WHEN {match[f]} THEN '{f}'" for f in fields)
-    start = " ".join(f"WHEN {match[f]} THEN {locate[f]}" for f in fields)
-    rows = store.query(f"SELECT sample_id, CASE {first} END, CASE {start} END FROM samples s WHERE dataset = ? AND "
-                       f"({cond}) AND {in_view(view)} ORDER BY ordinal LIMIT ?",
-                       [*[pattern for _ in fields], *[v for _ in fields for v in (pattern, located)], dataset,
-                        *[pattern for _ in fields], limit])
+        error = store.regex_error(pattern)
+        if error is not None:
+            raise ValueError(f"not a valid regular expression: {pattern!r} ({error})")
+    rows = store.text_matches(dataset, pattern, regex=regex, fields=fields, limit=limit, view=view)
     return [Hit(sid, field, -1 if start is None else int(start)) for sid, field, start in rows]
 
 
@@ -71,13 +56,13 @@ def more_like_this(store: Store, dataset: str, sample_id: str, config_key: str, 
     Streams the features in chunks, so it holds one chunk at a time whatever n is."""
     from core.analysis.sparsity import unit
 
-    rows = store.query("SELECT content_hash FROM samples WHERE dataset = ? AND sample_id = ?", [dataset, sample_id])
-    if not rows:
+    chash = store.content_hashes(dataset, [sample_id]).get(sample_id)
+    if chash is None:
         raise KeyError(f"no row {sample_id!r} in dataset {dataset!r}")
-    found = store.features_by_hash(config_key, dim, [rows[0][0]])
+    found = store.features_by_hash(config_key, dim, [chash])
     if not found:
         raise KeyError(f"row {sample_id!r} has no features under {config_key}")
-    q = unit(found[rows[0][0]][None])[0]
+    q = unit(found[chash][None])[0]
     best: list[tuple[str, float]] = []
     for ids, X in store.iter_feature_chunks(dataset, config_key, dim, view=view, with_ids=True):
         sims = unit(X) @ q

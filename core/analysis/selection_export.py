@@ -1,7 +1,6 @@
 """Writing a selection out: the chosen rows, in the order chosen, with where they came from and how."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from core.data.files import atomic_file, workspace_files
@@ -11,14 +10,11 @@ from core.data.store import Store
 
 def selection_rows(store: Store, dataset: str, ids: list[str], *, method: str,
                    seed_dataset: str | None = None) -> list[dict]:
-    rows = store.query("SELECT sample_id, prompt, response, meta FROM samples WHERE dataset = ? AND sample_id IN "
-                       "(SELECT unnest(?))", [dataset, ids])
-    by_id = {r[0]: r for r in rows}
+    by_id = store.rows_by_id(dataset, ids)
     origin = f"pool:{dataset}" if seed_dataset else dataset
-    return [{"id": sid, "prompt": by_id[sid][1], "response": by_id[sid][2], "origin": origin, "round": None,
+    return [{"id": sid, "prompt": by_id[sid].prompt, "response": by_id[sid].response, "origin": origin, "round": None,
              "target_cluster": None, "cluster": None, "generator": None, "votes": None, "answer": None,
-             "meta": (json.loads(by_id[sid][3]) if by_id[sid][3] else {}) | {"selected_by": method, "rank": rank,
-                                                                              "added_to": seed_dataset}}
+             "meta": by_id[sid].meta | {"selected_by": method, "rank": rank, "added_to": seed_dataset}}
             for rank, sid in enumerate(ids)]
 
 

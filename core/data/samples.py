@@ -1,4 +1,5 @@
-"""Datasets and their samples: written in one transaction per dataset, read back in file order."""
+"""Datasets and their samples: written in one transaction per dataset, read back in file order; content hashes by
+id, and text search over prompt and response (one DuckDB scan; a regular expression is run by RE2, in linear time)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,7 @@ from typing import Iterator, Sequence
 from core.data.ingest import IngestReport, Sample
 
 BATCH_ROWS = 20_000  # rows per registered Arrow table: big enough for DuckDB, small enough for flat memory
+TEXT_FIELDS = ("prompt", "response")  # the columns text search looks in
 
 
 class DatasetWriter:
@@ -200,6 +202,50 @@ class SampleTables:
             return []
         return [r[0] for r in self.query("SELECT content_hash FROM samples WHERE dataset = ? AND sample_id IN "
                                          "(SELECT unnest(?))", [name, list(ids)])]
+
+    def content_hashes(self, name: str, ids: list[str] | None = None) -> dict[str, str]:
+        """id -> content hash of the dataset's rows (any view), or of those of `ids` it holds (others are left out)."""
+        if ids is None:
+            return dict(self.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ?", [name]))
+        if not ids:
+            return {}
+        return dict(self.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ? AND sample_id IN "
+                               "(SELECT unnest(?))", [name, list(ids)]))
+
+    # ---- text search -------------------------------------------------------------------------------------------
+
+    def regex_error(self, pattern: str) -> str | None:
+        """None when DuckDB (RE2) compiles the regular expression, else the first line of its error."""
+        try:
+            self.query("SELECT regexp_matches('', ?)", [pattern])
+        except Exception as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    def text_matches(self, name: str, pattern: str, *, regex: bool, fields: tuple[str, ...] = TEXT_FIELDS,
+                     limit: int = 10_000, view: str = "kept") -> list[tuple[str, str, int | None]]:
+        """(id, the first field that matched, the match's character offset in it) of the view's rows whose fields
+        hold the pattern, in dataset order (at most `limit`): one scan, all in DuckDB. A substring matches ignoring
+        case (offset: strpos); a regular expression is RE2's (never Python's backtracking `re`), located by the
+        length of the shortest prefix after which it matches (`^(?s:(.*?))(?:pattern)`, group 1), which is where
+        RE2's leftmost match starts. The offset is None where DuckDB could not locate the match."""
+        if any(f not in TEXT_FIELDS for f in fields):
+            raise ValueError(f"fields must be among {TEXT_FIELDS}")
+        if regex:
+            match = {f: f"regexp_matches({f}, ?)" for f in fields}
+            locate = {f: f"length(regexp_extract({f}, ?, 1))" for f in fields}
+            located = "^(?s:(.*?))(?:" + pattern + ")"
+        else:
+            match = {f: f"contains(lower({f}), lower(?))" for f in fields}
+            locate = {f: f"strpos(lower({f}), lower(?)) - 1" for f in fields}
+            located = pattern
+        cond = " OR ".join(match[f] for f in fields)
+        first = " ".join(f"WHEN {match[f]} THEN '{f}'" for f in fields)
+        start = " ".join(f"WHEN {match[f]} THEN {locate[f]}" for f in fields)
+        return self.query(f"SELECT sample_id, CASE {first} END, CASE {start} END FROM samples s WHERE dataset = ? AND "
+                          f"({cond}) AND {in_view(view)} ORDER BY ordinal LIMIT ?",
+                          [*[pattern for _ in fields], *[v for _ in fields for v in (pattern, located)], name,
+                           *[pattern for _ in fields], limit])
 
     def samples(self, name: str, view: str = "kept") -> list[Sample]:
         rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples s WHERE dataset = ? "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -239,8 +238,7 @@ def import_vectors(store: Store, dataset: str, path: str | Path, *, name: str, i
         raise ValueError(f"vectors have {X.shape[1]} dimensions, expected {expect_dim}")
     if len(set(ids)) != len(ids):
         raise ValueError("an id appears twice in the vector file")
-    rows = dict(store.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ? AND sample_id IN "
-                            "(SELECT unnest(?))", [dataset, ids]))
+    rows = store.content_hashes(dataset, ids)
     unknown = [i for i in ids if i not in rows]
     if unknown:
         raise KeyError(f"{len(unknown)} id(s) are not rows of {dataset!r}: {', '.join(unknown[:5])}")
@@ -253,39 +251,19 @@ def _store(store: Store, dataset: str, features: ImportedFeatures, hashes: list[
     """The config, the vectors (one per content hash: the first row's) and the set's name, in one transaction: an
     error anywhere (the workspace's memory limit included) leaves no config row, table or vector behind."""
     import duckdb
-    import pyarrow as pa
 
-    key, dim = features.key(), features.dim
+    dim = features.dim
     first: dict[str, int] = {}
     for i, h in enumerate(hashes):
         first.setdefault(h, i)
     keep = list(first.values())
-    table_name = store._feature_table(dim)
     step = max(1, INSERT_BYTES // (4 * dim))
     try:
-        with store.transaction() as cur:
-            stored = cur.execute("SELECT identity FROM feature_configs WHERE config_key = ?", [key]).fetchall()
-            if stored and json.loads(stored[0][0]) != features.identity():
-                raise ValueError(f"feature config {key} is stored with another identity: {stored[0][0]}")
-            if not stored:
-                cur.execute("INSERT INTO feature_configs VALUES (?, ?, ?)",
-                            [key, json.dumps(features.identity()), time.time()])
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {table_name} (config_key VARCHAR, content_hash VARCHAR, "
-                        f"vec FLOAT[{int(dim)}], PRIMARY KEY (config_key, content_hash))")
+        with store.vector_set_writer(features.key(), features.identity(), dim) as writer:
             for start in range(0, len(keep), step):
                 part = keep[start:start + step]
-                flat = pa.array(np.ascontiguousarray(X[part], dtype=np.float32).reshape(-1), type=pa.float32())
-                incoming = pa.table({"config_key": pa.array([key] * len(part)),
-                                     "content_hash": pa.array([hashes[i] for i in part]),
-                                     "vec": pa.FixedSizeListArray.from_arrays(flat, dim)})
-                cur.register("incoming_imported", incoming)
-                try:
-                    cur.execute(f"INSERT INTO {table_name} SELECT config_key, content_hash, vec FROM "
-                                f"incoming_imported ON CONFLICT DO NOTHING")
-                finally:
-                    cur.unregister("incoming_imported")
-            cur.execute("INSERT OR REPLACE INTO kv_cache VALUES (?, ?, ?)",
-                        [set_key(dataset, features.name), json.dumps(features.identity()), time.time()])
+                writer.append([hashes[i] for i in part], X[part])
+            writer.record(set_key(dataset, features.name), features.identity())
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"the workspace could not store {len(keep):,} x {dim:,} vectors ({message}); nothing was "
@@ -296,10 +274,8 @@ def imported_sets(store: Store, dataset: str) -> dict[str, ImportedFeatures]:
     """The dataset's imported sets by name. Keys are matched exactly (never with LIKE, whose % and _ a dataset name
     may hold); a key of the older form `imported:DATASET:NAME` counts only when it is exactly that string for the
     name its value records."""
-    rows = store.query("SELECT key, value FROM kv_cache WHERE starts_with(key, ?)", [KEY_PREFIX])
     legacy, current = {}, {}
-    for key, value in rows:
-        ident = json.loads(value)
+    for key, ident in store.named_vector_sets(KEY_PREFIX).items():
         features = ImportedFeatures(ident["imported"], ident["file_sha256"], ident["dim"])
         rest = key[len(KEY_PREFIX):]
         if rest.startswith("["):
