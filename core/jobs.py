@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Callable
 
 from core.data.store import Store
+from core.progress import Cancelled
 
 ACTIVE = ("queued", "running")
 PROCESS_TOKEN = uuid.uuid4().hex  # this process; never reused by another one, unlike a PID
@@ -27,10 +28,6 @@ PROCESS_TOKEN = uuid.uuid4().hex  # this process; never reused by another one, u
 _START_LOCK = threading.Lock()
 _THREADS: dict[str, threading.Thread] = {}
 HEARTBEAT_SECONDS = 5.0
-
-
-class JobCancelled(RuntimeError):
-    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +97,7 @@ class JobContext:
 
     def check_cancel(self) -> None:
         if self.cancelled():
-            raise JobCancelled("cancelled")
+            raise Cancelled("cancelled")
 
 
 class JobRunner:
@@ -145,12 +142,10 @@ class JobRunner:
         try:
             result = work(ctx)
             status, error = "done", None
-        except JobCancelled:
+        except Cancelled:  # the one Cancelled (core/progress.py): the job's own check or the work's
             result, status, error = None, "cancelled", None
         except Exception as exc:  # the job's failure is data for the UI, not a crash of the server
             result, status, error = None, "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
-        if status == "failed" and ctx.cancelled():
-            status = "cancelled"
         self.store.query("UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ?, updated_at = ? "
                          "WHERE id = ?", [status, error, json.dumps(result, default=str), time.time(), time.time(),
                                           job_id])

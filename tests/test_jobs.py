@@ -113,3 +113,27 @@ def test_another_runner_waits_for_and_cancels_the_live_worker(store):
     assert other.get(job_id).cancelling
     release.set()
     assert other.wait(job_id, timeout=10).status == "cancelled"
+
+
+def test_work_that_stops_itself_is_cancelled_not_failed_and_a_crash_after_a_cancel_request_is_failed(store):
+    """One Cancelled (core/progress.py): the feature pass, the quality pass and the loop raise the one the runner
+    catches. With two classes the runner reported the work's own Cancelled as 'failed' and patched it back to
+    'cancelled' whenever a cancel had been requested, which also hid a real crash behind 'cancelled'."""
+    from core.features.compute import Cancelled as FeaturesCancelled
+    from core.progress import Cancelled
+
+    assert FeaturesCancelled is Cancelled
+    runner = JobRunner(store)
+
+    def stops_itself(ctx):  # a time budget spent, say: no cancel request, the work raises Cancelled itself
+        raise FeaturesCancelled("cancelled after 3 of 10 feature rows (kept)")
+
+    job = runner.wait(runner.start("analyse", "d", {"case": "stops"}, stops_itself), timeout=30)
+    assert (job.status, job.error) == ("cancelled", None)
+
+    def crashes_after_a_request(ctx):
+        store.query("UPDATE jobs SET cancel_requested = true WHERE id = ?", [ctx.job_id])
+        raise ValueError("a real bug")
+
+    job = runner.wait(runner.start("analyse", "d", {"case": "crash"}, crashes_after_a_request), timeout=30)
+    assert job.status == "failed" and "a real bug" in job.error

@@ -6,13 +6,9 @@ from typing import Callable
 
 from core.config import DEFAULT_MODEL, FeatureConfig
 from core.data.store import Store
+from core.progress import Cancelled, ProgressFn  # noqa: F401  (the one protocol; callers import them from here too)
 
-ProgressFn = Callable[[int, int], None]
 CHUNK_ROWS = 4096  # rows whose texts are read from the store at a time
-
-
-class Cancelled(RuntimeError):
-    """The caller asked the work to stop; everything committed so far is kept."""
 
 
 @dataclasses.dataclass(frozen=True)

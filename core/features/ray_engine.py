@@ -33,7 +33,8 @@ import numpy as np
 
 from core.config import FeatureConfig
 from core.data.store import Store
-from core.features.compute import Cancelled, ComputeOptions, ProgressFn
+from core.features.compute import ComputeOptions
+from core.progress import Cancelled, ProgressFn
 
 KILL_HOOK = "PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH"  # tests: a marker path; the first actor to make it dies
 ECHO_HOOK = "PRISM_TEST_RAY_ECHO_WORKERS"  # tests of the driver alone: workers answer hash-seeded unit vectors

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from core.data.store import Store
+from core.progress import Cancelled, ProgressFn
 
-ProgressFn = Callable[[int, int], None]
 CHUNK_ROWS = 4096
 
 
@@ -66,7 +66,6 @@ def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", 
                    should_cancel: Callable[[], bool] | None = None, loaded=None) -> dict:
     """The losses the quality read needs that the store does not hold yet: {"loss": n, "loss_alone": n} computed.
     Imported feature sets have no model: nothing to compute (the quality read then uses the text signals only)."""
-    from core.features.compute import Cancelled
 
     if getattr(config, "mode", "") == "imported":
         return {"loss": 0, "loss_alone": 0}
