@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.config import workspace_dir
 from core.data import schema
+from core.data.audit import AuditReads
 from core.data.files import clean_workspace
 from core.data.losses import LossTables
 from core.data.maps import MapTables
@@ -32,7 +33,7 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, VectorTables, MarkTables, LossTables, SampleReads, SynthesisTables, MapTables):
+class Store(SampleTables, VectorTables, MarkTables, LossTables, SampleReads, SynthesisTables, MapTables, AuditReads):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write
