@@ -63,25 +63,23 @@ def main() -> None:
         for name in ("seed", "pool"):
             compute_features(store, name, fc, progress=lambda d, t: print(f"\r{name} {d}/{t}", end="", file=sys.stderr))
         print(file=sys.stderr)
-        source_of = {sid: json.loads(m)["source"] for sid, m in store.query(
-            "SELECT sample_id, meta FROM samples WHERE dataset = 'pool'")}
+        source_of = {s.id: s.meta["source"] for s in store.samples("pool", view="all")}
         for rule in args.rules:
             config = SynthesisConfig(source="pool", pool="pool", rounds=args.rounds, accept_per_round=args.accept,
                                      pool_batch=args.accept, rule=rule)
             summary = run_synthesis(store, "seed", config, None, fc)
-            picked = store.query("SELECT round, source_id, accepted, control FROM synth_candidates WHERE run_id = ? "
-                                 "AND (accepted OR control)", [summary["run_id"]])
+            arms = {arm: store.arm_candidates(summary["run_id"], arm) for arm in ("filtered", "control")}
             per_round = []
             for r in summary["per_round"]:
-                rows = [p for p in picked if p[0] == r["round"]]
+                took = {arm: [c.source_id for c in cands if c.round == r["round"]] for arm, cands in arms.items()}
                 per_round.append({
                     "round": r["round"] + 1, "accepted": r["accepted"], "n": r["n_after"],
                     "g_vendi_filtered": round(r["g_vendi_after"], 3), "g_vendi_control": round(r["g_vendi_control"], 3),
                     "gain": round(r["g_vendi_after"] - r["g_vendi_control"], 3),
                     "embedding_vendi_filtered": round(r["embedding_vendi_after"], 3),
                     "embedding_vendi_control": round(r["embedding_vendi_control"], 3),
-                    "sources_filtered": dict(Counter(source_of[p[1]] for p in rows if p[2])),
-                    "sources_control": dict(Counter(source_of[p[1]] for p in rows if p[3]))})
+                    "sources_filtered": dict(Counter(source_of[i] for i in took["filtered"])),
+                    "sources_control": dict(Counter(source_of[i] for i in took["control"]))})
             result["rules"][rule] = {"status": summary["status"], "g_vendi_seed": round(summary["g_vendi_before"], 3),
                                      "per_round": per_round}
             last = per_round[-1] if per_round else {}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k_train.jsonl"
 
 
@@ -54,13 +55,11 @@ def ingest_in_child(path: Path, workspace: Path) -> dict:
 
 
 def count_rows(workspace: Path) -> int:
-    import duckdb
+    """The rows the workspace stores for the dataset (read through the store, once the ingest has exited)."""
+    from core.data.store import Store
 
-    con = duckdb.connect(str(workspace / "prism.duckdb"), read_only=True)
-    try:
-        return con.execute("SELECT count(*) FROM samples WHERE dataset = 'scale'").fetchall()[0][0]
-    finally:
-        con.close()
+    with Store(workspace / "prism.duckdb") as store:
+        return store.count_rows("scale", view="all")
 
 
 def main() -> None:

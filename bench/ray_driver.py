@@ -33,7 +33,7 @@ with Store() as store:
     config = feature_config()
     run = compute_features(store, "big", config,
                            options=ComputeOptions(engine="ray", workers={workers}, rows_per_task=500))
-    written = store.query(f"SELECT count(*), count(DISTINCT content_hash) FROM features_d{{config.dim}}")[0]
+    written = store.feature_key_counts(config.dim)  # rows, distinct (config key, content hash): one config here
 print(json.dumps({{"computed": run.computed, "written": list(written),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
