@@ -7,13 +7,11 @@ size, and a killed export leaves the old file or none, never half of one.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Iterator
 
 from core.data.files import atomic_file, check_target, clean_stale_temp, workspace_files
 from core.data.row_files import FORMATS, write_rows
-from core.data.samples import in_view
 from core.data.store import Store
 
 CHUNK_ROWS = 10_000
@@ -32,33 +30,26 @@ def iter_export_rows(store: Store, dataset: str, run_id: str | None = None, *, a
         raise ValueError(f"arm must be one of {ARMS}, not {arm!r}")
     gen = None
     if run_id is not None:
-        found = store.query("SELECT generator FROM synth_runs WHERE run_id = ?", [run_id])
-        if not found:
+        found = store.synth_run(run_id)
+        if found is None:
             raise KeyError(f"no synthesis run {run_id!r}")
-        gen = found[0][0]
-    top = store.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
+        gen = found["generator"]
     tags = store.tags(dataset)
-    for start in range(0, top, chunk):
-        rows = store.query("SELECT sample_id, prompt, response, meta FROM samples s WHERE dataset = ? AND ordinal >= ? "
-                           f"AND ordinal < ? AND {in_view(view)} ORDER BY ordinal", [dataset, start, start + chunk])
-        yield [{"id": sid, "prompt": p, "response": r, "origin": "seed", "round": None, "target_cluster": None,
-                "cluster": None, "generator": None, "votes": None, "answer": None,
-                "meta": (json.loads(m) if m else {}) | ({"tags": tags[sid]} if sid in tags else {})}
-               for sid, p, r, m in rows]
+    for samples in store.sample_chunks(dataset, view, chunk):
+        yield [{"id": s.id, "prompt": s.prompt, "response": s.response, "origin": "seed", "round": None,
+                "target_cluster": None, "cluster": None, "generator": None, "votes": None, "answer": None,
+                "meta": s.meta | ({"tags": tags[s.id]} if s.id in tags else {})}
+               for s in samples]
     if run_id is None:
         return
-    column = "accepted" if arm == "filtered" else "control"
-    rows = store.query("SELECT round, request_idx, problem_idx, target_cluster, cluster, votes, answer, problem, "
-                       f"solution, content_hash, source_id FROM synth_candidates WHERE run_id = ? AND {column} "
-                       "ORDER BY round, request_idx, problem_idx", [run_id])
+    rows = store.arm_candidates(run_id, arm)
     pooled = gen.startswith("pool:")
     for start in range(0, len(rows), chunk):
-        yield [{"id": source_id if pooled else f"synth-{run_id}-{rnd}-{req}-{prob}", "prompt": problem,
-                "response": solution, "origin": gen if pooled else "synthetic", "round": rnd,
-                "target_cluster": target, "cluster": cluster, "generator": gen, "votes": votes, "answer": answer,
-                "meta": {"content_hash": chash, "arm": arm}}
-               for rnd, req, prob, target, cluster, votes, answer, problem, solution, chash, source_id
-               in rows[start:start + chunk]]
+        yield [{"id": c.source_id if pooled else f"synth-{run_id}-{c.round}-{c.request_idx}-{c.problem_idx}",
+                "prompt": c.problem, "response": c.solution, "origin": gen if pooled else "synthetic",
+                "round": c.round, "target_cluster": c.target_cluster, "cluster": c.cluster, "generator": gen,
+                "votes": c.votes, "answer": c.answer, "meta": {"content_hash": c.content_hash, "arm": arm}}
+               for c in rows[start:start + chunk]]
 
 
 def grown_rows(store: Store, dataset: str, run_id: str | None = None, *, arm: str = "filtered") -> list[dict]:

@@ -57,15 +57,13 @@ class RequestCache:
         return stable_hash({"ns": self.namespace, "req": request.payload()}, length=32)
 
     def get(self, request: Request) -> Result | None:
-        rows = self.store.query("SELECT text, error FROM llm_cache WHERE key = ?", [self.key(request)])
-        return Result(rows[0][0], rows[0][1], cached=True, attempts=0) if rows else None
+        return self.get_many([request])[0]
 
     def get_many(self, requests: Sequence[Request]) -> list[Result | None]:
         """One query for a whole batch of requests (a query per request costs more than a fast endpoint)."""
         keys = [self.key(r) for r in requests]
-        rows = self.store.query("SELECT key, text, error FROM llm_cache WHERE key IN (SELECT unnest(?))", [keys])
-        found = {k: Result(t, e, cached=True, attempts=0) for k, t, e in rows}
-        return [found.get(k) for k in keys]
+        found = self.store.llm_cached(keys)
+        return [Result(*found[k], cached=True, attempts=0) if k in found else None for k in keys]
 
     def put(self, request: Request, result: Result) -> None:
         self.put_many([(request, result)])
@@ -75,12 +73,7 @@ class RequestCache:
         One transaction for the lot: a commit per reply would cap a fast endpoint at the disk's fsync rate."""
         if not items:
             return
-        now = time.time()
-        with self.store.transaction() as cur:
-            cur.executemany("INSERT INTO llm_cache VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                            "text = excluded.text, error = excluded.error, created_at = excluded.created_at "
-                            "WHERE llm_cache.text IS NULL",
-                            [[self.key(r), res.text, res.error, now] for r, res in items])
+        self.store.llm_cache_put([(self.key(r), res.text, res.error) for r, res in items])
 
 
 class CacheWriter:

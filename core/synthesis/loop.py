@@ -8,13 +8,12 @@ filter accepted, at random -> both pools re-scored (G-Vendi, embedding Vendi, n;
 
 So after every round there are two pools grown from the same seed by the same number of rows from the same stream:
 the gain of the filter is G-Vendi(filtered) - G-Vendi(control), round by round. Everything is persisted as it
-happens (runs.py): kill the process at any point and run it again to continue both arms without duplicates.
+happens (through the store: core/data/synthesis_runs.py): kill the process at any point and run it again to continue
+both arms without duplicates.
 """
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import time
 from typing import Callable
 
@@ -24,6 +23,7 @@ from core.analysis.clusters import ClusterConfig, cluster
 from core.analysis.diversity import vendi_score
 from core.config import stable_hash
 from core.data.store import Store
+from core.data.synthesis_runs import RoundClustering
 from core.analysis.quality import read_quality
 from core.synthesis.acceptance import VALID, candidate_features, control_draw, judge, screen
 from core.synthesis.config import SynthesisConfig
@@ -57,13 +57,12 @@ def load_arms(store: Store, dataset: str, feature_config, run_id: str, before_ro
     feats = store.features_by_hash(key, dim, [s.content_hash for s in samples])
     seed = [s for s in samples if s.content_hash in feats]
     arms = []
-    for column in ("accepted", "control"):
-        rows = store.query(f"SELECT content_hash, problem, solution FROM synth_candidates WHERE run_id = ? AND "
-                           f"{column} AND round < ? ORDER BY round, request_idx, problem_idx", [run_id, before_round])
-        extra = store.features_by_hash(key, dim, [r[0] for r in rows])
-        hashes = [s.content_hash for s in seed] + [r[0] for r in rows]
-        X = np.stack([feats[s.content_hash] for s in seed] + [extra[r[0]] for r in rows])
-        arms.append(Arm(hashes, [(s.prompt, s.response) for s in seed] + [(r[1], r[2]) for r in rows], X))
+    for arm in ("filtered", "control"):
+        rows = store.arm_candidates(run_id, arm, before_round=before_round)
+        extra = store.features_by_hash(key, dim, [r.content_hash for r in rows])
+        hashes = [s.content_hash for s in seed] + [r.content_hash for r in rows]
+        X = np.stack([feats[s.content_hash] for s in seed] + [extra[r.content_hash] for r in rows])
+        arms.append(Arm(hashes, [(s.prompt, s.response) for s in seed] + [(r.problem, r.solution) for r in rows], X))
     return arms[0], arms[1]
 
 
@@ -72,20 +71,12 @@ def round_clustering(store: Store, run_id: str, rnd: int, X: np.ndarray, config:
     """Cluster once per round and persist it with the round's row in one transaction, so a resumed round targets and
     filters exactly as before, and a kill leaves either both or neither. Suspect rows take no part in the rules and
     are never drawn as few-shot examples (their label is -1 in what the source sees)."""
-    saved = store.query("SELECT clustering, pool_n FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
-    if saved and saved[0][0] is not None and saved[0][1] == len(X):
-        with np.load(io.BytesIO(saved[0][0]), allow_pickle=False) as data:
-            return {"labels": data["labels"], "centroids": data["centroids"], "sparse": data["sparse"]}
+    saved = store.round_clustering(run_id, rnd)
+    if saved is not None and saved.pool_n == len(X):
+        return {"labels": saved.labels, "centroids": saved.centroids, "sparse": saved.sparse}
     c = cluster(X, ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule), suspect=suspect)
-    buf = io.BytesIO()
     labels = np.where(c.suspect, -1, c.labels) if c.suspect is not None else c.labels
-    np.savez(buf, labels=labels, centroids=c.centroids, sparse=c.sparse_clusters)
-    with store.transaction() as cur:
-        cur.execute("DELETE FROM synth_rounds WHERE run_id = ? AND round = ?", [run_id, rnd])
-        cur.execute("INSERT INTO synth_rounds (run_id, round, status, k, sparse_clusters, pool_n, accepted, "
-                    "candidates, clustering) VALUES (?, ?, 'running', ?, ?, ?, 0, 0, ?)",
-                    [run_id, rnd, c.k, json.dumps([int(i) for i in np.flatnonzero(c.sparse_clusters)]), len(X),
-                     buf.getvalue()])
+    store.save_round_clustering(run_id, rnd, RoundClustering(labels, c.centroids, c.sparse_clusters, len(X)), c.k)
     return {"labels": labels, "centroids": c.centroids, "sparse": c.sparse_clusters}
 
 
@@ -98,9 +89,7 @@ class Budget:
         if self.config.max_seconds is not None and time.perf_counter() - self.started > self.config.max_seconds:
             return True
         if self.config.max_accepted is not None:
-            n = self.store.query("SELECT count(*) FROM synth_candidates WHERE run_id = ? AND accepted",
-                                 [self.run_id])[0][0]
-            return n >= self.config.max_accepted
+            return self.store.accepted_count(self.run_id) >= self.config.max_accepted
         return False
 
 
@@ -135,8 +124,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
     per_round = config.requests_per_round if config.source == "generator" else (config.accept_per_round or 1)
     total = config.rounds * per_round
     for rnd in range(config.rounds):
-        if store.query("SELECT 1 FROM synth_rounds WHERE run_id = ? AND round = ? AND status = 'done'",
-                       [run_id, rnd]):
+        if store.round_done(run_id, rnd):
             continue
         if budget.spent():
             return close_run("stopped (budget)")
@@ -161,8 +149,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
                 return close_run("stopped (budget)")  # this round is not done: a rerun completes it
         failure = round_failure(store, run_id, rnd)
         if failure:
-            store.query("UPDATE synth_rounds SET status = 'failed', error = ? WHERE run_id = ? AND round = ?",
-                        [failure, run_id, rnd])
+            store.fail_round(run_id, rnd, failure)
             return close_run("failed", failure)
         _finish(store, run_id, rnd, filtered, control, feature_config, config, suspect_hashes)
     return close_run("done")
@@ -175,17 +162,14 @@ class RoundState:
                  config: SynthesisConfig, feature_key: str):
         self.store, self.run_id, self.rnd, self.config = store, run_id, rnd, config
         self.filtered, self.clustering = filtered, clustering
-        done = store.query("SELECT content_hash FROM synth_candidates WHERE run_id = ? AND round = ? AND accepted",
-                           [run_id, rnd])
-        extra = store.features_by_hash(feature_key, filtered.X.shape[1], [r[0] for r in done])
-        self.pool_X = np.concatenate([filtered.X] + [extra[r[0]][None] for r in done])
-        self.known = set(filtered.hashes) | {h for (h,) in store.query(
-            "SELECT content_hash FROM synth_candidates WHERE run_id = ? AND content_hash IS NOT NULL", [run_id])}
+        done = store.accepted_hashes(run_id, rnd)
+        extra = store.features_by_hash(feature_key, filtered.X.shape[1], done)
+        self.pool_X = np.concatenate([filtered.X] + [extra[h][None] for h in done])
+        self.known = set(filtered.hashes) | store.candidate_hashes(run_id)
         self.accepted = len(done)
 
     def requests_done(self) -> int:
-        return self.store.query("SELECT count(DISTINCT request_idx) FROM synth_candidates WHERE run_id = ? AND "
-                                "round = ?", [self.run_id, self.rnd])[0][0]
+        return len(self.store.requests_done(self.run_id, self.rnd))
 
 
 def _steps(source, state: RoundState):
@@ -194,15 +178,14 @@ def _steps(source, state: RoundState):
 
     config, store, run_id, rnd = state.config, state.store, state.run_id, state.rnd
     if isinstance(source, GeneratorSource):
-        done = {r[0] for r in store.query("SELECT DISTINCT request_idx FROM synth_candidates WHERE run_id = ? AND "
-                                          "round = ?", [run_id, rnd])}
+        done = store.requests_done(run_id, rnd)
         rng = random.Random(stable_hash([run_id, rnd], length=8))
         texts = [p for p, _ in state.filtered.pairs]
         for step in source.plan(rnd, state.clustering["labels"], state.clustering["sparse"], texts, rng, done):
             yield source.run(rnd, step)
         return
     while config.accept_per_round is None or state.accepted < config.accept_per_round:
-        used = {r[0] for r in store.query("SELECT source_id FROM synth_candidates WHERE run_id = ?", [run_id])}
+        used = store.used_source_ids(run_id)
         todo = source.plan(used)[:config.pool_batch]
         if not todo:
             return  # the pool is used up
@@ -216,8 +199,7 @@ def _finish(store: Store, run_id: str, rnd: int, filtered: Arm, control: Arm, fe
     """Draw the control arm's share, re-score both arms, and mark the round done (one transaction)."""
     from core.features.embeddings import embed_cached
 
-    rows = store.query("SELECT request_idx, problem_idx, content_hash, problem, solution, reason FROM synth_candidates "
-                       "WHERE run_id = ? AND round = ? ORDER BY request_idx, problem_idx", [run_id, rnd])
+    rows = store.round_candidates(run_id, rnd)
     accepted = [r for r in rows if r[5] == "accepted"]
     valid = [(r[0], r[1]) for r in rows if r[5] in VALID]
     picks = set(control_draw(valid, len(accepted), stable_hash([run_id, rnd, "control"])))

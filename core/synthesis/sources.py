@@ -107,8 +107,7 @@ class PoolSource:
             raise KeyError(f"no candidate pool named {config.pool!r} in {store.path}")
         self.store, self.config = store, config
         self.name = f"pool:{config.pool}"
-        ids = [r[0] for r in store.query("SELECT sample_id FROM samples WHERE dataset = ? ORDER BY ordinal",
-                                         [config.pool])]
+        ids = store.sample_ids(config.pool)
         random.Random(f"pool-order:{config.pool}:{config.seed}").shuffle(ids)
         self.order = ids  # the seeded order every run with this seed draws in
 
@@ -117,9 +116,7 @@ class PoolSource:
         return [i for i in self.order if i not in used]
 
     def run(self, rnd: int, ids: list[str], first_index: int) -> list[Row]:
-        rows = self.store.query("SELECT sample_id, prompt, response, content_hash FROM samples WHERE dataset = ? "
-                                "AND sample_id IN (SELECT unnest(?))", [self.config.pool, ids])
-        by_id = {r[0]: r for r in rows}
+        by_id = self.store.rows_by_id(self.config.pool, ids)
         return [{"round": rnd, "request_idx": first_index + j, "problem_idx": 0, "target_cluster": None,
-                 "source_id": sid, "problem": by_id[sid][1], "solution": by_id[sid][2],
-                 "content_hash": by_id[sid][3]} for j, sid in enumerate(ids)]
+                 "source_id": sid, "problem": by_id[sid].prompt, "solution": by_id[sid].response,
+                 "content_hash": by_id[sid].content_hash} for j, sid in enumerate(ids)]
