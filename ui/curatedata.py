@@ -57,9 +57,7 @@ def _snippet(text: str, start: int = 0, width: int = SNIPPET) -> str:
 
 def rows_text(store: Store, dataset: str, ids: list[str]) -> dict[str, tuple[str, str]]:
     """id -> (prompt, response) for the given rows (any view: an excluded row still has its text)."""
-    rows = store.query("SELECT sample_id, prompt, response FROM samples WHERE dataset = ? AND sample_id IN "
-                       "(SELECT unnest(?))", [dataset, list(ids)])
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {i: (s.prompt, s.response) for i, s in store.rows_by_id(dataset, ids).items()}
 
 
 def hits_frame(store: Store, dataset: str, hits) -> pd.DataFrame:

@@ -58,7 +58,4 @@ def select_dataset(name: str) -> None:
 def rows_in_view(dataset: str, view: str = "kept") -> int:
     """How many rows the view holds: what features must cover for an analysis of it to be complete (after an
     exclusion the kept rows are fewer than the dataset's n)."""
-    from core.data.samples import in_view
-
-    return int(get_store().query(f"SELECT count(*) FROM samples s WHERE dataset = ? AND {in_view(view)}",
-                                 [dataset])[0][0])
+    return get_store().count_rows(dataset, view)

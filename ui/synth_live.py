@@ -30,9 +30,7 @@ def prompts_for(run_id: str, rounds_clustered: int) -> dict:
 
 
 def _prompts(run_id: str) -> dict:
-    rounds = get_store().query("SELECT count(*) FROM synth_rounds WHERE run_id = ? AND clustering IS NOT NULL",
-                               [run_id])[0][0]
-    return prompts_for(run_id, rounds)
+    return prompts_for(run_id, get_store().clustered_rounds(run_id))
 
 
 def _listed(value) -> list:

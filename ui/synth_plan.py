@@ -8,8 +8,6 @@ round 0 computes it, during and after a run from the clustering the round persis
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import random
 
 import numpy as np
@@ -86,21 +84,18 @@ def planned_requests(run_id: str, config: SynthesisConfig, generator_name: str, 
 def round_prompts(run_id: str) -> dict[tuple[int, int], tuple[int, str]]:
     """{(round, request): (target cluster, exact prompt)} for the rounds a run has clustered so far."""
     store = get_store()
-    run = store.query("SELECT dataset, config, generator, feature_key FROM synth_runs WHERE run_id = ?", [run_id])
-    if not run:
+    run = store.synth_run(run_id)
+    if run is None:
         return {}
-    dataset, config_json, generator, _ = run[0]
-    config = SynthesisConfig(**json.loads(config_json))
+    dataset, generator = run["dataset"], run["generator"]
+    config = SynthesisConfig(**run["config"])
     if config.source != "generator":
         return {}
     seed_texts = [s.prompt for s in store.samples(dataset)]
     out = {}
-    for rnd, blob in store.query("SELECT round, clustering FROM synth_rounds WHERE run_id = ? AND clustering IS NOT "
-                                 "NULL ORDER BY round", [run_id]):
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            clusters = SeedClusters(data["labels"], data["sparse"], {})
-        grown = [r[0] for r in store.query("SELECT problem FROM synth_candidates WHERE run_id = ? AND accepted AND "
-                                           "round < ? ORDER BY round, request_idx, problem_idx", [run_id, rnd])]
+    for rnd, saved in store.round_clusterings(run_id).items():
+        clusters = SeedClusters(saved.labels, saved.sparse, {})
+        grown = [c.problem for c in store.arm_candidates(run_id, "filtered", before_round=rnd)]
         for q, target, shots in planned_requests(run_id, config, generator, clusters, seed_texts + grown, rnd):
             out[(rnd, q)] = (target, problem_prompt(shots, config.problems_per_request))
     return out

@@ -266,7 +266,7 @@ def synthesis_map(dataset: str, run_id: str):
     gmap = latest_map(store, dataset, fc.key())
     if gmap is None:
         return None
-    rows = store.query("SELECT content_hash, problem FROM synth_candidates WHERE run_id = ? AND accepted", [run_id])
+    rows = [(c.content_hash, c.problem) for c in store.arm_candidates(run_id, "filtered")]
     frame = store.samples_frame(dataset).set_index("id").loc[gmap.ids].reset_index()
     extra = None
     if rows:

@@ -47,7 +47,7 @@ else:
     with st.expander("What will be sent, and what it costs", expanded=True):
         prompt = prompt_preview(dataset, config, generator_name(source), fc, clusters)
         if prompt:
-            seed_chars = store.query("SELECT avg(length(prompt)) FROM samples WHERE dataset = ?", [dataset])[0][0]
+            seed_chars = store.mean_prompt_chars(dataset)
             st.dataframe(pd.DataFrame([cost_estimate(config, prompt, seed_chars or 200)]), hide_index=True)
             st.caption("At most: every request answered in full; prompt tokens ≈ characters / 4.")
 
