@@ -15,7 +15,6 @@ import concurrent.futures
 import dataclasses
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,9 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import run_cli  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,10 +203,8 @@ def build_corpus(folder: str | Path) -> list[Case]:
 def run_case(case: Case, *, timeout: float = 180) -> dict:
     """Ingest one case through the real CLI in a fresh workspace; says whether it was handled."""
     with tempfile.TemporaryDirectory(prefix="fault-ws-") as ws:
-        env = dict(os.environ, PRISM_HOME=ws, PYTHONPATH=str(ROOT))
         try:
-            res = subprocess.run([sys.executable, "-m", "core", "ingest", str(case.path), "--json"], env=env,
-                                 capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+            res = run_cli(Path(ws), "ingest", case.path, "--json", timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"name": case.name, "handled": False, "expect": str(case.expect), "got": f"timeout {timeout}s"}
     errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
