@@ -26,16 +26,14 @@ class Estimate:
 
 
 def estimate(store: Store, dataset: str, config, *, probe: int = 8, seed: int = 0) -> Estimate:
-    from core.features.gradients import featurize_pairs, make_featurizer
-    from core.features.models import load_model
+    from core.features.gradients import featurize_pairs, featurizer_for
 
     missing = store.missing_feature_hashes(dataset, config)
     if not missing:
         return Estimate(0, 0, 0.0, 0.0)
     sample = random.Random(seed).sample(missing, min(probe, len(missing)))
     texts = store.texts_by_hash(sample)
-    loaded = load_model(config.model)
-    featurizer = make_featurizer(loaded.model, config, tokenizer=loaded.tokenizer)
+    featurizer, _ = featurizer_for(config)  # the revision checked, as every feature pass does
     pairs = [texts[h] for h in sample]
     started = time.perf_counter()
     X, _ = featurize_pairs(featurizer, pairs)

@@ -100,16 +100,9 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
         done, truncated = compute_with_ray(store, dataset, config, options, progress=progress,
                                            should_cancel=should_cancel)
         return FeatureRun(key, store.feature_coverage(dataset, key, config.dim), done, cached, truncated)
-    from core.features.device import check_dtype, resolve_device
-    from core.features.gradients import batch_tokens, iter_feature_batches, make_featurizer
-    from core.features.models import load_model
+    from core.features.gradients import batch_tokens, featurizer_for, iter_feature_batches
 
-    device = resolve_device(options.device)
-    check_dtype(config.dtype, device)
-    loaded = loaded or load_model(config.model, device=device)
-    if loaded.revision != config.model_revision:
-        raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
-    featurizer = make_featurizer(loaded.model, config, tokenizer=loaded.tokenizer)
+    featurizer, _ = featurizer_for(config, options.device, loaded)
     tokens = batch_tokens(featurizer, options.max_batch_tokens, options.max_memory)  # refused here if cannot fit
     done = truncated = 0
     if progress:

@@ -97,6 +97,28 @@ def make_featurizer(model: torch.nn.Module, config: FeatureConfig, *, tokenizer=
     return cls(model, config, tokenizer=tokenizer)
 
 
+def load_checked(config: FeatureConfig, device: str = "auto", loaded=None):
+    """The config's model on the device (`loaded` when given), its dtype allowed there and its revision the config's:
+    features computed by other weights must never be filed under this config's key."""
+    from core.features.device import check_dtype, resolve_device
+    from core.features.models import load_model
+
+    device = resolve_device(device)
+    check_dtype(config.dtype, device)
+    loaded = loaded or load_model(config.model, device=device)
+    if loaded.revision != config.model_revision:
+        raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision} "
+                           "(the model files differ from the ones the features were keyed to)")
+    return loaded
+
+
+def featurizer_for(config: FeatureConfig, device: str = "auto", loaded=None):
+    """(featurizer, loaded model) for the config: the one way every caller (the local engine, Ray workers, the
+    synthesis loop, the estimate) loads, checks and builds."""
+    loaded = load_checked(config, device, loaded)
+    return make_featurizer(loaded.model, config, tokenizer=loaded.tokenizer), loaded
+
+
 def plan_batches(lengths: Sequence[int], *, max_batch_tokens: int, max_rows: int | None = None) -> list[list[int]]:
     """Indices grouped into batches whose padded size (rows x longest) stays within the token budget.
 

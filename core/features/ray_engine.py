@@ -49,9 +49,7 @@ class FeatureWorker:
                  max_memory: int | None = None):
         import torch
 
-        from core.features.device import check_dtype, resolve_device
-        from core.features.gradients import batch_tokens, make_featurizer
-        from core.features.models import load_model
+        from core.features.gradients import batch_tokens, featurizer_for
         from core.features.response_loss import loss_tokens
 
         torch.set_num_threads(max(1, threads))
@@ -60,13 +58,7 @@ class FeatureWorker:
         if os.environ.get(ECHO_HOOK):
             self.featurizer = None
             return
-        device = resolve_device(device)
-        check_dtype(self.config.dtype, device)
-        loaded = load_model(self.config.model, device=device)
-        if loaded.revision != self.config.model_revision:
-            raise RuntimeError(f"model revision on this worker: {loaded.revision}, asked: "
-                               f"{self.config.model_revision} (the nodes hold different model files)")
-        self.featurizer = make_featurizer(loaded.model, self.config, tokenizer=loaded.tokenizer)
+        self.featurizer, loaded = featurizer_for(self.config, device)  # the revision checked on this worker too
         self.max_batch_tokens = batch_tokens(self.featurizer, max_batch_tokens, max_memory)  # this worker's share
         self.loss_tokens = loss_tokens(loaded.model, self.config.max_length, max_batch_tokens, max_memory)
         self.batch_size = batch_size

@@ -75,12 +75,9 @@ def compute_losses(store: Store, dataset: str, config, *, device: str = "auto", 
     done = {"loss": 0, "loss_alone": 0}
     if not total:
         return done
-    from core.features.device import resolve_device
-    from core.features.models import load_model
+    from core.features.gradients import load_checked
 
-    loaded = loaded or load_model(config.model, device=resolve_device(device))
-    if loaded.revision != config.model_revision:
-        raise RuntimeError(f"model revision changed: loaded {loaded.revision}, config has {config.model_revision}")
+    loaded = load_checked(config, device, loaded)
     max_batch_tokens = loss_tokens(loaded.model, config.max_length, max_batch_tokens, max_memory)
     if progress:
         progress(0, total)

@@ -105,10 +105,9 @@ def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator
 
 
 def _run(store, dataset, config, source, feature_config, progress, should_cancel, compute) -> dict:
-    from core.features.compute import Cancelled, compute_features
-    from core.features.device import resolve_device
-    from core.features.gradients import make_featurizer
-    from core.features.models import load_model
+    from core.features.compute import compute_features
+    from core.progress import Cancelled
+    from core.features.gradients import featurizer_for
 
     run_id = start_run(store, dataset, config, source.name, feature_config)
 
@@ -117,8 +116,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
 
     budget = Budget(store, run_id, config)
     compute_features(store, dataset, feature_config, options=compute, quality=True)
-    loaded = load_model(feature_config.model, device=resolve_device(compute.device if compute else "auto"))
-    featurizer = make_featurizer(loaded.model, feature_config, tokenizer=loaded.tokenizer)
+    featurizer, _ = featurizer_for(feature_config, compute.device if compute else "auto")  # revision checked
     seed_quality = read_quality(store, dataset, feature_config.key())  # candidates are read against the seed's own
     suspect_hashes = set(store.hashes_of(dataset, seed_quality.suspect_ids()))
     per_round = config.requests_per_round if config.source == "generator" else (config.accept_per_round or 1)
