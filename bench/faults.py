@@ -7,16 +7,17 @@
 2. kill -9 sweep: `ingest`, `features`, `map`, `synthesize` (against tests/openai_stub.py) and `export` are each
    killed with SIGKILL at several points (right after the n-th committed progress line, at each `stage` line, after a
    delay, once the report is printed, or when the export's temp file reaches a size), each in its own fresh
-   workspace. After each kill the same command is run again to completion, and DuckDB is read directly (read-only,
-   after the process exited) to count rows lost (expected rows missing: samples, feature rows per content hash,
-   map rows per sample, candidates of an uninterrupted reference run and per request, export rows) and rows
-   duplicated (count(*) - count(DISTINCT key) per table key, rows twice in an export, a half-ingested dataset).
+   workspace. After each kill the same command is run again to completion, and the workspace is read through the
+   store (its tables' owners in core/data, and AuditReads; once the process exited) to count rows lost (expected rows
+   missing: samples, feature rows per content hash, map rows per sample, candidates of an uninterrupted reference run
+   and per request, export rows) and rows duplicated (rows less distinct primary keys per table, rows twice in an
+   export, a half-ingested dataset).
    Exports must be absent/old or complete, with no temp file left after the next export; a resumed `features` run
    must compute only the missing rows (`recomputed_rows`); map artifacts must match their recorded sha256
    (`poisoned`).
-3. Concurrency (in-process threads): two tabs starting the same job, identical requests to the endpoint, 8 writers
-   of the same keys (`concurrency_failures`), and a dataset replaced under its cached scores, map and cluster
-   summaries (`stale_results`).
+3. Concurrency (in-process threads, released together by tests/helpers.py's hammer): two tabs starting the same job,
+   identical requests to the endpoint, 8 writers of the same keys (`concurrency_failures`), and a dataset replaced
+   under its cached scores, map and cluster summaries (`stale_results`).
 
 4. Hostile cases (issue 17; bench/hostile_storage.py, hostile_io.py, hostile_server.py): kinds of hostile vector
    file, export targets (symlinks, devices, fifos, the workspace's own files), temp entries of other programs, LIKE
@@ -52,26 +53,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from fault_corpus import build_corpus, run_corpus  # noqa: E402
 
+from core.data.store import Store  # noqa: E402
+from tests.helpers import LIGHT_FLAGS, cli_env, hammer, light_config, run_cli  # noqa: E402
+from tests.helpers import _cli as cli_command  # noqa: E402  (the CLI's command line, light or not)
+
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared" / "data"
-# features and map run under a light config (top block only, small sketches): the same code paths, ~2x faster
-LIGHT = ["--fast-blocks", "1", "--sketch-dim", "64", "--dim", "64", "--max-length", "32"]
-LIGHT_FIELDS = {"fast_blocks": 1, "sketch_dim": 64, "dim": 64, "max_length": 32}
+# features and map run under the tests' light config (top block only, small sketches): the same code paths, ~2x faster
+LIGHT = LIGHT_FLAGS
 INGEST_ROWS = 100_000
 SYNTH = ["--generator", "openai", "--model", "stub", "--rounds", "2", "--requests-per-round", "2",
          "--request-batch", "1", "--problems-per-request", "1", "--solutions-per-problem", "2", "--concurrency", "2",
          "--timeout", "30"]
 # `synthesize` featurises its candidates with the product's default config (all blocks, 512-wide sketches: ~10 s a row
-# on a busy 2-core CPU). The sweep runs the real CLI with that one default swapped for LIGHT, by this driver; every
-# other line of the command is the product's.
-LIGHT_DRIVER = f"""
-import sys
-import core.features.compute as compute
-_default = compute.feature_config
-compute.feature_config = lambda **kw: _default(**{{**{LIGHT_FIELDS!r}, **kw}})
-from core.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+# on a busy 2-core CPU). The sweep runs the real CLI with that one default made light (tests/helpers.py's light
+# driver, run_cli(..., light=True)); every other line of the command is the product's.
 STEPS = ("corpus", "ingest", "features", "map", "synthesis", "export", "concurrency", "hostile")
 
 
@@ -84,18 +80,18 @@ class Bench:
         self.models = models
         self.product_features = product_features
 
-    def env(self, ws: Path) -> dict:
-        return dict(os.environ, PRISM_HOME=str(ws), PRISM_MODELS=str(self.models), PYTHONUNBUFFERED="1",
-                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                    PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    def env_extra(self) -> dict:
+        """What the bench adds to the tests' CLI environment (cli_env): the shared model cache, offline."""
+        return {"PRISM_MODELS": str(self.models), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+    def light(self, args) -> bool:
+        return args[0] == "synthesize" and not self.product_features
 
     def command(self, args) -> list[str]:
-        light = args[0] == "synthesize" and not self.product_features
-        return [sys.executable, *(["-c", LIGHT_DRIVER] if light else ["-m", "core"]), *map(str, args)]
+        return cli_command(args, self.light(args))
 
     def cli(self, ws: Path, *args, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(args), env=self.env(ws), cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout)
+        return run_cli(ws, *args, env_extra=self.env_extra(), light=self.light(args), timeout=timeout)
 
     def cli_json(self, ws: Path, *args, timeout: float = 600) -> dict:
         res = self.cli(ws, *args, "--json", timeout=timeout)
@@ -104,7 +100,7 @@ class Bench:
         return json.loads(res.stdout.strip().splitlines()[-1])
 
     def popen(self, ws: Path, *args, stderr=subprocess.PIPE) -> subprocess.Popen:
-        return subprocess.Popen(self.command(args), env=self.env(ws), cwd=ROOT, stdout=subprocess.DEVNULL,
+        return subprocess.Popen(self.command(args), env=cli_env(ws, self.env_extra()), stdout=subprocess.DEVNULL,
                                 stderr=stderr, text=True)
 
     def kill_after_line(self, ws: Path, args: list, match, nth: int, *, delay: float = 0.0, stdout: bool = False,
@@ -113,7 +109,7 @@ class Bench:
         which match(line) holds, then `delay` seconds more. Returns where it was killed; killed=False when it ended
         before that point."""
         if stdout:
-            proc = subprocess.Popen(self.command(args), env=self.env(ws), cwd=ROOT, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(self.command(args), env=cli_env(ws, self.env_extra()), stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, text=True)
         else:
             proc = self.popen(ws, *args)
@@ -149,24 +145,10 @@ class Bench:
         return ws
 
 
-@contextlib.contextmanager
-def db(ws: Path):
-    """The workspace's DuckDB file, read-only (only once the process that wrote it has exited)."""
-    import duckdb
-
-    con = duckdb.connect(str(ws / "prism.duckdb"), read_only=True)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def one(con, sql: str, params=()):
-    return con.execute(sql, list(params)).fetchall()[0][0]
-
-
-def has_table(con, table: str) -> bool:
-    return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [table]).fetchall())
+def open_store(ws: Path) -> Store:
+    """The workspace's store, to read what a run left (only once the process that wrote it has exited: DuckDB allows
+    one process). Opening it clears temp files of dead writers, so count those before."""
+    return Store(ws / "prism.duckdb")
 
 
 def temp_files(folder: Path) -> list[str]:
@@ -234,22 +216,21 @@ def step_ingest(bench: Bench) -> tuple[dict, Path]:
         else:
             kill = bench.kill_after_line(ws, args, lambda l: l.startswith("progress ingest"), nth, delay=delay)
         p = {"kill": kill["at"], "killed": kill["killed"], "workspace": ws}
-        with db(ws) as con:  # whole or absent, never half
-            listed = con.execute("SELECT n_samples FROM datasets WHERE name = 'big'").fetchall()
-            present = one(con, "SELECT count(*) FROM samples WHERE dataset = 'big'")
-        p["after_kill"] = ("absent" if not listed and present == 0 else
-                           "whole" if listed and listed[0][0] == present == n else "partial")
+        with open_store(ws) as store:  # whole or absent, never half
+            listed = store.dataset_info("big")["n"] if store.has_dataset("big") else None
+            present = store.count_rows("big", view="all")
+        p["after_kill"] = ("absent" if listed is None and present == 0 else
+                           "whole" if listed == present == n else "partial")
         half = present if p["after_kill"] == "partial" else 0
         res = bench.cli(ws, *args, "--json")
         p["errors"] = int(res.returncode != 0)
-        with db(ws) as con:
-            total, ids, contents, prompts = con.execute(
-                "SELECT count(*), count(DISTINCT sample_id), count(DISTINCT content_hash), count(DISTINCT prompt) "
-                "FROM samples WHERE dataset = 'big'").fetchall()[0]
-            listed = con.execute("SELECT n_samples FROM datasets WHERE name = 'big'").fetchall()
-        p["rows"] = total
-        p["lost"] = max(0, n - prompts) + (0 if listed and listed[0][0] == total else 1)
-        p["duplicated"] = (total - ids) + (total - contents) + max(0, len(listed) - 1) + half
+        with open_store(ws) as store:
+            c = store.sample_counts("big")
+            listed = store.dataset_info("big")["n"] if store.has_dataset("big") else None
+            datasets = store.key_counts("datasets")
+        p["rows"] = c.rows
+        p["lost"] = max(0, n - c.prompts) + (0 if listed == c.rows else 1)
+        p["duplicated"] = (c.rows - c.ids) + (c.rows - c.hashes) + datasets.duplicated + half
         return p
 
     # progress lines: 0 rows, then one per 20k-row batch written (5), the last just before the commit; during the
@@ -260,16 +241,10 @@ def step_ingest(bench: Bench) -> tuple[dict, Path]:
     return step_summary(points) | {"rows_in_file": n}, (whole[-1] if whole else None)
 
 
-def feature_rows(con, dataset: str, dim: int) -> tuple[int, int, int]:
+def feature_rows(ws: Path, dataset: str, dim: int) -> tuple[int, int, int]:
     """(content hashes of the dataset with a feature row, rows in the feature table, distinct keys in it)."""
-    table = f"features_d{dim}"
-    if not has_table(con, table):
-        return 0, 0, 0
-    present = one(con, f"SELECT count(DISTINCT s.content_hash) FROM samples s JOIN {table} f "
-                       f"ON f.content_hash = s.content_hash WHERE s.dataset = ?", [dataset])
-    total, distinct = con.execute(f"SELECT count(*), count(DISTINCT (config_key, content_hash)) FROM {table}"
-                                  ).fetchall()[0]
-    return present, total, distinct
+    with open_store(ws) as store:
+        return store.featured_hashes(dataset, dim), *store.feature_key_counts(dim)
 
 
 def step_features(bench: Bench, template: Path) -> dict:
@@ -280,16 +255,14 @@ def step_features(bench: Bench, template: Path) -> dict:
         ws = bench.fresh(template, f"features-{nth}")
         kill = bench.kill_after_line(ws, args, lambda l: l.startswith("progress features"), nth)
         p = {"kill": kill["at"], "killed": kill["killed"]}
-        with db(ws) as con:
-            p["present_after_kill"], total, distinct = feature_rows(con, "g4", 64)
+        p["present_after_kill"], total, distinct = feature_rows(ws, "g4", 64)
         p["duplicated"] = total - distinct
         out = bench.cli_json(ws, *args)
         p["computed"], p["cached"] = out["computed"], out["cached"]
         # a resumed run computes exactly the missing rows and reuses the committed ones
         p["recomputed"] = max(0, out["computed"] - (n - p["present_after_kill"]))
         p["errors"] = int(out["cached"] != p["present_after_kill"] or out["n"] != n)
-        with db(ws) as con:
-            present, total, distinct = feature_rows(con, "g4", 64)
+        present, total, distinct = feature_rows(ws, "g4", 64)
         p["lost"] = n - present
         p["duplicated"] += total - distinct
         return p
@@ -298,21 +271,14 @@ def step_features(bench: Bench, template: Path) -> dict:
     return step_summary(sweep(bench, point, list(range(5)), lost_if_failed=n))
 
 
-def map_artifacts_ok(ws: Path, con) -> tuple[int, int]:
-    """(maps recorded, maps whose npz files are missing or differ from their recorded sha256)."""
-    import hashlib
+def poisoned_maps(store: Store, served: str) -> tuple[int, int]:
+    """(maps in the workspace: those with rows and the one just served; how many of them do not load). A map loads
+    (gradient_map.load_cached) only when it is recorded and its clustering and layout artifacts are exactly the
+    files whose sha256 was recorded (maps.py's load_artifact)."""
+    from core.analysis.gradient_map import load_cached
 
-    def sha(name: str) -> str | None:
-        path = ws / "artifacts" / f"{name}.npz"
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-    maps = con.execute("SELECT key, value FROM kv_cache WHERE key LIKE 'map:%'").fetchall()
-    bad = 0
-    for key, value in maps:
-        meta = json.loads(value)
-        bad += int(sha(f"map-{key[4:]}") != meta["sha256"] or sha(f"layout-{meta['layout_key']}")
-                   != meta["layout_sha256"])
-    return len(maps), bad
+    keys = set(store.map_keys()) | {served}
+    return len(keys), sum(load_cached(store, key) is None for key in keys)
 
 
 def step_map(bench: Bench, template: Path) -> dict:
@@ -329,40 +295,41 @@ def step_map(bench: Bench, template: Path) -> dict:
             return p | {"errors": 1, "error": res.stderr[-300:], "lost": n}
         out = json.loads(res.stdout.strip().splitlines()[-1])
         ids = [r["id"] for r in out["rows"]]
-        with db(ws) as con:
-            missing = one(con, "SELECT count(*) FROM samples s LEFT JOIN map_rows m ON m.sample_id = s.sample_id "
-                               "AND m.map_key = ? WHERE s.dataset = 'mix' AND m.sample_id IS NULL", [out["map_key"]])
-            total, distinct = con.execute("SELECT count(*), count(DISTINCT (map_key, sample_id)) FROM map_rows"
-                                          ).fetchall()[0]
-            p["maps"], p["poisoned"] = map_artifacts_ok(ws, con)
+        p["temp_left"] = len(temp_files(ws))  # before the store opens (it clears a dead writer's temp files)
+        with open_store(ws) as store:
+            mapped = {str(i) for i in store.map_rows(out["map_key"])["sample_id"]}
+            missing = len(set(store.sample_ids("mix")) - mapped)
+            rows = store.key_counts("map_rows")
+            p["maps"], p["poisoned"] = poisoned_maps(store, out["map_key"])
         p["lost"] = missing + max(0, n - len(set(ids)))
-        p["duplicated"] = (total - distinct) + (len(ids) - len(set(ids)))
-        p["temp_left"] = len(temp_files(ws))
+        p["duplicated"] = rows.duplicated + (len(ids) - len(set(ids)))
         return p
 
     # at each stage line (loading features, clustering, saving, done), and in the middle of the UMAP fit
     return step_summary(sweep(bench, point, [(0, 0.0), (1, 0.0), (2, 6.0), (3, 0.0), (4, 0.0)], lost_if_failed=n))
 
 
-def candidates(ws: Path) -> tuple[dict, dict]:
-    """((round, request, problem) -> (reason, content_hash)) and the tables' counts of the workspace's one run."""
-    with db(ws) as con:
-        rows = con.execute("SELECT round, request_idx, problem_idx, reason, content_hash FROM synth_candidates"
-                           ).fetchall()
-        counts = {
-            "candidates": len(rows),
-            "candidates_distinct": one(con, "SELECT count(DISTINCT (run_id, round, request_idx, problem_idx)) "
-                                            "FROM synth_candidates"),
-            "accepted_dup": one(con, "SELECT count(content_hash) - count(DISTINCT content_hash) FROM synth_candidates "
-                                     "WHERE accepted"),
-            "accepted": one(con, "SELECT count(*) FROM synth_candidates WHERE accepted"),
-            "runs": one(con, "SELECT count(*) FROM synth_runs"),
-            "runs_done": one(con, "SELECT count(*) FROM synth_runs WHERE status = 'done'"),
-            "rounds": one(con, "SELECT count(*) FROM synth_rounds"),
-            "rounds_distinct": one(con, "SELECT count(DISTINCT (run_id, round)) FROM synth_rounds"),
-            "rounds_done": one(con, "SELECT count(*) FROM synth_rounds WHERE status = 'done'"),
-        }
-    return {tuple(r[:3]): (r[3], r[4]) for r in rows}, counts
+def candidates(ws: Path, dataset: str = "mix") -> tuple[dict, dict]:
+    """((round, request, problem) -> reason) of the dataset's runs (the workspace holds one), and the tables' counts."""
+    got, accepted, accepted_hashes, runs_done, rounds_done = {}, 0, [], 0, 0
+    with open_store(ws) as store:
+        for run in store.synth_runs_of(dataset):
+            run_id = run["run_id"]
+            frame = store.candidates_frame(run_id)
+            for rnd, q, problem, reason in zip(frame["round"], frame["request_idx"], frame["problem_idx"],
+                                               frame["reason"]):
+                got[(int(rnd), int(q), int(problem))] = reason
+            for rnd in sorted({int(r) for r in frame["round"]}):
+                accepted_hashes += [h for h in store.accepted_hashes(run_id, rnd) if h is not None]
+            accepted += store.accepted_count(run_id)
+            runs_done += run["status"] == "done"
+            rounds_done += len(store.done_rounds(run_id))
+        cands, rounds, runs = (store.key_counts(t) for t in ("synth_candidates", "synth_rounds", "synth_runs"))
+    counts = {"candidates": cands.rows, "candidates_distinct": cands.distinct,
+              "accepted_dup": len(accepted_hashes) - len(set(accepted_hashes)), "accepted": accepted,
+              "runs": runs.rows, "runs_done": runs_done, "rounds": rounds.rows, "rounds_distinct": rounds.distinct,
+              "rounds_done": rounds_done}
+    return got, counts
 
 
 def quiet_stub(**kwargs):
@@ -432,7 +399,7 @@ def step_synthesis(bench: Bench, template: Path) -> dict:
         p["lost"] += len(lost_keys) + len(no_candidate - {k[:2] for k in lost_keys})
         if ref is not None:
             p["unexpected"] = len(set(got) - set(ref))
-            p["reason_differs"] = sum(got[k][0] != ref[k][0] for k in set(ref) & set(got))
+            p["reason_differs"] = sum(got[k] != ref[k] for k in set(ref) & set(got))
     summary = step_summary(points)
     if ref is None:
         summary["errors"] += 1
@@ -522,29 +489,8 @@ def step_export(bench: Bench, template: Path, n: int) -> dict:
 
 # ---- 3. concurrency -------------------------------------------------------------------------------------------------
 
-def run_threads(n: int, fn) -> list:
-    """fn(i) in n threads released together; returns each result or exception."""
-    barrier = threading.Barrier(n)
-    out: list = [None] * n
-
-    def body(i):
-        try:
-            barrier.wait()
-            out[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - reported
-            out[i] = exc
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
-
-
 def two_tabs(ws: Path, trials: int = 12) -> dict:
-    from core.data.store import Store
-    from core.jobs import JobRunner
+    from core.jobs import JobRunner, list_jobs
 
     failures = {"shared_runner": 0, "runner_per_tab": 0}
     with Store(ws / "prism.duckdb") as store:
@@ -561,19 +507,19 @@ def two_tabs(ws: Path, trials: int = 12) -> dict:
                 params = {"mode": "fast", "dim": 1024, "k": None, "trial": t}
                 start = (lambda i: shared.start("analyse", ds, params, work)) if mode == "shared_runner" else \
                         (lambda i: JobRunner(store).start("analyse", ds, params, work))
-                got = run_threads(2, start)
-                rows = store.query("SELECT count(*) FROM jobs WHERE kind = 'analyse' AND dataset = ?", [ds])[0][0]
-                if any(isinstance(g, BaseException) for g in got) or rows != 1 or got[0] != got[1]:
+                got = [None, None]  # the job id each tab was given
+                errors = hammer(lambda i: got.__setitem__(i, start(i)), n_threads=2, repeats=1)
+                rows = sum(job.kind == "analyse" for job in list_jobs(store, dataset=ds))
+                if errors or rows != 1 or got[0] != got[1]:
                     failures[mode] += 1
         release.set()
-        for (job_id,) in store.query("SELECT id FROM jobs"):  # let every worker finish before the store closes
-            shared.wait(job_id, timeout=10)
+        for job in list_jobs(store, limit=10 * trials):  # let every worker finish before the store closes
+            shared.wait(job.id, timeout=10)
         time.sleep(0.1)
     return {"trials": trials, "failures": failures, "failed": sum(failures.values())}
 
 
 def identical_requests(ws: Path) -> dict:
-    from core.data.store import Store
     from core.synthesis.generators import Request
     from core.synthesis.openai_backend import OpenAIGenerator
 
@@ -585,14 +531,14 @@ def identical_requests(ws: Path) -> dict:
         gen = OpenAIGenerator(store, base_url=stub.url, model="stub", concurrency=4)
         results = gen.generate(requests)
         sent = collections.Counter(json.loads(b)["messages"][-1]["content"] for b in stub.state.bodies)
-        cache_rows = store.query("SELECT count(*), count(DISTINCT key) FROM llm_cache")[0]
+        cache_rows = store.key_counts("llm_cache")
         by_request: dict = {}
         for req, res in zip(requests, results):
             by_request.setdefault(req, set()).add(res.text)
         # two callers (two tabs launching the same synthesis) with the same requests at once: informational
         stub.state.bodies.clear()
         more = [Request((("user", f"Solve {i} and {i + 3}.\n\nSolve the problem step by step"),)) for i in range(4)]
-        both = run_threads(2, lambda i: gen.generate(more))
+        both = hammer(lambda i: gen.generate(more), n_threads=2, repeats=1)  # the exceptions raised
         cross = collections.Counter(json.loads(b)["messages"][-1]["content"] for b in stub.state.bodies)
     failures = (sum(v != 1 for v in sent.values()) + (len(distinct) - len(sent))
                 + sum(r.text is None or r.error is not None for r in results)
@@ -602,7 +548,7 @@ def identical_requests(ws: Path) -> dict:
             "results_ok": sum(r.text is not None and r.error is None for r in results),
             "llm_cache_rows": cache_rows[0], "failed": failures,
             "two_callers_sent_per_request": max(cross.values()) if cross else 0,
-            "two_callers_errors": sum(isinstance(b, BaseException) for b in both)}
+            "two_callers_errors": len(both)}
 
 
 def concurrent_writes(ws: Path, threads: int = 8, repeats: int = 10) -> dict:
@@ -610,7 +556,6 @@ def concurrent_writes(ws: Path, threads: int = 8, repeats: int = 10) -> dict:
 
     from core.config import FeatureConfig
     from core.data.ingest import ingest_file
-    from core.data.store import Store
 
     config = FeatureConfig(model="bench", model_revision="r1", dim=16)
     with Store(ws / "prism.duckdb") as store:
@@ -628,14 +573,10 @@ def concurrent_writes(ws: Path, threads: int = 8, repeats: int = 10) -> dict:
                 store.write_features(config, hashes[: 1 + (i + r) % len(hashes)], vecs[: 1 + (i + r) % len(hashes)])
             return True
 
-        got = run_threads(threads, writer)
-        errors = [f"{type(g).__name__}: {g}"[:200] for g in got if isinstance(g, BaseException)]
-        counts = {
-            "scores": store.query("SELECT count(*), count(DISTINCT (dataset, config_key, metric, q)) FROM scores")[0],
-            "kv_cache": store.query("SELECT count(*), count(DISTINCT key) FROM kv_cache WHERE key LIKE 'bench:%'")[0],
-            "features": store.query("SELECT count(*), count(DISTINCT (config_key, content_hash)) FROM features_d16")[0],
-            "feature_configs": store.query("SELECT count(*), count(DISTINCT config_key) FROM feature_configs")[0],
-        }
+        errors = [f"{type(g).__name__}: {g}"[:200] for g in hammer(writer, n_threads=threads, repeats=1)]
+        bench_keys = store.cache_keys("bench:")
+        counts = {"scores": store.key_counts("scores"), "kv_cache": (len(bench_keys), len(set(bench_keys))),
+                  "features": store.feature_key_counts(16), "feature_configs": store.key_counts("feature_configs")}
     expected = {"scores": 2, "kv_cache": 5, "features": len(hashes), "feature_configs": 1}
     wrong = {k: list(v) for k, v in counts.items() if v[0] != expected[k] or v[1] != expected[k]}
     return {"threads": threads, "exceptions": errors, "wrong_counts": wrong,
@@ -653,14 +594,12 @@ def replace_case(bench: Bench, template: Path) -> dict:
     from core.analysis.clusters import ClusterConfig
     from core.analysis.gradient_map import MapConfig, find_cached_map, latest_map
     from core.analysis.summaries import cached_summaries
-    from core.data.store import Store
-    from core.features.compute import feature_config
 
     base = bench.fresh(template, "replace-base")
     bench.cli_json(base, "score", "mix", *LIGHT)
     bench.cli_json(base, "map", "mix", *LIGHT)
     os.environ["PRISM_MODELS"] = str(bench.models)
-    config = feature_config(**LIGHT_FIELDS)
+    config = light_config()
     key, cc, mc = config.key(), ClusterConfig(), MapConfig()
     labels = ["source"]
 
