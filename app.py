@@ -17,10 +17,10 @@ if refusal:
 get_runner()  # marks jobs left running by an earlier server process as interrupted
 
 pages = [
-    st.Page("views/data.py", title="Data", icon=":material/folder_open:", default=True),
-    st.Page("views/gradient_space.py", title="Gradient space", icon=":material/scatter_plot:", url_path="gradient-space"),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page("views/curate.py", title="Curate", icon=":material/cleaning_services:", url_path="curate"),
-    st.Page("views/synthesis.py", title="Synthesis", icon=":material/auto_awesome:", url_path="synthesis"),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
+    st.Page("pages/gradient-space.py", title="Gradient space", icon=":material/scatter_plot:", url_path="gradient-space"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("pages/curate.py", title="Curate", icon=":material/cleaning_services:", url_path="curate"),
+    st.Page("pages/synthesis.py", title="Synthesis", icon=":material/auto_awesome:", url_path="synthesis"),
 ]
 st.navigation(pages).run()

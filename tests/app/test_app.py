@@ -144,7 +144,7 @@ def test_home_upload_report_then_gradient_space(app_workspace, light_features):
     assert any("rejected rows" in d.label for d in at.get("download_button"))
     wait_for_jobs()
 
-    at.switch_page("views/gradient_space.py")
+    at.switch_page("pages/gradient-space.py")
     at.run()
     assert not at.exception, at.exception
     labels = metrics(at)
@@ -220,13 +220,13 @@ def test_load_demo_opens_the_map_with_no_analysis_job(app_workspace):
     open_view(at, "Diversity curve")
     curve = figure(at, 0)
     assert [t["name"] for t in curve["data"] if t.get("mode") == "lines+markers"] == ["demo"]
-    refreshed = new_app("views/gradient_space.py", **at.query_params)  # a refresh opens the same view
+    refreshed = new_app("pages/gradient-space.py", **at.query_params)  # a refresh opens the same view
     assert refreshed.query_params.get("view") == "curve" and len(refreshed.get("plotly_chart")) == 1
 
 
 def test_k_and_rule_recluster_in_place_and_stay_in_the_url(app_workspace):
     name = analysed("recluster")
-    at = new_app("views/gradient_space.py", dataset=name)
+    at = new_app("pages/gradient-space.py", dataset=name)
     assert metrics(at)["Clusters k"] == "2"
     form_k = by_label(at.number_input, "Clusters k (0 = n/10)")
     form_k.set_value(4)
@@ -239,16 +239,16 @@ def test_k_and_rule_recluster_in_place_and_stay_in_the_url(app_workspace):
     assert at.query_params.get("k") == "4" and at.query_params.get("rule") == "density"
     assert not [j for j in jobs("analyse") if j[1] == name]  # small: re-clustered in the page, no job
 
-    again = new_app("views/gradient_space.py", **at.query_params)  # a refresh: a new session, the same URL
+    again = new_app("pages/gradient-space.py", **at.query_params)  # a refresh: a new session, the same URL
     assert metrics(again)["Clusters k"] == "4"
     assert by_label(again.selectbox, "Sparse rule").value == "density"
-    bad = new_app("views/gradient_space.py", dataset=name, k="many", rule="<script>")  # never a traceback
+    bad = new_app("pages/gradient-space.py", dataset=name, k="many", rule="<script>")  # never a traceback
     assert metrics(bad)["Clusters k"] == "2"
 
 
 def test_drilldown_and_colour_follow_the_map_they_label(app_workspace):
     name = analysed("follow")
-    at = new_app("views/gradient_space.py", dataset=name)
+    at = new_app("pages/gradient-space.py", dataset=name)
     by_label(at.radio, "Colour by").set_value("source").run()
     assert any(t.get("name", "").startswith(("gsm8k", "svamp")) for t in figure(at)["data"])
     pick = drill(at)  # the Clusters tab
@@ -288,7 +288,7 @@ def test_cancel_shows_cancelling_until_the_worker_stops(app_workspace):
 
     job_id = get_runner().start("analyse", name, {"test": "cancel"}, work)
     try:
-        at = new_app("views/gradient_space.py", dataset=name)
+        at = new_app("pages/gradient-space.py", dataset=name)
         cancel = next(b for b in at.button if b.label == "Cancel")
         cancel.click()
         at.run()
@@ -313,7 +313,7 @@ def test_estimate_offers_a_sample_of_a_large_dataset(app_workspace, monkeypatch)
     monkeypatch.setattr(ui.start, "estimate", lambda *a, **k: Estimate(1192, 8, 0.7, 834.4))
     started = []
     monkeypatch.setattr(ui.start, "start_analysis", lambda name, opts: started.append(name))
-    at = new_app("views/gradient_space.py", dataset="large")
+    at = new_app("pages/gradient-space.py", dataset="large")
     assert any("no analysis for these settings" in i.value for i in at.info)
     by_label(at.button, "Estimate time").click()
     at.run()
@@ -329,7 +329,7 @@ def test_estimate_offers_a_sample_of_a_large_dataset(app_workspace, monkeypatch)
 def test_compare_two_datasets(app_workspace):
     analysed("cmp-a")
     analysed("cmp-b", "gsm8k_8.jsonl")
-    at = new_app("views/compare.py", compare="cmp-a,cmp-b")
+    at = new_app("pages/compare.py", compare="cmp-a,cmp-b")
     table = next(d.value for d in at.dataframe if "n" in d.value.columns)
     assert list(table["dataset"]) == ["cmp-a", "cmp-b"] and "G-Vendi at n = 8" in table.columns
     assert table.loc[table["dataset"] == "cmp-b", "G-Vendi at n = 8"].item() == \
@@ -344,7 +344,7 @@ def test_synthesis_targets_preview_and_form_checks(app_workspace):
     at = new_app()
     next(b for b in at.button if b.label.startswith("Load the demo")).click()
     at.run()
-    at.switch_page("views/synthesis.py")
+    at.switch_page("pages/synthesis.py")
     at.run()
     assert not at.exception, at.exception
     targets = next(m for m in at.multiselect if m.label.startswith("Sparse clusters to grow"))
@@ -402,7 +402,7 @@ def test_live_run_shows_stage_counts_and_each_candidate_in_full(app_workspace):
 
     job_id = get_runner().start("synthesize", name, {"run_id": run_id, "generator": "test"}, work)
     try:
-        at = new_app("views/synthesis.py", dataset=name, synth_job=job_id)
+        at = new_app("pages/synthesis.py", dataset=name, synth_job=job_id)
         assert any("solving 2" in (p.proto.text or "") for p in at.get("progress"))
         assert metrics(at) == {"no majority": "1", "parse failure": "1"}
         codes = [c.value for c in at.code]
@@ -420,7 +420,7 @@ def test_synthesis_page_launches_a_run_against_an_endpoint(app_workspace):
     from tests.openai_stub import Stub
 
     secret = "sk-apptest-SECRET-77"
-    at = new_app("views/synthesis.py", dataset=analysed("endpoint"))  # its own dataset: runs alone or in any order
+    at = new_app("pages/synthesis.py", dataset=analysed("endpoint"))  # its own dataset: runs alone or in any order
     by_label(at.radio, "Generator").set_value("openai").run()
     with Stub(api_key=secret) as stub:
         at.text_input[0].set_value(stub.url)

@@ -181,9 +181,10 @@ def lasso_everything(page) -> None:
 
 
 def test_a_deep_link_is_the_servers_first_visit_without_page_not_found(server, page):
-    """The module's server is fresh: its first session opens a page by URL. With a `pages/` folder beside
-    st.navigation, Streamlit showed "Page not found" over the right page here, for a page whose URL is not its file's
-    name (gradient-space, gradient_space.py); the pages live in views/."""
+    """The module's server is fresh: its first session opens a page by URL. Beside st.navigation, Streamlit also
+    reads pages/ as an old-style multipage app before app.py runs, and showed "Page not found" over the right page
+    when a page's URL was not its file's name (gradient-space, gradient_space.py). Each file in pages/ is named after
+    its URL (pages/gradient-space.py): this test fails with gradient_space.py."""
     page.goto(f"{server.url}/gradient-space")
     wait_idle(page)
     page.get_by_role("heading", name="Gradient space").wait_for()

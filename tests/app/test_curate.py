@@ -64,7 +64,7 @@ def new_app(dataset: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["dataset"] = dataset
     at.run()
-    at.switch_page("views/curate.py")
+    at.switch_page("pages/curate.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -253,7 +253,7 @@ def test_gradient_space_after_an_exclusion_shows_the_kept_rows(ws):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["dataset"] = name
     at.run()
-    at.switch_page("views/gradient_space.py")
+    at.switch_page("pages/gradient-space.py")
     run(at)
     assert not any("has no analysis" in i.value for i in at.info)
     assert "G-Vendi" in metrics(at)

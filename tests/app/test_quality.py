@@ -85,7 +85,7 @@ def test_curate_lists_junk_as_suspect_excludes_in_one_click_undoes_and_ok_overri
 
     name = junk(ws, "junk-curate")
     store = get_store()
-    at = new_app("views/curate.py", name)
+    at = new_app("pages/curate.py", name)
     assert listed(at) == [("junk-emoji", 3, False), ("junk-script", 2, False), ("junk-mismatched", 1, False)]
     text = shown_text(at)  # the reasons, in words, and the start of each row's text
     for words in ("100% of the response is symbols or emoji", "written in CJK script",
@@ -118,7 +118,7 @@ def test_curate_lists_junk_as_suspect_excludes_in_one_click_undoes_and_ok_overri
 
 def test_without_losses_the_list_says_it_reads_text_signals_only(ws):
     name = junk(ws, "junk-no-losses", analyse=False, seed=1)  # rows no other dataset here has
-    at = new_app("views/curate.py", name)
+    at = new_app("pages/curate.py", name)
     assert "falls back to the text signals" in shown_text(at)
     assert [i for i, _, _ in listed(at)] == ["junk-emoji", "junk-script"]  # 'unrelated' needs the losses
 
@@ -134,18 +134,18 @@ def test_gradient_space_and_data_pages_give_g_vendi_without_the_suspect_rows(ws)
     clean, n_suspect = clean_score(store, name, key, opts.dim)
     g_vendi = store.get_score(name, key, "g_vendi")[0]
     assert n_suspect == 3 and abs(clean - g_vendi) > 0.005
-    at = new_app("views/gradient_space.py", name)
+    at = new_app("pages/gradient-space.py", name)
     assert f"G-Vendi {g_vendi:.2f} · {clean:.2f} without 3 suspect rows" in shown_text(at)
     radio = next(r for r in at.radio if r.label == "Colour by")
     assert {"loss", "IFD", "overlap", "compression", "symbols", "length"} <= set(radio.options)
     run(radio.set_value("IFD"))
 
-    data = new_app("views/data.py", name)
+    data = new_app("pages/data.py", name)
     table = data.dataframe[0].value.set_index("dataset")
     assert table.loc[name, "without suspect"] == round(clean, 2) and table.loc[name, "suspect rows"] == 3
 
     store.mark(name, ["junk-emoji"], "tag", "ok")  # vouched for: no longer set aside
-    at = new_app("views/gradient_space.py", name)
+    at = new_app("pages/gradient-space.py", name)
     assert "without 2 suspect rows" in shown_text(at)
 
 

@@ -98,7 +98,7 @@ def no_hub(monkeypatch):
 def test_a_hub_id_not_in_the_cache_is_refused_before_any_network(ws, no_hub):
     from core.config import DEFAULT_MODEL
 
-    at = new_app("views/gradient_space.py", dataset="mix")
+    at = new_app("pages/gradient-space.py", dataset="mix")
     toggle = by_label(at.toggle, "Allow downloads from the Hugging Face Hub")
     assert toggle.value is False  # off unless the user turns it on
     by_label(at.text_input, "Proxy model").set_value(NOT_CACHED)
@@ -108,7 +108,7 @@ def test_a_hub_id_not_in_the_cache_is_refused_before_any_network(ws, no_hub):
     assert any(NOT_CACHED in e.value and "Allow downloads from the Hugging Face Hub" in e.value for e in at.error)
     assert "model" not in at.query_params and no_hub == []
 
-    linked = new_app("views/gradient_space.py", dataset="mix", model=NOT_CACHED)  # a shared link holds the id
+    linked = new_app("pages/gradient-space.py", dataset="mix", model=NOT_CACHED)  # a shared link holds the id
     assert any(NOT_CACHED in w.value for w in linked.warning)
     assert by_label(linked.text_input, "Proxy model").value == DEFAULT_MODEL and no_hub == []
 

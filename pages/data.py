@@ -19,7 +19,7 @@ st.caption("Measure how diverse your training data is *as the model sees it* (G-
 def open_in_map(name: str) -> None:
     select_dataset(name)
     job = {"job": st.query_params["job"]} if "job" in st.query_params else {}
-    st.switch_page("views/gradient_space.py", query_params={"dataset": name, **job, **options().url()})
+    st.switch_page("pages/gradient-space.py", query_params={"dataset": name, **job, **options().url()})
 
 
 # ---- datasets in the workspace -------------------------------------------------------------------------------
