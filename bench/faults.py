@@ -55,7 +55,7 @@ from fault_corpus import build_corpus, run_corpus  # noqa: E402
 
 from core.data.store import Store  # noqa: E402
 from tests.helpers import LIGHT_FLAGS, cli_env, hammer, light_config, run_cli  # noqa: E402
-from tests.helpers import _cli as cli_command  # noqa: E402  (the CLI's command line, light or not)
+from tests.helpers import cli_command  # noqa: E402  (the CLI's command line, light or not)
 
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared" / "data"

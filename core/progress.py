@@ -18,8 +18,3 @@ CancelFn = Callable[[], bool]
 class Cancelled(RuntimeError):
     """The caller asked the work to stop; everything committed so far is kept."""
 
-
-def check_cancel(should_cancel: CancelFn | None, message: str) -> None:
-    """Raise Cancelled(message) when should_cancel says so."""
-    if should_cancel is not None and should_cancel():
-        raise Cancelled(message)

@@ -59,7 +59,7 @@ def fake_features(store, name: str, config, label: str = "source") -> None:
                          grouped_vectors([str(s.meta.get(label, "")) for s in samples], config.dim))
 
 
-def _cli(args, light: bool | dict) -> list[str]:
+def cli_command(args, light: bool | dict) -> list[str]:
     """The child's command line; `light` True (LIGHT_FIELDS) or a dict of fields that override LIGHT_FIELDS."""
     if not light:
         return [sys.executable, "-m", "core", *map(str, args)]
@@ -70,7 +70,7 @@ def _cli(args, light: bool | dict) -> list[str]:
 def run_cli(workspace: Path, *args, env_extra: dict | None = None, light: bool | dict = False,
             timeout: float = 900) -> subprocess.CompletedProcess:
     """`python -m core ARGS` in `workspace` (light: with the light feature config), stdout and stderr as text."""
-    return subprocess.run(_cli(args, light), env=cli_env(workspace, env_extra), capture_output=True, text=True,
+    return subprocess.run(cli_command(args, light), env=cli_env(workspace, env_extra), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -78,7 +78,7 @@ def kill_after_progress(workspace: Path, *args, stage: str, past_zero: bool = Tr
                         light: bool | dict = False, timeout: float = 600) -> int:
     """Start `python -m core ARGS` and kill -9 it at its first `progress STAGE` line on stderr (with past_zero, the
     first one past 0/N: a batch or step is committed); returns its exit status (-SIGKILL when it was killed there)."""
-    proc = subprocess.Popen(_cli(args, light), env=cli_env(workspace, env_extra), stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cli_command(args, light), env=cli_env(workspace, env_extra), stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
     try:
         for line in proc.stderr:

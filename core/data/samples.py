@@ -198,10 +198,7 @@ class SampleTables:
 
     def hashes_of(self, name: str, ids: list[str]) -> list[str]:
         """The content hashes of these rows of the dataset (rows not in it are skipped)."""
-        if not ids:
-            return []
-        return [r[0] for r in self.query("SELECT content_hash FROM samples WHERE dataset = ? AND sample_id IN "
-                                         "(SELECT unnest(?))", [name, list(ids)])]
+        return list(self.content_hashes(name, list(ids)).values())
 
     def content_hashes(self, name: str, ids: list[str] | None = None) -> dict[str, str]:
         """id -> content hash of the dataset's rows (any view), or of those of `ids` it holds (others are left out)."""

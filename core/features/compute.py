@@ -53,14 +53,13 @@ class ComputeOptions:
             raise ValueError("rows_per_task must be at least 1")
 
 
-def missing_chunks(store: Store, dataset: str, config: FeatureConfig, chunk: int = CHUNK_ROWS):
-    """The rows still to compute, as (content hashes, (prompt, response) pairs), a chunk at a time: the texts of
-    a million-row dataset are never all in memory."""
-    missing = store.missing_feature_hashes(dataset, config)
-    for start in range(0, len(missing), chunk):
-        hashes = missing[start:start + chunk]
-        texts = store.texts_by_hash(hashes)
-        yield hashes, [texts[h] for h in hashes]
+def text_chunks(store: Store, hashes: list[str], chunk: int = CHUNK_ROWS):
+    """The rows of `hashes` as (content hashes, (prompt, response) pairs), `chunk` rows at a time, each chunk's text
+    read from the store when it is asked for: the texts of a million-row dataset are never all in memory."""
+    for start in range(0, len(hashes), chunk):
+        part = hashes[start:start + chunk]
+        texts = store.texts_by_hash(part)
+        yield part, [texts[h] for h in part]
 
 
 def compute_features(store: Store, dataset: str, config: FeatureConfig, *, options: ComputeOptions | None = None,
@@ -88,7 +87,8 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
                       progress: ProgressFn | None, should_cancel: Callable[[], bool] | None, loaded) -> FeatureRun:
     key = store.register_config(config)
     cached = store.feature_coverage(dataset, key, config.dim)
-    n_missing = len(store.missing_feature_hashes(dataset, config))
+    missing = store.missing_feature_hashes(dataset, config)  # listed once: both engines read their text from it
+    n_missing = len(missing)
     if not n_missing:
         return FeatureRun(key, cached, 0, cached, 0)
     if getattr(config, "mode", "") == "imported":  # vectors brought from elsewhere: nothing here can compute them
@@ -97,7 +97,7 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
     if options.engine == "ray":
         from core.features.ray_engine import compute_with_ray
 
-        done, truncated = compute_with_ray(store, dataset, config, options, progress=progress,
+        done, truncated = compute_with_ray(store, missing, config, options, progress=progress,
                                            should_cancel=should_cancel)
         return FeatureRun(key, store.feature_coverage(dataset, key, config.dim), done, cached, truncated)
     from core.features.gradients import batch_tokens, featurizer_for, iter_feature_batches
@@ -107,7 +107,7 @@ def _compute_features(store: Store, dataset: str, config: FeatureConfig, options
     done = truncated = 0
     if progress:
         progress(0, n_missing)
-    for hashes, pairs in missing_chunks(store, dataset, config):
+    for hashes, pairs in text_chunks(store, missing):
         for idx, vectors, n_trunc, losses in iter_feature_batches(featurizer, pairs, batch_size=options.batch_size,
                                                                   max_batch_tokens=tokens):
             store.write_features(config, [hashes[i] for i in idx], vectors, losses=losses)

@@ -33,7 +33,7 @@ import numpy as np
 
 from core.config import FeatureConfig
 from core.data.store import Store
-from core.features.compute import ComputeOptions
+from core.features.compute import ComputeOptions, text_chunks
 from core.progress import Cancelled, ProgressFn
 
 KILL_HOOK = "PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH"  # tests: a marker path; the first actor to make it dies
@@ -110,17 +110,6 @@ def _echo(batch, dim: int):
                      "loss": zeros, "loss_alone": zeros, "truncated": pa.array([0] * len(hashes), type=pa.int32())})
 
 
-def row_tables(store: Store, hashes: list[str], step: int):
-    """The rows of `hashes` as Arrow tables of `step` rows, each read from DuckDB when it is asked for."""
-    import pyarrow as pa
-
-    for start in range(0, len(hashes), step):
-        part = hashes[start:start + step]
-        texts = store.texts_by_hash(part)
-        yield pa.table({"content_hash": part, "prompt": [texts[h][0] for h in part],
-                        "response": [texts[h][1] for h in part]})
-
-
 def connect(options: ComputeOptions) -> bool:
     """Join the asked-for Ray instance (or start a local one); True when this call started it (and must stop it)."""
     import ray
@@ -138,15 +127,14 @@ def connect(options: ComputeOptions) -> bool:
     return True
 
 
-def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options: ComputeOptions, *,
+def compute_with_ray(store: Store, hashes: list[str], config: FeatureConfig, options: ComputeOptions, *,
                      progress: ProgressFn | None = None,
                      should_cancel: Callable[[], bool] | None = None) -> tuple[int, int]:
-    """(rows computed, rows truncated) of the dataset's missing features, computed by Ray workers."""
+    """(rows computed, rows truncated) of the features of `hashes` (the missing ones), computed by Ray workers."""
     import pyarrow as pa
     import ray
     from ray.util import ActorPool
 
-    hashes = store.missing_feature_hashes(dataset, config)
     total = len(hashes)
     if not total:
         return 0, 0
@@ -167,7 +155,8 @@ def compute_with_ray(store: Store, dataset: str, config: FeatureConfig, options:
                   "max_memory": options.max_memory // max(options.workers, 1) if options.max_memory else None}
         actors = [remote.remote(**kwargs) for _ in range(max(options.workers, 1))]
         pool = ActorPool(actors)
-        feed = row_tables(store, hashes, options.rows_per_task)
+        feed = (pa.table({"content_hash": part, "prompt": [p for p, _ in pairs], "response": [r for _, r in pairs]})
+                for part, pairs in text_chunks(store, hashes, options.rows_per_task))  # read as workers free up
         in_flight = 0
 
         def hand_out() -> int:

@@ -61,7 +61,7 @@ def test_ray_with_two_workers_equals_the_local_engine_and_survives_a_dead_worker
     assert diff <= 1e-5, diff
 
 
-@pytest.mark.slow  # the resume (only the missing rows, from missing_chunks) is the local engine's, which
+@pytest.mark.slow  # the resume (only the missing rows, listed once in _compute_features) is the local engine's, which
 # tests/test_cli.py kills and resumes; Ray's own path (workers, a retried batch) is the test above's
 def test_a_killed_driver_resumes_with_only_the_missing_rows(workspace, rows32):
     assert run_cli(workspace, "ingest", str(rows32), "--name", "r").returncode == 0
