@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from core.data.samples import TEXT_FIELDS
+from core.data.sample_search import TEXT_FIELDS
 from core.data.store import Store
 
 FIELDS = TEXT_FIELDS

@@ -1,5 +1,6 @@
 """Datasets and their samples: written in one transaction per dataset, read back in file order; content hashes by
-id, and text search over prompt and response (one DuckDB scan; a regular expression is run by RE2, in linear time)."""
+id; the small reads its callers need (ids in file order, rows by id, a view in ordinal chunks, counts), so that none
+of them speaks SQL. Text search over the same table is sample_search.py."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +11,6 @@ from typing import Iterator, Sequence
 from core.data.ingest import IngestReport, Sample
 
 BATCH_ROWS = 20_000  # rows per registered Arrow table: big enough for DuckDB, small enough for flat memory
-TEXT_FIELDS = ("prompt", "response")  # the columns text search looks in
 
 
 class DatasetWriter:
@@ -209,41 +209,6 @@ class SampleTables:
         return dict(self.query("SELECT sample_id, content_hash FROM samples WHERE dataset = ? AND sample_id IN "
                                "(SELECT unnest(?))", [name, list(ids)]))
 
-    # ---- text search -------------------------------------------------------------------------------------------
-
-    def regex_error(self, pattern: str) -> str | None:
-        """None when DuckDB (RE2) compiles the regular expression, else the first line of its error."""
-        try:
-            self.query("SELECT regexp_matches('', ?)", [pattern])
-        except Exception as exc:
-            return str(exc).splitlines()[0]
-        return None
-
-    def text_matches(self, name: str, pattern: str, *, regex: bool, fields: tuple[str, ...] = TEXT_FIELDS,
-                     limit: int = 10_000, view: str = "kept") -> list[tuple[str, str, int | None]]:
-        """(id, the first field that matched, the match's character offset in it) of the view's rows whose fields
-        hold the pattern, in dataset order (at most `limit`): one scan, all in DuckDB. A substring matches ignoring
-        case (offset: strpos); a regular expression is RE2's (never Python's backtracking `re`), located by the
-        length of the shortest prefix after which it matches (`^(?s:(.*?))(?:pattern)`, group 1), which is where
-        RE2's leftmost match starts. The offset is None where DuckDB could not locate the match."""
-        if any(f not in TEXT_FIELDS for f in fields):
-            raise ValueError(f"fields must be among {TEXT_FIELDS}")
-        if regex:
-            match = {f: f"regexp_matches({f}, ?)" for f in fields}
-            locate = {f: f"length(regexp_extract({f}, ?, 1))" for f in fields}
-            located = "^(?s:(.*?))(?:" + pattern + ")"
-        else:
-            match = {f: f"contains(lower({f}), lower(?))" for f in fields}
-            locate = {f: f"strpos(lower({f}), lower(?)) - 1" for f in fields}
-            located = pattern
-        cond = " OR ".join(match[f] for f in fields)
-        first = " ".join(f"WHEN {match[f]} THEN '{f}'" for f in fields)
-        start = " ".join(f"WHEN {match[f]} THEN {locate[f]}" for f in fields)
-        return self.query(f"SELECT sample_id, CASE {first} END, CASE {start} END FROM samples s WHERE dataset = ? AND "
-                          f"({cond}) AND {in_view(view)} ORDER BY ordinal LIMIT ?",
-                          [*[pattern for _ in fields], *[v for _ in fields for v in (pattern, located)], name,
-                           *[pattern for _ in fields], limit])
-
     def samples(self, name: str, view: str = "kept") -> list[Sample]:
         rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples s WHERE dataset = ? "
                           f"AND {in_view(view)} ORDER BY ordinal", [name])
@@ -264,3 +229,35 @@ class SampleTables:
             if col not in frame.columns:
                 frame[col] = meta[col].values
         return frame
+
+    def sample_ids(self, dataset: str) -> list[str]:
+        """Every row's id, in file order (any view)."""
+        return [r[0] for r in self.query("SELECT sample_id FROM samples WHERE dataset = ? ORDER BY ordinal",
+                                         [dataset])]
+
+    def rows_by_id(self, dataset: str, ids: list[str]) -> dict[str, Sample]:
+        """id -> its Sample, for the ids the dataset holds (any view: an excluded row still has its text)."""
+        if not ids:
+            return {}
+        rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples WHERE dataset = ? AND "
+                          "sample_id IN (SELECT unnest(?))", [dataset, list(ids)])
+        return {r[0]: Sample(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {}) for r in rows}
+
+    def sample_chunks(self, dataset: str, view: str = "kept", chunk: int = 10_000) -> Iterator[list[Sample]]:
+        """The view's rows in file order, as one list per `chunk` ordinals (a list may be shorter, or empty when
+        every row of its span is excluded): a dataset of any size in bounded memory."""
+        top = self.query("SELECT coalesce(max(ordinal) + 1, 0) FROM samples WHERE dataset = ?", [dataset])[0][0]
+        for start in range(0, top, chunk):
+            rows = self.query("SELECT sample_id, prompt, response, content_hash, meta FROM samples s WHERE dataset = ? "
+                              f"AND ordinal >= ? AND ordinal < ? AND {in_view(view)} ORDER BY ordinal",
+                              [dataset, start, start + chunk])
+            yield [Sample(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else {}) for r in rows]
+
+    def count_rows(self, dataset: str, view: str = "kept") -> int:
+        """How many of the dataset's rows the view holds."""
+        return int(self.query(f"SELECT count(*) FROM samples s WHERE dataset = ? AND {in_view(view)}",
+                              [dataset])[0][0])
+
+    def mean_prompt_chars(self, dataset: str) -> float | None:
+        """The mean length of the dataset's prompts in characters (every row), None without rows."""
+        return self.query("SELECT avg(length(prompt)) FROM samples WHERE dataset = ?", [dataset])[0][0]

@@ -1,6 +1,6 @@
 """The workspace store: one DuckDB file holding datasets, samples, feature configs, features, scores and jobs.
 
-The class is assembled from one mixin per kind of table (samples.py, vectors.py); this file holds the connection,
+The class is assembled from one mixin per kind of table (samples.py, sample_search.py, vectors.py, ...); this file holds the connection,
 the schema and the small key-value and score tables."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from core.data.files import clean_workspace
 from core.data.losses import LossTables
 from core.data.maps import MapTables
 from core.data.marks import MarkTables
-from core.data.sample_reads import SampleReads
+from core.data.sample_search import SampleSearch
 from core.data.samples import SampleTables
 from core.data.synthesis_runs import SynthesisTables
 from core.data.vectors import VectorTables
@@ -33,7 +33,7 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, VectorTables, MarkTables, LossTables, SampleReads, SynthesisTables, MapTables, AuditReads):
+class Store(SampleTables, SampleSearch, VectorTables, MarkTables, LossTables, SynthesisTables, MapTables, AuditReads):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write

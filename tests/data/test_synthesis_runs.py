@@ -1,5 +1,5 @@
 """The owner of the synthesis tables (core/data/synthesis_runs.py) and the samples reads its callers needed
-(core/data/sample_reads.py), against a real DuckDB file: what each method returns, in which order, and which writes
+(core/data/samples.py), against a real DuckDB file: what each method returns, in which order, and which writes
 land together or not at all."""
 import json
 
