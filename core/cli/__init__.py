@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from core.cli import analyse, analysis, curate, data, features, quality, synthesis
+from core.cli import analyse, analysis, coverage, curate, data, features, quality, synthesis
 
-MODULES = (data, features, analyse, analysis, quality, curate, synthesis)
+MODULES = (data, features, analyse, analysis, quality, curate, coverage, synthesis)
 
 
 class Parser(argparse.ArgumentParser):

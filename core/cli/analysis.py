@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from core.analysis.sparsity import DEFAULT_RULE, RULES
-from core.cli.common import config_from_args, emit, feature_args, features, int_at_least, positive_int
+from core.cli.common import (config_from_args, emit, feature_args, features, int_at_least, positive_int,
+                             unit_float)
 
 
 def register(sub) -> None:
@@ -45,6 +46,13 @@ def register_select(sub) -> None:
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     p.add_argument("--include-suspect", action="store_true",
                    help="let the selection take rows the quality read calls suspect (default: skipped, and counted)")
+    p.add_argument("--toward", help="choose rows that cover this eval dataset (greedy facility location in gradient "
+                                    "space; core/analysis/target_selection.py)")
+    p.add_argument("--blend", type=unit_float, default=0.0,
+                   help="with --toward: weight of plain diversity (0 = coverage only, 1 = diversity only)")
+    p.add_argument("--eval-features", help="with --toward: the eval set's imported feature set")
+    p.add_argument("--include-contaminated", action="store_true",
+                   help="with --toward: let it take training copies of eval rows (default: skipped, and counted)")
     feature_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=select)
@@ -59,6 +67,12 @@ def select(args, store) -> int:
     from core.analysis.selection import select as run_select
     from core.analysis.selection_export import export_selection
 
+    if args.toward:
+        from core.cli.target import select_toward
+
+        return select_toward(args, store)
+    if args.blend:
+        raise ValueError("--blend mixes --toward's coverage with diversity: give --toward EVAL too")
     if args.out:  # a refused --out (a symlink, a device, the workspace's own file) fails before any work
         from core.data.files import check_target, workspace_files
 

@@ -1,0 +1,175 @@
+"""Contamination: eval rows with a near-copy in the training set, each pair with the signal that found it and the
+evidence (both texts, the differing words marked).
+
+Signals, strongest first (a pair's `kind` is the strongest that fired; `signals` lists all of them):
+- exact: the same prompt and response, character for character;
+- normalised: the same prompt once case, accents, punctuation and spacing are set aside (whatever the responses):
+  the eval question itself is in training;
+- minhash: word 3-shingles of prompt + response with an estimated Jaccard >= minhash_threshold (datasketch MinHash
+  LSH, 128 permutations): the text was copied with edits;
+- gradient: cosine of the unit gradient features >= the dedup threshold (dedup.DEFAULT_THRESHOLD): the model would
+  learn the same thing from both rows, however the text was changed (renamed, reordered, reworded).
+A copy with other numbers is text-alike (MinHash may call it a copy) but, in gradient space, usually a new problem:
+bench/target.py reports what each signal calls such copies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+
+import numpy as np
+
+from core.analysis.dedup import DEFAULT_THRESHOLD
+from core.analysis.sparsity import unit
+
+KINDS = ("exact", "normalised", "minhash", "gradient")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContaminationConfig:
+    minhash_threshold: float = 0.5
+    num_perm: int = 128
+    shingle: int = 3
+    gradient_threshold: float = DEFAULT_THRESHOLD
+    neighbours: int = 10  # training rows looked at per eval row in gradient space
+    evidence_chars: int = 4000  # each text in the evidence is cut to this many characters
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    eval_index: int
+    train_index: int
+    kind: str
+    signals: tuple[str, ...]
+    similarity: float | None  # gradient cosine of the pair (None without features)
+    jaccard: float  # MinHash estimate of the pair's word-shingle Jaccard
+
+
+@dataclasses.dataclass(frozen=True)
+class Contamination:
+    hits: list[Hit]  # ordered by eval row, then strongest kind, then similarity
+    config: ContaminationConfig
+
+    def train_indices(self) -> list[int]:
+        return sorted({h.train_index for h in self.hits})
+
+    def eval_indices(self) -> list[int]:
+        return sorted({h.eval_index for h in self.hits})
+
+    def to_json(self, eval_ids: list[str], train_ids: list[str], eval_texts: list[tuple[str, str]] | None = None,
+                train_texts: list[tuple[str, str]] | None = None) -> list[dict]:
+        out = []
+        for h in self.hits:
+            row = {"eval_id": eval_ids[h.eval_index], "train_id": train_ids[h.train_index], "kind": h.kind,
+                   "similarity": None if h.similarity is None else round(h.similarity, 4),
+                   "signals": list(h.signals), "jaccard": round(h.jaccard, 4)}
+            if eval_texts is not None and train_texts is not None:
+                row["evidence"] = evidence(joined(eval_texts[h.eval_index]), joined(train_texts[h.train_index]),
+                                           self.config.evidence_chars)
+            out.append(row)
+        return out
+
+
+def joined(text: tuple[str, str]) -> str:
+    return text[0] + "\n" + text[1]
+
+
+def normalise(text: str) -> str:
+    """Case, accents, punctuation and spacing set aside."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return " ".join(re.findall(r"\w+", text))
+
+
+def shingles(text: str, size: int) -> set[str]:
+    words = re.findall(r"\w+", text.lower())
+    return {" ".join(words[j:j + size]) for j in range(max(1, len(words) - size + 1))}
+
+
+def minhashes(texts: list[str], config: ContaminationConfig) -> list:
+    from datasketch import MinHash
+
+    out = []
+    for text in texts:
+        m = MinHash(num_perm=config.num_perm, seed=1)
+        m.update_batch([g.encode() for g in shingles(text, config.shingle)])
+        out.append(m)
+    return out
+
+
+def marked_diff(a: str, b: str) -> str:
+    """b against a, word by word: words only in a as [-...-], words only in b as {+...+}, shared words as they are."""
+    import difflib
+
+    wa, wb = re.findall(r"\S+", a), re.findall(r"\S+", b)
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(" ".join(wa[i1:i2]))
+            continue
+        if i2 > i1:
+            parts.append("[-" + " ".join(wa[i1:i2]) + "-]")
+        if j2 > j1:
+            parts.append("{+" + " ".join(wb[j1:j2]) + "+}")
+    return " ".join(parts)
+
+
+def evidence(eval_text: str, train_text: str, limit: int = 4000) -> dict:
+    """Both texts (cut to `limit` characters) and the training text marked against the eval text."""
+    a, b = eval_text[:limit], train_text[:limit]
+    return {"eval_text": a, "train_text": b, "diff": marked_diff(a, b)}
+
+
+def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tuple[str, str]],
+                       E: np.ndarray | None = None, T: np.ndarray | None = None,
+                       config: ContaminationConfig = ContaminationConfig()) -> Contamination:
+    """Every (eval row, training row) pair that some signal calls a copy. Texts are (prompt, response); E and T the
+    rows' gradient features in the same order (both None: the text signals only)."""
+    from datasketch import MinHashLSH
+
+    found: dict[tuple[int, int], set[str]] = {}
+
+    def add(pair: tuple[int, int], kind: str) -> None:
+        found.setdefault(pair, set()).add(kind)
+
+    exact: dict[tuple[str, str], list[int]] = {}
+    by_prompt: dict[str, list[int]] = {}
+    for i, (p, r) in enumerate(train_texts):
+        exact.setdefault((p, r), []).append(i)
+        by_prompt.setdefault(normalise(p), []).append(i)
+    for j, (p, r) in enumerate(eval_texts):
+        for i in exact.get((p, r), []):
+            add((j, i), "exact")
+        key = normalise(p)
+        if key:
+            for i in by_prompt.get(key, []):
+                add((j, i), "normalised")
+
+    train_hashes = minhashes([joined(t) for t in train_texts], config)
+    eval_hashes = minhashes([joined(t) for t in eval_texts], config)
+    lsh = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm)
+    for i, m in enumerate(train_hashes):
+        lsh.insert(str(i), m)
+    for j, m in enumerate(eval_hashes):
+        for key in lsh.query(m):
+            i = int(key)
+            if m.jaccard(train_hashes[i]) >= config.minhash_threshold:  # LSH candidates are approximate
+                add((j, i), "minhash")
+
+    Tu = Eu = None
+    if E is not None and T is not None and len(E) and len(T):
+        from core.analysis.coverage import nearest_rows
+
+        Tu, Eu = unit(T), unit(E)
+        sims, idx = nearest_rows(Tu, Eu, config.neighbours)
+        for j, i in zip(*np.nonzero(sims >= config.gradient_threshold)):
+            add((int(j), int(idx[j, i])), "gradient")
+
+    hits = []
+    for (j, i), kinds in found.items():
+        signals = tuple(k for k in KINDS if k in kinds)
+        sim = float(Eu[j] @ Tu[i]) if Eu is not None else None
+        hits.append(Hit(j, i, signals[0], signals, sim, float(eval_hashes[j].jaccard(train_hashes[i]))))
+    hits.sort(key=lambda h: (h.eval_index, KINDS.index(h.kind), -(h.similarity or 0.0), h.train_index))
+    return Contamination(hits, config)
