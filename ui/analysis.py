@@ -202,12 +202,12 @@ INLINE_RECLUSTER_ROWS = 20_000  # k-means + 10-NN + mass on cached features: sec
 def recluster_in_place(dataset: str, opts: AnalysisOptions, n: int, config_key: str) -> bool:
     """A new k / rule / threshold on features that are all cached: cluster again from them (the 2-D layout is
     reused), in the page when small, else as the analyse job (which finds every feature cached). True when done."""
-    from core.analysis.gradient_map import MapConfig, build_map, content_key, layout_key
+    from core.analysis.cache import layout_cached
+    from core.analysis.gradient_map import build_map
+    from core.analysis.layout import MapConfig
 
     store = get_store()
-    layout_cached = store.cache_get(
-        f"layout:{layout_key(config_key, content_key(store, dataset, n), MapConfig(seed=opts.seed))}") is not None
-    if n > INLINE_RECLUSTER_ROWS or not layout_cached:
+    if n > INLINE_RECLUSTER_ROWS or not layout_cached(store, dataset, config_key, n, MapConfig(seed=opts.seed)):
         start_analysis(dataset, opts)
         return False
     cc = opts.cluster_config()

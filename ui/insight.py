@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.analysis import compare
+from core.analysis import cache, compare
 from core.analysis.curves import Curve
 from core.analysis.demo import DEMO_NAME
 from core.plots import curves_figure
@@ -26,7 +26,8 @@ def g_vendi_help(n: int, dim: int) -> str:
 def curve(dataset: str, config_key: str, dim: int, n: int) -> Curve | None:
     """The dataset's diversity curve: cached, computed in the page when small, else in the background (None)."""
     store = get_store()
-    return background("curve", dataset, {"features": config_key, "fp": store.fingerprint(dataset)},
+    return background("curve", dataset, {"key": cache.curve_key(store, dataset, config_key, dim,
+                                                                 compare.CurveSettings()).slot},
                       lambda: compare.peek_curve(store, dataset, config_key, dim),
                       lambda: compare.cached_curve(store, dataset, config_key, dim),
                       inline=n <= INLINE_CURVE_ROWS, what="the diversity curve")
@@ -39,15 +40,14 @@ def demo_curve(dataset: str, config_key: str, dim: int) -> Curve | None:
         return None
     if store.feature_coverage(DEMO_NAME, config_key, dim) < rows_in_view(DEMO_NAME):
         return None
-    found = compare.peek_curve(store, DEMO_NAME, config_key, dim)
-    return found or compare.cached_curve(store, DEMO_NAME, config_key, dim)  # 300 rows: well under a second
+    return compare.cached_curve(store, DEMO_NAME, config_key, dim)  # 300 rows: well under a second
 
 
 def contributions(gmap, dim: int) -> np.ndarray | None:
     store = get_store()
     n = len(gmap.ids)
     cost = min(gmap.k, 200) * min(n, dim) ** 3 + gmap.k * n * dim
-    return background("contributions", gmap.dataset, {"map": gmap.key},
+    return background("contributions", gmap.dataset, {"key": cache.contributions_key(gmap.key).slot},
                       lambda: compare.peek_contributions(store, gmap.key),
                       lambda: compare.cached_contributions(store, gmap, dim),
                       inline=cost <= INLINE_CONTRIBUTION_COST, what="each cluster's contribution")

@@ -10,13 +10,14 @@ read-only: callers take slices or `.assign` copies, never write into them.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.gradient_map import GradientMap, MapConfig, find_cached_map
+from core.analysis import cache
+from core.analysis.gradient_map import GradientMap
+from core.analysis.layout import MapConfig
 from core.analysis.sparsity import RULE_HELP, RULES, Scores, apply_rule, relative_mass
 from core.analysis.summaries import ClusterSummary, cached_summaries, guess_label_columns
 from core.data.store import Store
@@ -40,17 +41,16 @@ class MapData:
 
 
 def find_map_cached(dataset: str, config_key: str, dim: int, cluster_config, seed: int) -> GradientMap | None:
-    """find_cached_map, remembered per (content, coverage, quality state, settings): reading 100k map rows and
-    checking the artifacts' hashes on every rerun is most of a cached page's server time. The quality state (ok tags,
-    losses computed) is part of the map's key: an ok tag must not be served the map that set the row aside."""
-    from core.analysis.quality import quality_state
-
+    """find_cached_map, remembered per settings key (cache.map_for_key: content, settings and quality state) and
+    coverage: reading 100k map rows and checking the artifacts' hashes on every rerun is most of a cached page's server
+    time. The quality state (ok tags, losses computed) is part of the key: an ok tag must not be served the map that
+    set the row aside."""
     store = get_store()
-    fp = store.fingerprint(dataset)
-    coverage = store.feature_coverage(dataset, config_key, dim)
+    mc = MapConfig(seed=seed)
+    settings = cache.map_for_key(store, dataset, config_key, cluster_config, mc)
     try:
-        return _find_map(dataset, fp, coverage, quality_state(store, dataset, config_key), config_key, dim,
-                         json.dumps(dataclasses.asdict(cluster_config)), seed, _cc=cluster_config)
+        return _find_map(settings.slot, store.feature_coverage(dataset, config_key, dim), dim,
+                         _args=(dataset, config_key, cluster_config, mc))
     except _Miss:
         return None
 
@@ -60,8 +60,9 @@ class _Miss(Exception):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _find_map(dataset, fp, coverage, quality, config_key, dim, cc_json, seed, _cc) -> GradientMap:
-    found = find_cached_map(get_store(), dataset, config_key, dim, _cc, MapConfig(seed=seed))
+def _find_map(settings: str, coverage: int, dim: int, _args: tuple) -> GradientMap:
+    dataset, config_key, cc, mc = _args
+    found = cache.find_cached_map(get_store(), dataset, config_key, dim, cc, mc)
     if found is None:
         raise _Miss
     return found

@@ -2,34 +2,19 @@
 random sample to look at first when the whole would take long."""
 from __future__ import annotations
 
-import dataclasses
-
 import streamlit as st
 
-from core.analysis.estimate import Estimate, estimate, sample_dataset
+from core.analysis.estimate import Estimate, cached_estimate, peek_estimate, sample_dataset
 from ui.analysis import PageOptions, start_analysis
 from ui.state import get_store, select_dataset
 
 SAMPLE_ROWS = 1_000
 
 
-def _estimate_key(dataset: str, opts: PageOptions) -> str:
-    store = get_store()
-    return f"estimate:{store.fingerprint(dataset)}:{opts.feature_config().key()}"
-
-
-def cached_estimate(dataset: str, opts: PageOptions) -> Estimate | None:
-    found = get_store().cache_get(_estimate_key(dataset, opts))
-    return Estimate(**found) if found else None
-
-
 def run_estimate(dataset: str, opts: PageOptions) -> Estimate:
     """Times a probe batch of the dataset's own rows (their features are kept) and remembers the answer."""
-    store = get_store()
     with st.spinner("Timing a probe batch of 8 rows (the model loads first, ~20-30 s the first time)…"):
-        est = estimate(store, dataset, opts.feature_config())
-    store.cache_put(_estimate_key(dataset, opts), dataclasses.asdict(est))
-    return est
+        return cached_estimate(get_store(), dataset, opts.feature_config())
 
 
 def not_analysed(dataset: str, opts: PageOptions, n: int) -> None:
@@ -40,7 +25,7 @@ def not_analysed(dataset: str, opts: PageOptions, n: int) -> None:
     if c1.button("Analyse", type="primary"):
         start_analysis(dataset, opts)
         st.rerun()
-    est = cached_estimate(dataset, opts)
+    est = peek_estimate(get_store(), dataset, opts.feature_config())
     if est is None and c2.button("Estimate time", help="times the model on 8 random rows of this dataset"):
         est = run_estimate(dataset, opts)
     if est is None:

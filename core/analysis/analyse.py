@@ -9,7 +9,9 @@ from core.analysis.clusters import ClusterConfig
 from core.analysis.sparsity import DEFAULT_RULE
 from core.config import DEFAULT_MODEL
 from core.features.compute import ComputeOptions
-from core.analysis.gradient_map import GradientMap, MapConfig, build_map
+from core.analysis import cache
+from core.analysis.gradient_map import GradientMap, build_map
+from core.analysis.layout import MapConfig
 from core.data.store import Store
 from core.analysis.summaries import cached_summaries, guess_label_columns
 
@@ -109,7 +111,5 @@ def cached_overview(store: Store, dataset: str, options: AnalysisOptions) -> dic
 
 def find_map(store: Store, dataset: str, options: AnalysisOptions, config_key: str) -> GradientMap | None:
     """The cached map for these options if it exists (the cluster settings are part of its key)."""
-    from core.analysis.gradient_map import find_cached_map
-
-    return find_cached_map(store, dataset, config_key, options.dim, options.cluster_config(),
-                           MapConfig(seed=options.seed), options.view)
+    return cache.find_cached_map(store, dataset, config_key, options.dim, options.cluster_config(),
+                                 MapConfig(seed=options.seed), options.view)

@@ -6,8 +6,8 @@ size for the text baselines (distinct-n and compression depend on n too). All of
 user sees which regions each one covers: either a map fitted on the union of their features (distinct rows once; a
 seeded sample when large, the rest placed), or every dataset placed onto one reference dataset's own map.
 
-Everything is cached in the workspace keyed by each dataset's content fingerprint and the feature key: an edit of any
-dataset misses the cache, and a second look costs reads only.
+Everything is cached in the workspace (cache.py: keys cover each dataset's content fingerprint and the feature key):
+an edit of any dataset misses the cache, and a second look costs reads only.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import random
 
 import numpy as np
 
+from core.analysis import cache
 from core.analysis.curves import Curve, cluster_contributions, diversity_curve
-from core.config import stable_hash
+from core.analysis.layout import MapConfig, fit_layout
 from core.data.store import Store
 
-CURVE_VERSION = 1
 MAX_DATASETS = 5
 SHARED_FIT_ROWS = 5_000  # the union map's UMAP is fitted on at most this many distinct rows; the rest are placed
 
@@ -69,50 +69,40 @@ class Comparison:
 
 # ---- curves and contributions (cached) ------------------------------------------------------------------------------
 
-def curve_key(store: Store, dataset: str, config_key: str, dim: int, settings: CurveSettings = CurveSettings()) -> str:
-    coverage = store.feature_coverage(dataset, config_key, dim)
-    return "curve:" + stable_hash({"v": CURVE_VERSION, "fp": store.fingerprint(dataset), "features": config_key,
-                                   "dim": dim, "rows": coverage, **dataclasses.asdict(settings)})
-
-
 def peek_curve(store: Store, dataset: str, config_key: str, dim: int,
                settings: CurveSettings = CurveSettings()) -> Curve | None:
     """The cached curve, or None: never computes (a page can decide how to compute it)."""
-    cached = store.cache_get(curve_key(store, dataset, config_key, dim, settings))
-    return Curve(**cached) if cached else None
+    found = cache.get(store, cache.curve_key(store, dataset, config_key, dim, settings))
+    return Curve(**found) if found else None
 
 
 def cached_curve(store: Store, dataset: str, config_key: str, dim: int,
                  settings: CurveSettings = CurveSettings()) -> Curve:
     """The dataset's diversity curve from its cached features, computed once per content and feature key."""
-    found = peek_curve(store, dataset, config_key, dim, settings)
-    if found is not None:
-        return found
-    _, X = store.load_features(dataset, config_key, dim)
-    if len(X) == 0:
-        raise ValueError(f"{dataset}: no features under this configuration; analyse it first")
-    curve = diversity_curve(X, points=settings.points, draws=settings.draws, seed=settings.seed)
-    store.cache_put(curve_key(store, dataset, config_key, dim, settings), curve.to_json())
-    return curve
+    def compute() -> dict:
+        _, X = store.load_features(dataset, config_key, dim)
+        if len(X) == 0:
+            raise ValueError(f"{dataset}: no features under this configuration; analyse it first")
+        return diversity_curve(X, points=settings.points, draws=settings.draws, seed=settings.seed).to_json()
+
+    return Curve(**cache.cached(store, cache.curve_key(store, dataset, config_key, dim, settings), compute))
 
 
 def peek_contributions(store: Store, map_key: str) -> np.ndarray | None:
-    cached = store.cache_get(f"contributions:{map_key}")
-    return np.asarray(cached, dtype=np.float64) if cached is not None else None
+    found = cache.get(store, cache.contributions_key(map_key))
+    return np.asarray(found, dtype=np.float64) if found is not None else None
 
 
 def cached_contributions(store: Store, gmap, dim: int) -> np.ndarray:
     """Per-cluster contribution to G-Vendi (how much it drops when the cluster is left out) for a map's clusters,
     computed once per map (its key covers the content, features and cluster settings)."""
-    found = peek_contributions(store, gmap.key)
-    if found is not None:
-        return found
-    ids, X = store.load_features(gmap.dataset, gmap.config_key, dim)
-    if ids != list(gmap.ids):  # the map's rows are load_features' rows; anything else is a stale map
-        raise ValueError(f"{gmap.dataset}: the map no longer matches the dataset's features")
-    out = cluster_contributions(X, gmap.labels, gmap.k)
-    store.cache_put(f"contributions:{gmap.key}", [float(v) for v in out])
-    return out
+    def compute() -> list[float]:
+        ids, X = store.load_features(gmap.dataset, gmap.config_key, dim)
+        if ids != list(gmap.ids):  # the map's rows are load_features' rows; anything else is a stale map
+            raise ValueError(f"{gmap.dataset}: the map no longer matches the dataset's features")
+        return [float(v) for v in cluster_contributions(X, gmap.labels, gmap.k)]
+
+    return np.asarray(cache.cached(store, cache.contributions_key(gmap.key), compute), dtype=np.float64)
 
 
 # ---- baselines at a common n ----------------------------------------------------------------------------------------
@@ -132,21 +122,25 @@ def baselines_at(store: Store, dataset: str, n: int, *, seed: int = 0) -> dict[s
     from core.analysis import diversity
     from core.features.embeddings import EMBEDDING_DIM, EMBEDDING_KEY
 
-    key = "baselines-at:" + stable_hash({"fp": store.fingerprint(dataset), "n": n, "seed": seed})
-    cached = store.cache_get(key)
-    if cached is not None and ("embedding_vendi" in cached or not _has_all_embeddings(store, dataset, n, seed)):
-        return cached
-    wanted = set(subsample_ids(store, dataset, n, seed))
-    frame = store.samples_frame(dataset)
-    frame = frame[frame["id"].isin(wanted)]
-    texts = (frame["prompt"] + "\n" + frame["response"]).tolist()
-    out = {"distinct_1": diversity.distinct_n(texts, 1), "distinct_2": diversity.distinct_n(texts, 2),
-           "compression_ratio": diversity.compression_ratio(texts)}
-    emb = store.features_by_hash(EMBEDDING_KEY, EMBEDDING_DIM, frame["content_hash"].tolist())
-    if len(frame) and all(h in emb for h in frame["content_hash"]):
-        out["embedding_vendi"] = diversity.vendi_score(np.stack([emb[h] for h in frame["content_hash"]]))
-    store.cache_put(key, out)
-    return out
+    def compute() -> dict[str, float]:
+        wanted = set(subsample_ids(store, dataset, n, seed))
+        frame = store.samples_frame(dataset)
+        frame = frame[frame["id"].isin(wanted)]
+        texts = (frame["prompt"] + "\n" + frame["response"]).tolist()
+        out = {"distinct_1": diversity.distinct_n(texts, 1), "distinct_2": diversity.distinct_n(texts, 2),
+               "compression_ratio": diversity.compression_ratio(texts)}
+        emb = store.features_by_hash(EMBEDDING_KEY, EMBEDDING_DIM, frame["content_hash"].tolist())
+        if len(frame) and all(h in emb for h in frame["content_hash"]):
+            out["embedding_vendi"] = diversity.vendi_score(np.stack([emb[h] for h in frame["content_hash"]]))
+        return out
+
+    def load(store: Store, key: cache.Key) -> dict | None:
+        """A stored answer without embedding Vendi is recomputed once every row's embedding is cached."""
+        found = cache.get(store, key)
+        ok = found is not None and ("embedding_vendi" in found or not _has_all_embeddings(store, dataset, n, seed))
+        return found if ok else None
+
+    return cache.cached(store, cache.baselines_key(store, dataset, n, seed), compute, load=load)
 
 
 def _has_all_embeddings(store: Store, dataset: str, n: int, seed: int) -> bool:
@@ -175,13 +169,14 @@ def shared_map(store: Store, datasets: list[str], config_key: str, dim: int, *, 
     if method not in ("union", "reference"):
         raise ValueError(f"method must be 'union' or 'reference', not {method!r}")
     reference = (reference or datasets[0]) if method == "reference" else None
-    key = "shared-map:" + stable_hash({"fps": [(d, store.fingerprint(d)) for d in datasets], "features": config_key,
-                                       "dim": dim, "method": method, "reference": reference, "seed": seed,
-                                       "fit_rows": fit_rows,
-                                       "rows": [store.feature_coverage(d, config_key, dim) for d in datasets]})
-    cached = _load_shared(store, key)
-    if cached is not None:
-        return cached
+    key = cache.shared_map_key(store, datasets, config_key, dim, method=method, reference=reference, seed=seed,
+                               fit_rows=fit_rows)
+    return cache.cached(store, key, lambda: _shared_map(store, datasets, config_key, dim, method, reference, seed,
+                                                        fit_rows), load=_load_shared, save=_save_shared)
+
+
+def _shared_map(store: Store, datasets: list[str], config_key: str, dim: int, method: str, reference: str | None,
+                seed: int, fit_rows: int) -> SharedMap:
     parts = [_rows(store, d, config_key, dim) for d in datasets]
     owner = np.concatenate([np.full(len(p[0]), i, np.int32) for i, p in enumerate(parts)])
     ids = [i for p in parts for i in p[0]]
@@ -192,15 +187,11 @@ def shared_map(store: Store, datasets: list[str], config_key: str, dim: int, *, 
             first.setdefault(h, j)
         unique = list(first.values())
         X = np.concatenate([p[2] for p in parts])
-        from core.analysis.gradient_map import MapConfig, fit_layout
-
         xy_unique, _, _ = fit_layout(X[unique], MapConfig(seed=seed, fit_max_rows=fit_rows))
         pos = {h: xy_unique[k] for k, h in enumerate(first)}
         xy = np.stack([pos[h] for h in hashes]).astype(np.float32)
     else:
-        from core.analysis.gradient_map import latest_map
-
-        ref_map = latest_map(store, reference, config_key)
+        ref_map = cache.latest_map(store, reference, config_key)
         if ref_map is None or ref_map.layout is None:
             raise ValueError(f"{reference} has no map under these features: analyse it first")
         ref_hash = store.content_hashes(reference)
@@ -215,22 +206,21 @@ def shared_map(store: Store, datasets: list[str], config_key: str, dim: int, *, 
         if others:
             X = np.concatenate([p[2] for p in parts])
             xy[others] = ref_map.layout.place(X[others])
-    out = SharedMap(list(datasets), owner, ids, xy, method, reference)
-    _save_shared(store, key, out)
-    return out
+    return SharedMap(list(datasets), owner, ids, xy, method, reference)
 
 
-def _save_shared(store: Store, key: str, m: SharedMap) -> None:
-    name = f"shared-{key.split(':', 1)[1]}"  # a checked artifact, like the map's own (core/data/maps.py)
-    sha = store.save_artifact(name, owner=m.owner, xy=m.xy, ids=np.array(m.ids, dtype=str))
-    store.cache_put(key, {"sha256": sha, "names": m.names, "method": m.method, "reference": m.reference})
+def _save_shared(store: Store, key: cache.Key, m: SharedMap) -> SharedMap:
+    # a checked artifact, like the map's own (core/data/maps.py)
+    sha = store.save_artifact(key.artifact(), owner=m.owner, xy=m.xy, ids=np.array(m.ids, dtype=str))
+    cache.put(store, key, {"sha256": sha, "names": m.names, "method": m.method, "reference": m.reference})
+    return m
 
 
-def _load_shared(store: Store, key: str) -> SharedMap | None:
-    meta = store.cache_get(key)
+def _load_shared(store: Store, key: cache.Key) -> SharedMap | None:
+    meta = cache.get(store, key)
     if meta is None:
         return None
-    arrays = store.load_artifact(f"shared-{key.split(':', 1)[1]}", meta["sha256"])
+    arrays = store.load_artifact(key.artifact(), meta["sha256"])
     if arrays is None:
         return None
     return SharedMap(meta["names"], arrays["owner"], [str(i) for i in arrays["ids"]], arrays["xy"], meta["method"],

@@ -8,6 +8,7 @@ import dataclasses
 import random
 import time
 
+from core.analysis import cache
 from core.data.store import Store
 
 
@@ -46,6 +47,19 @@ def estimate(store: Store, dataset: str, config, *, probe: int = 8, seed: int = 
     mean_chars = sum(len(p) + len(r) for p, r in others.values()) / max(len(others), 1)
     scaled = per_row * mean_chars / max(probe_chars, 1.0)
     return Estimate(rest, len(sample), scaled, scaled * rest)
+
+
+def peek_estimate(store: Store, dataset: str, config) -> Estimate | None:
+    """The estimate last timed for the dataset's rows as they are under this feature config, or None."""
+    found = cache.get(store, cache.estimate_key(store, dataset, config.key()))
+    return Estimate(**found) if found else None
+
+
+def cached_estimate(store: Store, dataset: str, config, *, probe: int = 8, seed: int = 0) -> Estimate:
+    """peek_estimate, else `estimate` (it loads the model), remembered for the next look."""
+    found = cache.cached(store, cache.estimate_key(store, dataset, config.key()),
+                         lambda: dataclasses.asdict(estimate(store, dataset, config, probe=probe, seed=seed)))
+    return Estimate(**found)
 
 
 def sample_dataset(store: Store, dataset: str, n: int, *, seed: int = 0) -> str:

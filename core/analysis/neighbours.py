@@ -25,6 +25,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from core.features.unit import unit_rows
+
 HALF_ROWS = 250_000  # past this many rows the map and dedup hold their features as float16 unit rows
 CHUNK = 50_000  # rows per float32 chunk read from the storage
 NPROBE = 8  # cells each row looks in (today's IVF used 8 too)
@@ -55,8 +57,6 @@ def half_rows(n: int, d: int) -> np.ndarray:
 
 def fill_half_rows(chunks: Iterable[np.ndarray], n: int, d: int) -> np.ndarray:
     """Unit rows of the chunks (in order, n rows in all) as a `half_rows` array; one float32 chunk at a time."""
-    from core.analysis.diversity import unit_rows
-
     out = half_rows(n, d)
     at = 0
     for chunk in chunks:
@@ -117,8 +117,6 @@ def _subquantizers(d: int) -> int:
 
 def take_unit(X: np.ndarray, idx: np.ndarray, chunk: int | None = None) -> np.ndarray:
     """Unit float32 rows X[idx], gathered chunk by chunk (no float16 or float64 copy of the whole selection)."""
-    from core.analysis.diversity import unit_rows
-
     chunk = chunk or CHUNK
     out = np.empty((len(idx), X.shape[1]), np.float32)
     for start in range(0, len(idx), chunk):
@@ -152,7 +150,7 @@ def build_index(X: np.ndarray, *, seed: int = 0, nprobe: int = NPROBE, k_factor:
     km.train(train)
     last_timings["cells_s"] = time.perf_counter() - clock
     quantizer = faiss.IndexFlatIP(d)
-    quantizer.add(km.centroids / np.linalg.norm(km.centroids, axis=1, keepdims=True).clip(1e-12))
+    quantizer.add(unit_rows(km.centroids))
     m = _subquantizers(d)
     if m:
         base = faiss.IndexIVFPQFastScan(quantizer, d, nlist, m, 4, faiss.METRIC_INNER_PRODUCT)

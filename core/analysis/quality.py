@@ -47,7 +47,7 @@ import zlib
 
 import numpy as np
 
-QUALITY_VERSION = 2  # part of every cache key of results that honour the quality read
+QUALITY_VERSION = 2  # the rules' version: part of every cache key of results that honour the read (cache.KINDS)
 OK_TAG = "ok"  # a user's override: a row tagged ok is never suspect (its reasons are still shown)
 TOKENS = re.compile(r"[^\W\d_]{4,}|\d+(?:\.\d+)?")
 DIGIT = re.compile(r"\d")
@@ -297,9 +297,9 @@ class Quality:
 
     def fingerprint(self) -> str:
         """What results that honour the read depend on: the suspect ids (and the code version)."""
-        from core.config import stable_hash
+        from core.analysis import cache
 
-        return stable_hash({"v": QUALITY_VERSION, "suspect": self.suspect_ids()}, length=12)
+        return cache.key("suspects", suspect=self.suspect_ids()).digest
 
     def to_json(self, *, rows: bool = False) -> dict:
         out = {"n": len(self.ids), "suspect": [{"id": i, "reasons": [t for _, t in r], "codes": [c for c, _ in r]}
@@ -354,10 +354,10 @@ def quality_state(store, dataset: str, config_key: str | None, view: str = "kept
     """What a quality read of the view depends on besides its rows' content (the dataset fingerprint): the rules'
     version, the rows tagged ok, and how many rows have both losses. Cheap (no text is read): results that honour the
     read put it in their cache keys, so an `ok` tag or a finished quality pass is never served a stale answer."""
-    from core.config import stable_hash
+    from core.analysis import cache
 
     covered = store.loss_coverage(dataset, config_key, view) if config_key else 0
-    return stable_hash({"v": QUALITY_VERSION, "ok": store.tagged(dataset, OK_TAG), "losses": covered}, length=12)
+    return cache.key("quality", ok=store.tagged(dataset, OK_TAG), losses=covered).digest
 
 
 _READS: dict = {}  # (dataset fingerprint, quality state, config key, view) -> Quality, the last few reads

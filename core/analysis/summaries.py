@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 
+from core.analysis import cache
 from core.analysis.clusters import members_by_cluster
 
 
@@ -62,16 +63,10 @@ def summarise(frame, labels: np.ndarray, sparse_clusters: np.ndarray, *, label_c
 
 def cached_summaries(store, gmap, frame, label_columns: list[str]) -> list[ClusterSummary]:
     """Summaries of a map's clusters, computed once and kept in the workspace (k is ~n/10: worth caching)."""
-    import dataclasses as dc
-
-    # the map key covers ids and texts only; label columns are metadata a replace may change without touching them
-    key = f"summaries:{gmap.key}:{','.join(label_columns)}:{_labels_fingerprint(frame, label_columns)}"
-    cached = store.cache_get(key)
-    if cached is not None:
-        return [ClusterSummary(**c) for c in cached]
-    out = summarise(frame, gmap.labels, gmap.sparse_clusters, label_columns=label_columns)
-    store.cache_put(key, [dc.asdict(s) for s in out])
-    return out
+    key = cache.summaries_key(gmap.key, label_columns, _labels_fingerprint(frame, label_columns))
+    found = cache.cached(store, key, lambda: [dataclasses.asdict(s) for s in summarise(
+        frame, gmap.labels, gmap.sparse_clusters, label_columns=label_columns)])
+    return [ClusterSummary(**c) for c in found]
 
 
 def _labels_fingerprint(frame, label_columns: list[str]) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from core.config import FeatureConfig
+from core.features import unit
 from core.features.batches import Batch, Encoded, collate, encode_pair, per_sample_losses, response_positions
 from core.features.device import autocast, check_dtype
 from core.features.projection import CountSketchProjector
@@ -75,8 +76,9 @@ class FullFeaturizer:
 
 
 def unit_rows(x: torch.Tensor) -> np.ndarray:
-    x = x.detach().to(torch.float64).cpu()
-    return (x / x.norm(dim=1, keepdim=True).clamp_min(1e-30)).to(torch.float32).numpy()
+    """A batch's feature rows (a tensor) as float32 unit rows: core.features.unit.unit_rows (scaled in float64, as
+    before), so a zero or NaN gradient is refused here, naming its row, not stored to break every score later."""
+    return unit.unit_rows(x.detach().to(torch.float64).cpu().numpy(), dtype=np.float64).astype(np.float32)
 
 
 # One model is driven by one thread at a time (fast/full toggle requires_grad on its weights), and a Hugging Face

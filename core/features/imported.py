@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis.diversity import unit_rows
+from core.features.unit import unit_rows
 from core.config import stable_hash
 from core.data.store import Store
 

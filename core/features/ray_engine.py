@@ -34,6 +34,7 @@ import numpy as np
 from core.config import FeatureConfig
 from core.data.store import Store
 from core.features.compute import ComputeOptions, text_chunks
+from core.features.unit import unit_rows
 from core.progress import Cancelled, ProgressFn
 
 KILL_HOOK = "PRISM_TEST_RAY_KILL_AFTER_FIRST_BATCH"  # tests: a marker path; the first actor to make it dies
@@ -103,7 +104,7 @@ def _echo(batch, dim: int):
 
     hashes = batch["content_hash"].to_pylist()
     X = np.stack([np.random.default_rng(int(h[:12], 16)).standard_normal(dim) for h in hashes]).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X = unit_rows(X)
     zeros = pa.array(np.zeros(len(hashes), dtype=np.float32))
     return pa.table({"content_hash": batch["content_hash"],
                      "vec": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), dim),

@@ -6,7 +6,8 @@ from core.analysis import compare as cmp
 from core.analysis.clusters import ClusterConfig
 from core.analysis.curves import diversity_curve
 from core.analysis.diversity import vendi_score
-from core.analysis.gradient_map import MapConfig, build_map, seed_layout
+from core.analysis.gradient_map import build_map, seed_layout
+from core.analysis.layout import MapConfig
 from core.config import FeatureConfig
 from core.data.ingest import IngestReport, Sample, content_hash
 
@@ -117,7 +118,7 @@ def test_reference_map_keeps_the_references_positions_and_shares_positions_of_sh
 
 
 def test_union_map_fits_the_distinct_rows_once_and_is_cached(store, two, monkeypatch):
-    import core.analysis.gradient_map as gm
+    import core.analysis.layout as layout
 
     fitted = []
 
@@ -125,7 +126,7 @@ def test_union_map_fits_the_distinct_rows_once_and_is_cached(store, two, monkeyp
         fitted.append(len(Z))
         return np.asarray(Z[:, :2], np.float32)
 
-    monkeypatch.setattr(gm, "fit_umap", fake_umap)
+    monkeypatch.setattr(layout, "fit_umap", fake_umap)
     add_dataset(store, "copy", [(f"narrow problem {i} about pears", f"answer {i}") for i in range(30)],
                 np.zeros((0, DIM)))  # the same rows as narrow
     shared = cmp.shared_map(store, ["wide", "narrow", "copy"], CFG.key(), DIM)

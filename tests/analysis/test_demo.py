@@ -30,14 +30,14 @@ def test_matching_identity_opens_the_demo_analysed_without_a_model(store, tmp_pa
     options = AnalysisOptions()
     path = fake_shipped(tmp_path, options, store)
     monkeypatch.setattr(demo, "DEMO_FEATURES", path)
-    import core.analysis.gradient_map as gm
+    import core.analysis.layout as layout
     import core.features.models as models
 
     def no(*a, **k):
         raise AssertionError("the shipped demo needs no model and no UMAP fit")
 
     monkeypatch.setattr(models, "load_model", no)
-    monkeypatch.setattr(gm, "fit_umap", no)
+    monkeypatch.setattr(layout, "fit_umap", no)
     monkeypatch.setattr("core.features.embeddings.embed_texts", no)
     result = demo.load_demo(store, options)
     assert result["shipped"] and result["analysed"]

@@ -17,11 +17,11 @@ import core.analysis.clusters as clusters
 import core.analysis.curves as curves
 import core.analysis.dedup as dedup
 import core.analysis.diversity as diversity
-import core.analysis.gradient_map as gm
+import core.analysis.layout as layout
 import core.analysis.neighbours as nb
 import core.analysis.sparsity as sparsity
 from core.analysis.clusters import ClusterConfig, cluster
-from core.analysis.gradient_map import MapConfig, fit_layout
+from core.analysis.layout import MapConfig, fit_layout
 
 N, D, CHUNK = 24_000, 384, 2048  # N is past sparsity.EXACT_KNN_MAX: the approximate density, as at 1M
 
@@ -46,7 +46,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(nb, "CHUNK", CHUNK)
     monkeypatch.setattr(nb, "CELL_SAMPLE", 16)
     monkeypatch.setattr(sparsity, "MASS_CHUNK", CHUNK)
-    monkeypatch.setattr(gm, "PLACE_CHUNK", CHUNK)
+    monkeypatch.setattr(layout, "PLACE_CHUNK", CHUNK)
     monkeypatch.setattr(clusters, "assign", functools.partial(clusters.assign, chunk=CHUNK))
     monkeypatch.setattr(diversity, "IN_MEMORY_MAX_ELEMENTS", CHUNK * D)  # vendi_score streams, as at 1M
     monkeypatch.setattr(dedup, "EXACT_MAX", 1000)  # dedup's approximate path, as past 100k rows
@@ -77,7 +77,7 @@ def dtypes(monkeypatch):
     def fake_umap(Z, config=MapConfig()):  # UMAP's numba warm-up costs ~20 s: its input is what is checked here
         seen.append(("fit_umap", Z.dtype))
         return np.ascontiguousarray(Z[:, :2], dtype=np.float32)
-    monkeypatch.setattr(gm, "fit_umap", fake_umap)
+    monkeypatch.setattr(layout, "fit_umap", fake_umap)
     return seen
 
 

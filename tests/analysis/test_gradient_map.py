@@ -4,7 +4,9 @@ import numpy as np
 from core.analysis.clusters import ClusterConfig
 from core.config import FeatureConfig
 from core.data.ingest import ingest_file
-from core.analysis.gradient_map import MapConfig, build_map, find_cached_map
+from core.analysis.cache import find_cached_map, load_map
+from core.analysis.gradient_map import build_map
+from core.analysis.layout import MapConfig
 from tests.conftest import DATA
 
 
@@ -24,11 +26,12 @@ def test_map_is_cached_and_reusable(store, monkeypatch):
     assert np.isfinite(m1.xy).all()
 
     import core.analysis.gradient_map as gm
+    import core.analysis.layout as layout
 
     def boom(*a, **k):
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(gm, "fit_umap", boom)
+    monkeypatch.setattr(layout, "fit_umap", boom)
     monkeypatch.setattr(gm, "cluster", boom)
     m2 = build_map(store, "mix", cfg.key(), 64, cluster_config=ClusterConfig(k=4))
     assert m2.key == m1.key and m2.ids == m1.ids
@@ -92,8 +95,6 @@ def test_an_edit_anywhere_misses_the_cache_and_a_replace_drops_old_scores(store,
 def test_a_crafted_artifact_is_refused_not_loaded(store):
     """The map's arrays are checked against the sha256 recorded in DuckDB before they are read (and never
     unpickled): a file swapped in the workspace means 'no cached map', and a rebuild."""
-    import core.analysis.gradient_map as gm
-
     cfg = make_mix(store)
     m1 = build_map(store, "mix", cfg.key(), 32, cluster_config=ClusterConfig(k=3))
     meta = store.cache_get(f"map:{m1.key}")
@@ -105,7 +106,7 @@ def test_a_crafted_artifact_is_refused_not_loaded(store):
             return (exec, ("raise SystemExit('pwned')",))
 
     path.write_bytes(pickle.dumps(Evil()))
-    assert gm.load_cached(store, m1.key) is None
+    assert load_map(store, m1.key) is None
     assert all(p.suffix == ".npz" for p in (store.path.parent / "artifacts").iterdir())
 
 
