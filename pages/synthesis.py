@@ -11,18 +11,19 @@ from core.features.compute import feature_config
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
 from core.synthesis.export import export_bytes
+from core.synthesis.plan import cost_estimate
 from core.synthesis.runs import candidates_frame, runs_for, summarize
+from core.synthesis.settings import check_settings
 from ui import arms_figure, get_runner, get_store, pick_dataset, source_settings, start_synthesis, \
     synthesis_map
 from ui.synth_live import inspect_candidates, live_run
-from ui.synth_plan import cost_estimate
-from ui.synthesis import add_arm_as_dataset, form_problems, generator_name, prompt_preview, target_picker
+from ui.synthesis import add_arm_as_dataset, prompt_preview, target_picker
 
 store = get_store()
 st.title("Synthesis")
 dataset = pick_dataset("Seed dataset")
-source = source_settings(dataset)
-pooled = source["kind"] == "pool"
+pool, generator = source_settings(dataset)
+pooled = pool is not None
 
 st.write("**Budget and acceptance**")
 c1, c2, c3, c4 = st.columns(4)
@@ -32,7 +33,7 @@ rule = c3.selectbox("Sparse rule", list(RULES), index=RULES.index(GROW_RULE), he
 max_accepted = c4.number_input("Stop after accepted (0 = no limit)", 0, 1_000_000, 0)
 common = dict(rounds=int(rounds), rule=rule, max_accepted=int(max_accepted) or None)
 if pooled:
-    config = SynthesisConfig(source="pool", pool=source["pool"], accept_per_round=int(per_round), **common)
+    config = SynthesisConfig(source="pool", pool=pool, accept_per_round=int(per_round), **common)
     st.caption("Cost: no generation; each drawn pool row is featurised once (cached for every later run).")
 else:
     c5, c6, c7, c8 = st.columns(4)
@@ -45,19 +46,19 @@ else:
     targets, clusters = target_picker(dataset, config, fc)
     config = dataclasses.replace(config, target_clusters=targets)
     with st.expander("What will be sent, and what it costs", expanded=True):
-        prompt = prompt_preview(dataset, config, generator_name(source), fc, clusters)
+        prompt = prompt_preview(dataset, config, generator, fc, clusters)
         if prompt:
             seed_chars = store.mean_prompt_chars(dataset)
             st.dataframe(pd.DataFrame([cost_estimate(config, prompt, seed_chars or 200)]), hide_index=True)
             st.caption("At most: every request answered in full; prompt tokens ≈ characters / 4.")
 
-problems = form_problems(source)
+problems = check_settings(store, dataset, config, generator)  # the CLI's checks too (core/synthesis/settings.py)
 if st.button("Launch synthesis run", type="primary"):
     if problems:
         st.error("Not launched: " + " ".join(problems))
     else:
         try:
-            st.query_params["synth_job"] = start_synthesis(dataset, config, source)
+            st.query_params["synth_job"] = start_synthesis(dataset, config, generator)
         except (ValueError, KeyError) as exc:  # anything else the form cannot hold: said, never a traceback
             st.error(f"Not launched: {redact(str(exc))}")
 

@@ -21,16 +21,11 @@ WHY = {"accepted": "its nearest cluster is sparse: kept", "dense cluster": "its 
                   "accepted, nor drawn by the control"}
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def prompts_for(run_id: str, rounds_clustered: int) -> dict:
-    """Exact prompts per (round, request), recomputed only when a new round has been clustered."""
+def _prompts(run_id: str) -> dict:
+    """Exact prompts per (round, request) of the run's clustered rounds (core/synthesis/plan.py, cached)."""
     from ui.synth_plan import round_prompts
 
-    return round_prompts(run_id)
-
-
-def _prompts(run_id: str) -> dict:
-    return prompts_for(run_id, get_store().clustered_rounds(run_id))
+    return round_prompts(run_id, get_store().clustered_rounds(run_id))
 
 
 def _listed(value) -> list:

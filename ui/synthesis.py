@@ -1,24 +1,26 @@
-"""Synthesis widgets: the generator (or candidate pool) settings with form checks, which sparse clusters to grow and
-the exact prompt they will get, launching a run (its stages reported as it goes), its map, and its arms as datasets."""
+"""Synthesis widgets: the generator (or candidate pool) settings, which sparse clusters to grow and the exact prompt
+they will get, launching a run, its map, and its arms as datasets. What is planned, checked and launched is core's
+(core/synthesis/plan.py, settings.py, launch.py); the run's stages come from the loop, through its job's row."""
 from __future__ import annotations
 
-from urllib.parse import urlparse
+import dataclasses
 
 import streamlit as st
 
 from core.config import DEFAULT_MODEL
 from core.synthesis.credentials import environment_key_notice, redact
-from core.synthesis.sources import problem_prompt
+from core.synthesis.settings import GeneratorSettings, generator_problems
 from ui.state import get_runner, get_store
 
 
-def source_settings(dataset: str) -> dict:
-    """Grow from a generator (the embedded model, or an endpoint) or from a candidate pool (another dataset)."""
+def source_settings(dataset: str) -> tuple[str | None, GeneratorSettings | None]:
+    """Grow from a generator (the embedded model, or an endpoint) or from a candidate pool (another dataset):
+    (the pool's name, None) or (None, the generator's settings)."""
     grow_from = st.radio("Grow from", ["generator", "pool"], horizontal=True,
                          format_func={"generator": "a generator (writes new problems)",
                                       "pool": "a candidate pool (another dataset here)"}.get)
     if grow_from == "generator":
-        return generator_settings()
+        return None, generator_settings()
     others = [n for n in get_store().dataset_names() if n != dataset]
     if not others:
         st.info("No other dataset to draw from: upload a candidate pool on the Data page.")
@@ -27,26 +29,10 @@ def source_settings(dataset: str) -> dict:
     st.caption("Each round draws the pool's next unused rows (a seeded order), featurises them (cached: a pool is "
                "featurised once) and accepts those landing in sparse clusters; the control arm takes as many of the "
                "same rows at random.")
-    return {"kind": "pool", "pool": pool}
+    return pool, None
 
 
-def form_problems(source: dict) -> list[str]:
-    """What is missing or malformed in the generator form, in the form's own words (empty: ready)."""
-    if source.get("kind") != "openai":
-        return []
-    problems = []
-    url = (source.get("base_url") or "").strip()
-    parsed = urlparse(url)
-    if not url:
-        problems.append("Base URL is empty: give the endpoint's address, e.g. http://127.0.0.1:8000/v1.")
-    elif parsed.scheme not in ("http", "https") or not parsed.netloc:
-        problems.append(f"Base URL {url!r} is not an http(s) address, e.g. http://127.0.0.1:8000/v1.")
-    if not (source.get("model") or "").strip():
-        problems.append("Model is empty: give the model's name as the endpoint knows it (its /v1/models lists them).")
-    return problems
-
-
-def generator_settings() -> dict:
+def generator_settings() -> GeneratorSettings:
     """Embedded (llama.cpp), the same model in process, or an OpenAI-compatible endpoint. The API key stays in this
     browser session's memory (or comes from Streamlit secrets / the environment); it is never written anywhere."""
     kind = st.radio("Generator", ["embedded", "transformers", "openai"], horizontal=True,
@@ -54,7 +40,7 @@ def generator_settings() -> dict:
                                  "transformers": "Embedded, sampled by transformers (slower)",
                                  "openai": "OpenAI-compatible endpoint (vLLM, SGLang, a hosted API)"}.get)
     if kind != "openai":
-        return {"kind": kind, "model": DEFAULT_MODEL}
+        return GeneratorSettings(kind=kind, model=DEFAULT_MODEL)
     c1, c2, c3 = st.columns([3, 2, 2])
     base_url = c1.text_input("Base URL", value=st.session_state.get("base_url", "http://127.0.0.1:8000/v1"))
     model = c2.text_input("Model", value=st.session_state.get("gen_model", ""))
@@ -65,17 +51,18 @@ def generator_settings() -> dict:
     if notice and not api_key:
         st.caption(notice)
     st.session_state["base_url"], st.session_state["gen_model"] = base_url, model
-    settings = {"kind": "openai", "model": model, "base_url": base_url, "api_key": api_key}
+    settings = GeneratorSettings(kind="openai", model=model, base_url=base_url, api_key=api_key)
     if st.button("Test connection"):
-        problems = form_problems(settings)
+        problems = generator_problems(settings)
         if problems:
             st.error("Cannot test yet: " + " ".join(problems))
             return settings
-        from core.synthesis.generators import make_generator
+        from core.synthesis.launch import make_source
+        from core.synthesis.config import SynthesisConfig
 
         try:
-            reply = make_generator(get_store(), "openai", model=model, base_url=base_url, api_key=api_key,
-                                   timeout=15).test_connection()
+            generator, _ = make_source(get_store(), SynthesisConfig(), dataclasses.replace(settings, timeout=15))
+            reply = generator.test_connection()
             st.success(f"Connected: the model answered {redact(reply[:60], api_key)!r}")
         except Exception as exc:  # the endpoint's own (redacted) error, never a traceback
             st.error(f"Connection failed: {redact(str(exc)[:300], api_key)}")
@@ -94,23 +81,6 @@ def _secret_key(base_url: str) -> str | None:
     if key and meant_for and same_endpoint(meant_for, base_url):
         return key
     return environment_key(base_url)
-
-
-def make_source_generator(source: dict):
-    from core.synthesis.generators import make_generator
-
-    return make_generator(get_store(), source["kind"], model=source.get("model"), base_url=source.get("base_url"),
-                          api_key=source.get("api_key"))  # raises ValueError on an incomplete form
-
-
-def generator_name(source: dict) -> str | None:
-    """The generator's name (part of the run id) without starting anything; None while the form is incomplete."""
-    if form_problems(source):
-        return None
-    try:
-        return make_source_generator(source).name
-    except ValueError:
-        return None
 
 
 def target_picker(dataset: str, config, fc):
@@ -138,89 +108,40 @@ def target_picker(dataset: str, config, fc):
     return (tuple(picked) if picked and len(picked) < len(sparse) else None), clusters
 
 
-def prompt_preview(dataset: str, config, gen_name: str | None, fc, clusters) -> str | None:
-    """The exact first prompt for one target cluster, with its few-shot examples; returns it (for the estimate)."""
-    from ui.synth_plan import planned_requests, run_id_for
+def prompt_preview(dataset: str, config, generator: GeneratorSettings, fc, clusters) -> str | None:
+    """The exact first prompt for one target cluster, with its few-shot examples (core/synthesis/plan.py: the
+    requests the run will send); returns it (for the estimate)."""
+    from core.synthesis.launch import source_name
+    from core.synthesis.plan import UNNAMED_MODEL, preview
 
     if clusters is None:
         return None
-    name = gen_name or "openai:(model)"
-    texts = [s.prompt for s in get_store().samples(dataset)]
-    plan = planned_requests(run_id_for(dataset, config, name, fc.key()), config, name, clusters, texts)
+    named = source_name(get_store(), config, generator)
     by_target = {}
-    for q, target, shots in plan:
-        by_target.setdefault(target, (q, shots))
+    for request in preview(dataset, config, named or UNNAMED_MODEL, fc.key(), clusters):
+        by_target.setdefault(request.target, request)
     if not by_target:
         return None
     target = st.selectbox("Preview the prompt for cluster", list(by_target), key=f"preview-{dataset}",
-                          format_func=lambda c: f"cluster {c} (request {by_target[c][0] + 1} of "
+                          format_func=lambda c: f"cluster {c} (request {by_target[c].index + 1} of "
                                                 f"{config.requests_per_round} in round 1)")
-    q, shots = by_target[target]
-    prompt = problem_prompt(shots, config.problems_per_request)
-    st.caption(f"The exact prompt of request {q + 1}, with its {len(shots)} few-shot examples from cluster {target}"
-               + ("" if gen_name else " (the examples are drawn again once the model is named: the run id includes "
-                                      "it)") + ". Each problem it returns is then solved "
+    request = by_target[target]
+    st.caption(f"The exact prompt of request {request.index + 1}, with its {len(request.shots)} few-shot examples "
+               f"from cluster {target}"
+               + ("" if named else " (the examples are drawn again once the model is named: the run id includes "
+                                   "it)") + ". Each problem it returns is then solved "
                f"{config.solutions_per_problem}x and kept if the answers agree.")
-    st.code(prompt, language=None, wrap_lines=True)
-    return prompt
+    st.code(request.prompt, language=None, wrap_lines=True)
+    return request.prompt
 
 
-class StagedGenerator:
-    """Wraps the run's generator to say, in the job's row, which stage the run is in: writing problems, solving them,
-    or featurising and filtering the candidates (what follows the last solve of a step)."""
-
-    def __init__(self, inner, ctx):
-        self.inner, self.ctx, self.name = inner, ctx, inner.name
-        self.done, self.total = 0, 1
-
-    def note(self, message: str) -> None:
-        job = get_runner().get(self.ctx.job_id)
-        self.ctx.progress(job.done if job else 0, max(job.total if job else 1, 1), message=message)
-
-    def generate(self, requests):
-        solving = requests and "Solve the problem" in requests[0].messages[-1][1]
-        self.note(f"solving {len(requests)} (problem × sample)" if solving
-                  else f"writing problems ({len(requests)} requests)")
-        out = self.inner.generate(requests)
-        if solving:
-            self.note("featurising and filtering the candidates")
-        return out
-
-    def close(self) -> None:
-        getattr(self.inner, "close", lambda: None)()
-
-
-def start_synthesis(dataset: str, config, source: dict) -> str:
-    """Launch (or join) the run as a background job; a ValueError means the form is incomplete."""
+def start_synthesis(dataset: str, config, generator: GeneratorSettings | None) -> str:
+    """Launch (or join) the run as a background job (core/synthesis/launch.py); returns the job's id. A ValueError
+    says, in words, what the settings lack."""
     from core.features.compute import feature_config
-    from core.synthesis.loop import run_synthesis
-    from core.synthesis.runs import start_run
-    from core.synthesis.sources import PoolSource
+    from core.synthesis.launch import launch
 
-    problems = form_problems(source)
-    if problems:
-        raise ValueError(" ".join(problems))
-    store, runner = get_store(), get_runner()
-    gen = None
-    if source["kind"] == "pool":
-        name = PoolSource(store, config).name
-    else:
-        gen = make_source_generator(source)
-        name = gen.name
-    fc = feature_config()
-    run_id = start_run(store, dataset, config, name, fc)
-    params = {"run_id": run_id, "generator": name}  # no key: params are stored in DuckDB
-
-    def work(ctx):
-        ctx.progress(0, 1, stage="synthesis", message="featurising the seed (cached after the first time)")
-        staged = StagedGenerator(gen, ctx) if gen is not None else None
-        summary = run_synthesis(store, dataset, config, staged, fc, progress=ctx.progress,
-                                should_cancel=ctx.cancelled)
-        if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
-            raise RuntimeError(summary["error"])
-        return summary
-
-    return runner.start("synthesize", dataset, params, work)
+    return launch(get_store(), get_runner(), dataset, config, generator, feature_config()).job_id
 
 
 def add_arm_as_dataset(dataset: str, run_id: str, arm: str) -> str:
@@ -278,5 +199,5 @@ def synthesis_map(dataset: str, run_id: str):
                       suspect=gmap.suspect)  # the seed's suspect rows as on the Gradient space map (no reasons here)
 
 
-__all__ = ["add_arm_as_dataset", "arms_figure", "form_problems", "generator_settings", "prompt_preview",
-           "source_settings", "start_synthesis", "synthesis_map", "target_picker"]
+__all__ = ["add_arm_as_dataset", "arms_figure", "generator_settings", "prompt_preview", "source_settings",
+           "start_synthesis", "synthesis_map", "target_picker"]

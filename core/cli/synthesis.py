@@ -51,10 +51,13 @@ def register(sub) -> None:
 
 
 def synthesize(args, store) -> int:
+    """The run as a job of this process (core/synthesis/launch.py, as the app launches it), waited for here with its
+    progress on stderr; exit 3 when the run failed."""
     from core.features.compute import feature_config
+    from core.jobs import JobRunner
     from core.synthesis.config import SynthesisConfig
-    from core.synthesis.generators import make_generator
-    from core.synthesis.loop import run_synthesis
+    from core.synthesis.launch import RunFailed, launch
+    from core.synthesis.settings import GeneratorSettings
 
     require_dataset(store, args.name)
     config = SynthesisConfig(source=args.source, pool=args.pool, rounds=args.rounds,
@@ -66,12 +69,15 @@ def synthesize(args, store) -> int:
                              seed=args.seed, request_batch=args.request_batch, accept_per_round=args.accept_per_round,
                              pool_batch=args.pool_batch, rule=args.rule, k=args.k)
     generator = None
-    if args.source == "generator":
-        kwargs = {"concurrency": args.concurrency, "timeout": args.timeout} if args.generator == "openai" else {}
-        generator = make_generator(store, args.generator, model=args.generator_model, base_url=args.base_url,
-                                   **kwargs)  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only
+    if args.source == "generator":  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only (credentials.py)
+        generator = GeneratorSettings(kind=args.generator, model=args.generator_model, base_url=args.base_url,
+                                      concurrency=args.concurrency, timeout=args.timeout)
     with ProgressPrinter("synthesis") as bar:
-        summary = run_synthesis(store, args.name, config, generator, feature_config(), progress=bar)
+        launched = launch(store, JobRunner(store), args.name, config, generator, feature_config(), echo=bar)
+        try:
+            summary = launched.wait()
+        except RunFailed as failed:
+            summary = failed.summary
     for notice in summary.get("notices") or []:
         print(f"notice: {notice}", file=sys.stderr)
     emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "

@@ -16,6 +16,7 @@ from typing import Protocol, Sequence
 
 from core.config import DEFAULT_MODEL, stable_hash
 from core.data.store import Store
+from core.synthesis.settings import KINDS, endpoint_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,14 +123,12 @@ def unique_requests(requests: Sequence[Request], key) -> tuple[list[Request], li
     return distinct, where
 
 
-KINDS = ("embedded", "transformers", "openai")
-
-
 def make_generator(store: Store, kind: str, *, model: str | None = None, base_url: str | None = None,
                    api_key: str | None = None, **kwargs) -> Generator:
     """embedded: the embedded GGUF served by llama.cpp on 127.0.0.1 (local_server.py; the transformers generator,
     with a notice, where llama.cpp cannot run); transformers: the same model sampled by transformers in this process;
-    openai: any OpenAI-compatible endpoint."""
+    openai: any OpenAI-compatible endpoint. Raises ValueError (settings.endpoint_problems' words) on an incomplete
+    endpoint form."""
     if kind == "embedded":  # where llama.cpp is missing or cannot run, it says so and falls back to transformers
         from core.features.models import EMBEDDED_MODELS
         from core.synthesis.local_server import LocalGenerator
@@ -144,9 +143,8 @@ def make_generator(store: Store, kind: str, *, model: str | None = None, base_ur
     if kind == "openai":
         from core.synthesis.openai_backend import OpenAIGenerator
 
-        if not base_url or not base_url.strip():
-            raise ValueError("an OpenAI-compatible endpoint needs a base URL, e.g. http://127.0.0.1:8000/v1")
-        if not model or not model.strip():
-            raise ValueError("an OpenAI-compatible endpoint needs a model name, as the endpoint knows it")
+        problems = endpoint_problems(base_url, model)  # the form's own checks (settings.py)
+        if problems:
+            raise ValueError(" ".join(problems))
         return OpenAIGenerator(store, base_url=base_url.strip(), model=model.strip(), api_key=api_key, **kwargs)
     raise ValueError(f"unknown generator {kind!r}: use one of {', '.join(KINDS)}")

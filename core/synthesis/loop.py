@@ -13,71 +13,42 @@ both arms without duplicates.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Callable
 
 import numpy as np
 
-from core.analysis.clusters import ClusterConfig, cluster
 from core.analysis.diversity import vendi_score
 from core.config import stable_hash
 from core.data.store import Store
 from core.data.synthesis_runs import RoundClustering
 from core.analysis.quality import read_quality
+from core.progress import CancelFn, ProgressFn
 from core.synthesis.acceptance import VALID, candidate_features, control_draw, judge, screen
+from core.synthesis.arms import Arm, cluster_pool, load_arms, seed_suspects
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.generators import Generator
+from core.synthesis.plan import PoolClusters, planned_requests, steps
 from core.synthesis.runs import (REASONS, candidates_frame, finish_round, round_failure, runs_for,
                                  start_run, summarize, write_candidates)
 from core.synthesis.runs import close_run as close
 from core.synthesis.sources import GeneratorSource, PoolSource
+from core.synthesis.stages import (ACCEPTING, CLUSTERING, DRAWING, FEATURISING, FEATURISING_SEED, SCORING, Stage,
+                                   StageFn)
 
-__all__ = ["REASONS", "SynthesisConfig", "candidates_frame", "run_synthesis", "runs_for", "start_run", "summarize"]
-ProgressFn = Callable[[int, int], None]
-
-
-@dataclasses.dataclass
-class Arm:
-    """A pool being grown: its rows' content hashes, (prompt, response) texts and features, in order."""
-
-    hashes: list[str]
-    pairs: list[tuple[str, str]]
-    X: np.ndarray
-
-    def suspect(self, suspect_hashes: set[str]) -> np.ndarray:
-        """Rows the rules leave out: the seed's suspect rows (accepted candidates passed the screen)."""
-        return np.array([h in suspect_hashes for h in self.hashes], dtype=bool)
-
-
-def load_arms(store: Store, dataset: str, feature_config, run_id: str, before_round: int) -> tuple[Arm, Arm]:
-    """(filtered, control): the seed plus what each arm accepted in the rounds before `before_round`."""
-    key, dim = feature_config.key(), feature_config.dim
-    samples = store.samples(dataset)
-    feats = store.features_by_hash(key, dim, [s.content_hash for s in samples])
-    seed = [s for s in samples if s.content_hash in feats]
-    arms = []
-    for arm in ("filtered", "control"):
-        rows = store.arm_candidates(run_id, arm, before_round=before_round)
-        extra = store.features_by_hash(key, dim, [r.content_hash for r in rows])
-        hashes = [s.content_hash for s in seed] + [r.content_hash for r in rows]
-        X = np.stack([feats[s.content_hash] for s in seed] + [extra[r.content_hash] for r in rows])
-        arms.append(Arm(hashes, [(s.prompt, s.response) for s in seed] + [(r.problem, r.solution) for r in rows], X))
-    return arms[0], arms[1]
+__all__ = ["REASONS", "SynthesisConfig", "candidates_frame", "load_arms", "round_clustering", "run_synthesis",
+           "runs_for", "start_run", "summarize"]
 
 
 def round_clustering(store: Store, run_id: str, rnd: int, X: np.ndarray, config: SynthesisConfig,
                      suspect: np.ndarray | None = None) -> dict:
-    """Cluster once per round and persist it with the round's row in one transaction, so a resumed round targets and
-    filters exactly as before, and a kill leaves either both or neither. Suspect rows take no part in the rules and
-    are never drawn as few-shot examples (their label is -1 in what the source sees)."""
+    """Cluster once per round (arms.cluster_pool) and persist it with the round's row in one transaction, so a
+    resumed round targets and filters exactly as before, and a kill leaves either both or neither."""
     saved = store.round_clustering(run_id, rnd)
     if saved is not None and saved.pool_n == len(X):
         return {"labels": saved.labels, "centroids": saved.centroids, "sparse": saved.sparse}
-    c = cluster(X, ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule), suspect=suspect)
-    labels = np.where(c.suspect, -1, c.labels) if c.suspect is not None else c.labels
-    store.save_round_clustering(run_id, rnd, RoundClustering(labels, c.centroids, c.sparse_clusters, len(X)), c.k)
-    return {"labels": labels, "centroids": c.centroids, "sparse": c.sparse_clusters}
+    c = cluster_pool(X, config, rnd, suspect)
+    store.save_round_clustering(run_id, rnd, RoundClustering(c.labels, c.centroids, c.sparse, len(X)), c.k)
+    return {"labels": c.labels, "centroids": c.centroids, "sparse": c.sparse}
 
 
 class Budget:
@@ -94,17 +65,20 @@ class Budget:
 
 
 def run_synthesis(store: Store, dataset: str, config: SynthesisConfig, generator: Generator | None, feature_config,
-                  *, progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None,
-                  compute=None) -> dict:
-    """Run (or resume) the whole loop; returns the summary (status done / stopped (budget) / failed)."""
+                  *, progress: ProgressFn | None = None, should_cancel: CancelFn | None = None,
+                  compute=None, stage: StageFn | None = None) -> dict:
+    """Run (or resume) the whole loop; returns the summary (status done / stopped (budget) / failed). `progress`
+    gets (done, total) requests (a pool: accepted rows) after each committed step; `stage` each stage change
+    (stages.py), in the order the loop goes through them."""
     source = PoolSource(store, config) if config.source == "pool" else GeneratorSource(generator, config)
     try:
-        return _run(store, dataset, config, source, feature_config, progress, should_cancel, compute)
+        return _run(store, dataset, config, source, feature_config, progress, should_cancel, compute,
+                    stage or (lambda s: None))
     finally:
         getattr(generator, "close", lambda: None)()  # a local llama.cpp server stops with the run
 
 
-def _run(store, dataset, config, source, feature_config, progress, should_cancel, compute) -> dict:
+def _run(store, dataset, config, source, feature_config, progress, should_cancel, compute, stage) -> dict:
     from core.features.compute import compute_features
     from core.progress import Cancelled
     from core.features.gradients import featurizer_for
@@ -115,10 +89,11 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         return close(store, run_id, status, error, notices=getattr(source, "notices", []))
 
     budget = Budget(store, run_id, config)
+    stage(Stage(FEATURISING_SEED))
     compute_features(store, dataset, feature_config, options=compute, quality=True)
     featurizer, _ = featurizer_for(feature_config, compute.device if compute else "auto")  # revision checked
     seed_quality = read_quality(store, dataset, feature_config.key())  # candidates are read against the seed's own
-    suspect_hashes = set(store.hashes_of(dataset, seed_quality.suspect_ids()))
+    suspect_hashes = seed_suspects(store, dataset, feature_config.key())  # the same (memoised) read: plan.py's too
     per_round = config.requests_per_round if config.source == "generator" else (config.accept_per_round or 1)
     total = config.rounds * per_round
     for rnd in range(config.rounds):
@@ -127,12 +102,15 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         if budget.spent():
             return close_run("stopped (budget)")
         filtered, control = load_arms(store, dataset, feature_config, run_id, rnd)
+        stage(Stage(CLUSTERING, rnd, 0, config.rounds))
         clustering = round_clustering(store, run_id, rnd, filtered.X, config, filtered.suspect(suspect_hashes))
         state = RoundState(store, run_id, rnd, filtered, clustering, config, feature_config.key())
-        for rows in _steps(source, state):
+        for rows in _steps(source, state, stage):
             pending = [r for r in rows if r.get("content_hash") and not r.get("reason")]
+            stage(Stage(FEATURISING, rnd, len(pending), config.rounds))
             X = candidate_features(store, featurizer, pending)
             ok = ~screen(store, featurizer, pending, seed_quality.reference)
+            stage(Stage(ACCEPTING, rnd, int(ok.sum()), config.rounds))
             state.pool_X = np.concatenate([state.pool_X, judge([r for r, o in zip(pending, ok) if o], X[ok],
                                                                state.pool_X, state.known, clustering["centroids"],
                                                                clustering["sparse"], config.duplicate_cosine)])
@@ -149,6 +127,7 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         if failure:
             store.fail_round(run_id, rnd, failure)
             return close_run("failed", failure)
+        stage(Stage(SCORING, rnd, 0, config.rounds))
         _finish(store, run_id, rnd, filtered, control, feature_config, config, suspect_hashes)
     return close_run("done")
 
@@ -170,23 +149,23 @@ class RoundState:
         return len(self.store.requests_done(self.run_id, self.rnd))
 
 
-def _steps(source, state: RoundState):
-    """The round's remaining steps, as candidate rows (resumed rounds skip what is already recorded)."""
-    import random
-
+def _steps(source, state: RoundState, stage: StageFn):
+    """The round's remaining steps, as candidate rows (resumed rounds skip what is already recorded). A generator's
+    requests are the round's plan (plan.py), the one the app previews."""
     config, store, run_id, rnd = state.config, state.store, state.run_id, state.rnd
     if isinstance(source, GeneratorSource):
-        done = store.requests_done(run_id, rnd)
-        rng = random.Random(stable_hash([run_id, rnd], length=8))
-        texts = [p for p, _ in state.filtered.pairs]
-        for step in source.plan(rnd, state.clustering["labels"], state.clustering["sparse"], texts, rng, done):
-            yield source.run(rnd, step)
+        pool = PoolClusters([p for p, _ in state.filtered.pairs], state.clustering["labels"],
+                            state.clustering["sparse"])
+        planned = planned_requests(run_id, config, rnd, pool)
+        for step in steps(planned, store.requests_done(run_id, rnd), config.request_batch):
+            yield source.run(rnd, step, stage)
         return
     while config.accept_per_round is None or state.accepted < config.accept_per_round:
         used = store.used_source_ids(run_id)
         todo = source.plan(used)[:config.pool_batch]
         if not todo:
             return  # the pool is used up
+        stage(Stage(DRAWING, rnd, len(todo), config.rounds))
         yield source.run(rnd, todo, first_index=len(used))
         if config.accept_per_round is None:
             return  # without a target, a round is one step
@@ -209,11 +188,11 @@ def _finish(store: Store, run_id: str, rnd: int, filtered: Arm, control: Arm, fe
         pairs = {h: p for h, p in zip(arm.hashes, arm.pairs)} | {r[2]: (r[3], r[4]) for r in new}
         emb = embed_cached(store, pairs)
         grown[name] = (X, vendi_score(X), vendi_score(np.stack([emb[h] for h in pairs])))
-    c = cluster(grown["control"][0], ClusterConfig(k=config.k, seed=config.seed + rnd, rule=config.rule),
-                suspect=np.concatenate([control.suspect(suspect_hashes), np.zeros(len(drawn), dtype=bool)]))
+    c = cluster_pool(grown["control"][0], config, rnd,
+                     np.concatenate([control.suspect(suspect_hashes), np.zeros(len(drawn), dtype=bool)]))
     finish_round(store, run_id, rnd, sorted(picks), {
         "g_vendi_before": vendi_score(filtered.X), "g_vendi_after": grown["after"][1],
         "g_vendi_control": grown["control"][1], "embedding_vendi_after": grown["after"][2],
         "embedding_vendi_control": grown["control"][2], "n_after": len(grown["after"][0]),
         "n_control": len(grown["control"][0]), "accepted": len(accepted), "control_accepted": len(drawn),
-        "candidates": len(rows), "control_k": c.k, "control_sparse": int(c.sparse_clusters.sum())})
+        "candidates": len(rows), "control_k": c.k, "control_sparse": int(c.sparse.sum())})

@@ -1,19 +1,19 @@
 """A synthesis run's records: its row (status, summary), its rounds, its candidates; and reading them back.
 
-A run's id is the hash of its dataset, settings, candidate source and feature config: launching the same settings
-again resumes (or joins) the same run. The tables belong to core/data/synthesis_runs.py (the store's methods), where
-every write that must land together is one transaction: a step's candidates; a round's clustering with its row; a
-round's control draw with its scores and its 'done'. This module names the run, builds its summary and redacts what
-it stores.
+A run's id is the hash of its dataset, settings, candidate source and feature config (plan.run_id_for): launching
+the same settings again resumes (or joins) the same run. The tables belong to core/data/synthesis_runs.py (the
+store's methods), where every write that must land together is one transaction: a step's candidates; a round's
+clustering with its row; a round's control draw with its scores and its 'done'. This module opens and closes a run,
+builds its summary and redacts what it stores.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from core.config import stable_hash
 from core.data.store import Store
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
+from core.synthesis.plan import run_id_for
 
 REASONS = ("accepted", "dense cluster", "duplicate", "suspect", "no majority", "no answer", "parse failure",
            "generation error", "solution error")  # suspect: the quality read's (acceptance.screen), with why
@@ -25,10 +25,8 @@ def start_run(store: Store, dataset: str, config: SynthesisConfig, source_name: 
     Atomic: two launches of the same settings get the same run (the second joins it). Candidates that failed to
     generate in rounds not yet done are dropped, so a relaunch (after fixing a key, say) sends those requests again;
     final answers of the endpoint are in the request cache and cost nothing to replay."""
-    params = dataclasses.asdict(config)
-    run_id = stable_hash({"dataset": dataset, "config": params, "generator": source_name,
-                          "features": feature_config.key()}, length=12)
-    store.open_synth_run(run_id, dataset, params, source_name, feature_config.key())
+    run_id = run_id_for(dataset, config, source_name, feature_config.key())
+    store.open_synth_run(run_id, dataset, dataclasses.asdict(config), source_name, feature_config.key())
     return run_id
 
 

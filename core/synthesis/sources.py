@@ -1,32 +1,24 @@
 """Where a round's candidates come from. Both sources turn one step of work into candidate rows; a row with a
 `content_hash` goes on to the gradient filter, a row with a `reason` already set was rejected at the source.
 
-- GeneratorSource: requests whose few-shot examples come from a target (sparse) cluster -> problems -> m solutions
-  each -> the majority answer (the method's recipe). One step = `request_batch` requests.
+- GeneratorSource: planned requests (plan.py: few-shot examples from a target sparse cluster, the exact prompt) ->
+  problems -> m solutions each -> the majority answer (the method's recipe). One step = `request_batch` requests.
 - PoolSource: the next unused rows of another dataset in the workspace, in a seeded order. One step = `pool_batch`
   rows. Their features are the pool's own, cached by content hash (a pool featurised once serves every run).
 """
 from __future__ import annotations
 
 import random
-from typing import Sequence
-
-import numpy as np
 
 from core.data.ingest import content_hash
 from core.data.store import Store
-from core.synthesis.answers import (PROBLEM_PROMPT, SOLVE_PROMPT, answer_text, extract_answer, majority,
-                                    parse_problems)
+from core.synthesis.answers import SOLVE_PROMPT, answer_text, extract_answer, majority, parse_problems
 from core.synthesis.config import SynthesisConfig
 from core.synthesis.generators import Generator, Request
+from core.synthesis.plan import PlannedRequest
+from core.synthesis.stages import SOLVING, WRITING, Stage, StageFn
 
 Row = dict  # one candidate: round, request_idx, problem_idx, target_cluster, problem, solution, ..., reason
-
-
-def problem_prompt(shots: Sequence[str], count: int) -> str:
-    """The exact prompt sent to write new problems from a cluster's examples (shown in the app before launch)."""
-    examples = "\n\n".join(f"Example {i + 1}: {text}" for i, text in enumerate(shots))
-    return PROBLEM_PROMPT.format(examples=examples, count=count)
 
 
 class GeneratorSource:
@@ -39,35 +31,18 @@ class GeneratorSource:
         """What the generator had to say about how it ran (a fallback and its reason)."""
         return list(getattr(self.generator, "notices", []))
 
-    def plan(self, rnd: int, labels: np.ndarray, sparse: np.ndarray, texts: list[str], rng: random.Random,
-             done: set[int]) -> list[list[tuple]]:
-        """Steps of (request index, target cluster, few-shot texts); requests already answered are left out. Targets:
-        the configured target clusters in round 0 (those that exist and have members), else every sparse cluster."""
-        targets = np.flatnonzero(sparse)
-        chosen = self.config.target_clusters
-        if chosen is not None and rnd == 0:
-            present = set(np.unique(labels).tolist())
-            picked = np.array([c for c in chosen if c in present], dtype=np.int64)
-            targets = picked if len(picked) else targets
-        plan = []
-        for q in range(self.config.requests_per_round):
-            target = int(targets[q % len(targets)]) if len(targets) else int(rng.randrange(int(labels.max()) + 1))
-            members = list(np.flatnonzero(labels == target))
-            shots = [texts[i] for i in rng.sample(members, min(self.config.few_shot, len(members)))]
-            plan.append((q, target, shots))
-        todo = [p for p in plan if p[0] not in done]
-        return [todo[i:i + self.config.request_batch] for i in range(0, len(todo), self.config.request_batch)]
-
-    def run(self, rnd: int, step: list[tuple]) -> list[Row]:
+    def run(self, rnd: int, step: list[PlannedRequest], stage: StageFn = lambda s: None) -> list[Row]:
+        """The step's candidate rows: each planned request's prompt sent as is, its problems solved m times."""
         config = self.config
-        requests = [Request((("user", problem_prompt(shots, config.problems_per_request)),),
-                            config.problem_temperature, config.top_p, config.max_problem_tokens, sample=0)
-                    for _, _, shots in step]
+        requests = [Request((("user", planned.prompt),), config.problem_temperature, config.top_p,
+                            config.max_problem_tokens, sample=0) for planned in step]
+        stage(Stage(WRITING, rnd, len(requests), config.rounds))
         replies = self.generator.generate(requests)
         rows: list[Row] = []
         problems = []  # (row index, problem)
-        for (q, target, _), reply in zip(step, replies):
-            base = {"round": rnd, "request_idx": q, "target_cluster": target, "raw_output": reply.text or ""}
+        for planned, reply in zip(step, replies):
+            base = {"round": rnd, "request_idx": planned.index, "target_cluster": planned.target,
+                    "raw_output": reply.text or ""}
             if reply.text is None:
                 rows.append(base | {"problem_idx": -1, "reason": "generation error", "raw_output": reply.error or ""})
                 continue
@@ -80,6 +55,8 @@ class GeneratorSource:
         m = config.solutions_per_problem
         solve = [Request((("user", SOLVE_PROMPT.format(problem=p)),), config.solution_temperature, config.top_p,
                          config.max_solution_tokens, sample=s) for _, p in problems for s in range(m)]
+        if solve:
+            stage(Stage(SOLVING, rnd, len(solve), config.rounds))
         solutions = self.generator.generate(solve) if solve else []
         for n, (row_idx, problem) in enumerate(problems):
             row = rows[row_idx]

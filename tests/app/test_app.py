@@ -378,8 +378,9 @@ def test_live_run_shows_stage_counts_and_each_candidate_in_full(app_workspace):
     from core.synthesis.config import SynthesisConfig
     from core.synthesis.loop import round_clustering
     from core.synthesis.runs import start_run, write_candidates
+    from core.synthesis.plan import round_prompts
+    from core.synthesis.stages import SOLVING, Stage
     from ui import get_runner, get_store
-    from ui.synth_plan import round_prompts
 
     store, fc = get_store(), feature_config()
     name = analysed("live")
@@ -397,16 +398,17 @@ def test_live_run_shows_stage_counts_and_each_candidate_in_full(app_workspace):
     release = threading.Event()
 
     def work(ctx):
-        ctx.progress(1, 2, stage="synthesis", message="solving 2 (problem × sample)")
+        ctx.progress(1, 2, stage="synthesis", message=Stage(SOLVING, 0, 2, 1).text())  # as launch.py writes it
         release.wait(60)
 
     job_id = get_runner().start("synthesize", name, {"run_id": run_id, "generator": "test"}, work)
     try:
         at = new_app("pages/synthesis.py", dataset=name, synth_job=job_id)
-        assert any("solving 2" in (p.proto.text or "") for p in at.get("progress"))
+        assert any("synthesis: round 1 of 1 · solving 2 (problem × sample)" in (p.proto.text or "")
+                   for p in at.get("progress"))
         assert metrics(at) == {"no majority": "1", "parse failure": "1"}
         codes = [c.value for c in at.code]
-        prompt = round_prompts(run_id)[(0, 0)][1]
+        prompt = round_prompts(store, run_id)[(0, 0)][1]
         assert prompt in codes and "I cannot help." in codes and "It is \\boxed{5}" in codes
         assert any("answer: 5" in c.value for c in at.caption)
     finally:

@@ -1,0 +1,188 @@
+"""Launching a synthesis run, the one way the CLI and the app do it: check the settings (settings.check_settings),
+build the generator (or the pool source), name the run and start it as a background job (core/jobs.py) whose
+progress and stage (stages.py) land in the job's row. The app polls that row; the CLI waits for the job and echoes
+its progress on stderr.
+
+A run already going with the same settings is joined, not started twice (the job runner's find-then-insert).
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Callable
+
+from core.data.store import Store
+from core.jobs import JobContext, JobRunner
+from core.synthesis.config import SynthesisConfig
+from core.synthesis.settings import GeneratorSettings, check_settings, generator_problems
+from core.synthesis.stages import Stage
+
+JOB_KIND = "synthesize"
+JOB_STAGE = "synthesis"  # the job's one stage; the loop's own stages are its messages (stages.py says why)
+Echo = Callable[[int, int, str], None]  # (done, total, the current stage in words): the CLI's progress printer
+
+
+class RunFailed(RuntimeError):
+    """The run ended 'failed' (every request of a round failed: a wrong key, say); the job fails with its reason,
+    and `summary` is the run's summary."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("error") or "the synthesis run failed")
+        self.summary = summary
+
+
+def make_source(store: Store, config: SynthesisConfig, generator: GeneratorSettings | None):
+    """(generator or None, the source's name): the name is part of the run id (a generator's backend and model,
+    or pool:NAME). Raises ValueError on settings check_settings refuses."""
+    from core.synthesis.generators import make_generator
+    from core.synthesis.sources import PoolSource
+
+    if config.source == "pool":
+        return None, PoolSource(store, config).name
+    if generator is None:
+        raise ValueError("No generator set: pick the embedded model or an OpenAI-compatible endpoint.")
+    gen = make_generator(store, generator.kind, model=generator.model, base_url=generator.base_url,
+                         api_key=generator.api_key, **generator.client_options())
+    return gen, gen.name
+
+
+def source_name(store: Store, config: SynthesisConfig, generator: GeneratorSettings | None) -> str | None:
+    """The source's name without starting anything (a preview's run id); None while the settings are incomplete."""
+    if config.source == "generator" and (generator is None or generator_problems(generator)):
+        return None
+    try:
+        return make_source(store, config, generator)[1]
+    except (ValueError, KeyError):
+        return None
+
+
+@dataclasses.dataclass
+class Launched:
+    """A launched (or joined) run: its job and run ids; `wait` blocks until the job ends."""
+
+    job_id: str
+    run_id: str
+    source_name: str
+    runner: JobRunner = dataclasses.field(repr=False)
+    work: "_RunWork" = dataclasses.field(repr=False)
+
+    def wait(self, timeout: float | None = None) -> dict:
+        """The run's summary once its job ends; a failed run raises RunFailed (with the summary), any other error of
+        the work is raised again here as it was raised in the job."""
+        job = self.runner.wait(self.job_id, timeout)
+        if self.work.error is not None:
+            raise self.work.error
+        if self.work.summary is not None:
+            return self.work.summary
+        if job is not None and job.active:
+            raise TimeoutError(f"the synthesis job {self.job_id} is still {job.status} after {timeout} s")
+        if job is not None and job.status == "done" and isinstance(job.result, dict):
+            return job.result  # a joined run: the other launch's summary
+        raise RuntimeError(f"the synthesis job ended {job.status if job else 'unknown'}"
+                           + (f": {job.error.splitlines()[0]}" if job and job.error else ""))
+
+
+class JobRow:
+    """The run's progress and current stage, written to its job's row. JobContext drops a plain write that comes
+    within 0.2 s of the previous one; a stage that arrives that soon is written once the window has passed (one
+    pending write at most), so a long stage never shows as the quick one before it."""
+
+    WINDOW = 0.25  # seconds: more than JobContext's throttle, so every write this makes lands
+
+    def __init__(self, ctx: JobContext):
+        self.ctx, self.lock = ctx, threading.Lock()
+        self.done, self.total, self.text = 0, 1, ""
+        self.written = time.monotonic()  # the job's first write (its stage) was just made
+        self.pending: threading.Timer | None = None
+
+    def progress(self, done: int, total: int) -> None:
+        with self.lock:
+            self.done, self.total = done, max(total, 1)
+        self._write()
+
+    def stage(self, event: Stage) -> None:
+        with self.lock:
+            self.text = event.text()
+        self._write()
+
+    def _write(self, force: bool = False) -> None:
+        with self.lock:
+            wait = self.WINDOW - (time.monotonic() - self.written)
+            if wait > 0 and self.done < self.total and not force:
+                if self.pending is None:
+                    self.pending = threading.Timer(wait, self._flush)
+                    self.pending.daemon = True
+                    self.pending.start()
+                return
+            self.written = time.monotonic()
+            done, total, text = self.done, self.total, self.text
+        self.ctx.progress(done, total, message=text)
+
+    def _flush(self) -> None:
+        with self.lock:
+            self.pending = None
+        self._write(force=True)  # the window has passed: JobContext takes it
+
+    def close(self) -> None:
+        """Wait for the pending write, if any (a quarter of a second at most)."""
+        with self.lock:
+            pending = self.pending
+        if pending is not None:
+            pending.join()
+
+
+class _RunWork:
+    """The job's work: the loop, its progress and stages written to the job's row (and echoed)."""
+
+    def __init__(self, store, dataset, config, generator, feature_config, compute, echo: Echo | None):
+        self.store, self.dataset, self.config, self.generator = store, dataset, config, generator
+        self.feature_config, self.compute, self.echo = feature_config, compute, echo
+        self.summary: dict | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self, ctx: JobContext) -> dict:
+        from core.synthesis.loop import run_synthesis
+
+        ctx.progress(0, 1, stage=JOB_STAGE, message="starting")
+        row = JobRow(ctx)
+
+        def progress(done: int, total: int) -> None:
+            row.progress(done, total)
+            if self.echo:
+                self.echo(done, total, row.text)
+
+        try:
+            summary = run_synthesis(self.store, self.dataset, self.config, self.generator, self.feature_config,
+                                    progress=progress, should_cancel=ctx.cancelled, compute=self.compute,
+                                    stage=row.stage)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            row.close()
+        self.summary = summary
+        if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
+            self.error = RunFailed(summary)
+            raise self.error
+        return summary
+
+
+def launch(store: Store, runner: JobRunner, dataset: str, config: SynthesisConfig,
+           generator: GeneratorSettings | None, feature_config, *, compute=None, echo: Echo | None = None) -> Launched:
+    """Check the settings, build the source, name the run and start it as a job (or join the same run's job).
+    Raises ValueError with every problem of the settings, in words, before anything starts."""
+    from core.synthesis.runs import start_run
+
+    problems = check_settings(store, dataset, config, generator)
+    if problems:
+        raise ValueError(" ".join(problems))
+    gen, name = make_source(store, config, generator)
+    run_id = start_run(store, dataset, config, name, feature_config)
+    work = _RunWork(store, dataset, config, gen, feature_config, compute, echo)
+    params = {"run_id": run_id, "generator": name}  # never the key: a job's params are stored in DuckDB
+    job_id = runner.start(JOB_KIND, dataset, params, work)
+    return Launched(job_id, run_id, name, runner, work)
+
+
+__all__ = ["Echo", "JOB_KIND", "Launched", "RunFailed", "launch", "make_source", "source_name"]
