@@ -178,7 +178,7 @@ def synthesis_map(dataset: str, run_id: str):
     """The pool's cached map with the run's accepted samples placed on it (None if no map)."""
     import numpy as np
 
-    from core.analysis.gradient_map import latest_map
+    from core.analysis.cache import latest_map
     from core.features.compute import feature_config
     from core.plots import map_figure
 

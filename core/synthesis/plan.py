@@ -118,7 +118,8 @@ def seed_clusters(store: Store, dataset: str, config: SynthesisConfig, feature_c
 
 def _map_words(store: Store, dataset: str, feature_config, config: SynthesisConfig, labels: np.ndarray) -> dict:
     from core.analysis.clusters import ClusterConfig
-    from core.analysis.gradient_map import MapConfig, find_cached_map
+    from core.analysis.cache import find_cached_map
+    from core.analysis.layout import MapConfig
     from core.analysis.summaries import cached_summaries, guess_label_columns
 
     cc = ClusterConfig(k=config.k, seed=config.seed, rule=config.rule)

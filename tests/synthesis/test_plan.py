@@ -65,3 +65,21 @@ def test_the_cost_estimate_counts_every_request():
     cost = plan.cost_estimate(SynthesisConfig(rounds=2, requests_per_round=8), "x" * 400, 200)
     assert cost["problem requests"] == 16 and cost["solve requests"] == 16 * 2 * 3
     assert cost["requests"] == 16 + 96 and cost["completion tokens (at most)"] == 16 * 384 + 96 * 384
+
+
+def test_the_seed_clusters_take_their_words_from_the_same_clustering_s_map(store):
+    """Round 0's clustering is the Gradient space map's when the settings match: its cluster words name the clusters
+    to pick; under another rule there is no such map and no words (never another clustering's)."""
+    from core.data.datasets import ingest
+    from tests.app.fakes import fake_analyse
+    from tests.helpers import DATA
+    from ui.analysis import PageOptions
+
+    ingest(store, DATA / "mixture_24.jsonl", name="m")
+    options = PageOptions()
+    fake_analyse(store, "m", options)
+    fc = options.feature_config()
+    same = plan.seed_clusters(store, "m", SynthesisConfig(rule=options.rule), fc)
+    assert set(same.words) == set(range(same.k)) and all(same.words.values())
+    other = plan.seed_clusters(store, "m", SynthesisConfig(rule="paper" if options.rule != "paper" else "mass"), fc)
+    assert other.words == {}
