@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.estimate import Estimate, cached_estimate, peek_estimate, sample_dataset
+from core.analysis.estimate import Estimate, estimate, peek_estimate, remember_estimate, sample_dataset
 from ui.analysis import PageOptions, start_analysis
 from ui.state import get_store, select_dataset
 
@@ -13,8 +13,10 @@ SAMPLE_ROWS = 1_000
 
 def run_estimate(dataset: str, opts: PageOptions) -> Estimate:
     """Times a probe batch of the dataset's own rows (their features are kept) and remembers the answer."""
+    store, config = get_store(), opts.feature_config()
     with st.spinner("Timing a probe batch of 8 rows (the model loads first, ~20-30 s the first time)…"):
-        return cached_estimate(get_store(), dataset, opts.feature_config())
+        est = estimate(store, dataset, config)
+    return remember_estimate(store, dataset, config, est)
 
 
 def not_analysed(dataset: str, opts: PageOptions, n: int) -> None:

@@ -251,3 +251,16 @@ def test_the_featuriser_the_ray_engine_and_the_layout_give_unit_rows_rows_and_re
     np.testing.assert_allclose(take_unit(X, np.arange(12)), unit_rows(X), atol=1e-7)
     with pytest.raises(ValueError, match=r"all zeros.*row 5"):
         fill_half_rows([zero[:4], zero[4:]], 12, DIM)
+
+
+def test_a_remembered_estimate_is_found_for_the_same_rows_and_features_only(store):
+    from core.analysis.estimate import Estimate, peek_estimate, remember_estimate
+
+    add_dataset(store, "a", features=False)
+    est = Estimate(6, 2, 0.5, 3.0)
+    assert peek_estimate(store, "a", CFG) is None
+    remember_estimate(store, "a", CFG, est)
+    assert peek_estimate(store, "a", CFG) == est
+    assert peek_estimate(store, "a", dataclasses.replace(CFG, dim=16)) is None
+    store.mark("a", ["r0"], "exclude")  # another set of kept rows
+    assert peek_estimate(store, "a", CFG) is None
