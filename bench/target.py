@@ -162,7 +162,7 @@ def contamination(store, config, parts, target: str) -> dict:
     truth = {}  # (eval row, training row) -> kind of planted copy
     for c, (_, _, kind, j) in enumerate(parts["planted"]):
         truth[(e_index[f"eval-{j}"], t_index[f"planted-{n_pool + c}"])] = kind
-    out = {"seconds": round(seconds, 2), "signals": {}}
+    out = {"seconds": round(seconds, 2), "gradient_threshold": round(found.gradient_threshold, 4), "signals": {}}
     for signal in (*KINDS, "any"):
         pred = {(h.eval_index, h.train_index) for h in found.hits if signal == "any" or signal in h.signals}
         copies = {p for p, k in truth.items() if k != "numbers"}
@@ -209,7 +209,7 @@ def cli(workspace: str, max_length: int, k: int, target: str) -> dict:
             kinds: dict[str, int] = {}
             for h in got["contaminated"]:
                 kinds[h["kind"]] = kinds.get(h["kind"], 0) + 1
-            got = {k2: got[k2] for k2 in ("coverage", "threshold", "contaminated_eval_rows",
+            got = {k2: got[k2] for k2 in ("coverage", "threshold", "gradient_threshold", "contaminated_eval_rows",
                                            "contaminating_train_rows", "n_train", "n_eval")} | {
                 "uncovered": len(got["uncovered"]), "uncovered_clusters": len(got["uncovered_clusters"]),
                 "contaminated_by_kind": kinds, "contaminated_first": got["contaminated"][:2]}
@@ -311,6 +311,7 @@ def report(r: dict) -> None:
             "toward", "toward_blend_0.5", "diversity", "mean_alignment", "random")), file=sys.stderr)
     for name, d in r["definitions"].items():
         print(f"coverage by {name:12} {d}", file=sys.stderr)
+    print(f"contamination: gradient threshold {r['contamination']['gradient_threshold']}", file=sys.stderr)
     for signal, row in r["contamination"]["signals"].items():
         print(f"contamination {signal:10} {row}", file=sys.stderr)
 

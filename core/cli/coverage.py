@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--k", type=positive_int, default=None, help="eval clusters for the uncovered regions (default m/10)")
     p.add_argument("--minhash", type=unit_float, default=None, help="Jaccard at or above which texts are copies")
     p.add_argument("--gradient-threshold", type=unit_float, default=None,
-                   help="cosine at or above which rows are gradient near-duplicates (default: dedup's)")
+                   help="cosine at or above which rows are gradient near-duplicates (default: dedup's 0.85, raised to "
+                        "where the training rows' own nearest neighbours sit, at most 0.95)")
     p.add_argument("--exclude-contaminated", action="store_true",
                    help="tag the training copies 'contaminates:EVAL' and exclude them (undo: tag NAME --undo ID), "
                         "then measure coverage without them")
@@ -67,8 +68,9 @@ def contamination_config(args):
     fields = {}
     if getattr(args, "minhash", None) is not None:
         fields["minhash_threshold"] = args.minhash
-    if getattr(args, "gradient_threshold", None) is not None:
+    if getattr(args, "gradient_threshold", None) is not None:  # given: used as is
         fields["gradient_threshold"] = args.gradient_threshold
+        fields["adaptive"] = False
     return ContaminationConfig(**fields)
 
 
@@ -94,6 +96,7 @@ def coverage(args, store) -> int:
     out = {"dataset": args.name, "eval": args.eval_name, **result.to_json(eval_ids, train_ids),
            "definition": DEFINITION if args.threshold is None else f"nearest training row at cosine >= {args.threshold}",
            "contaminated": contaminated, "contaminated_eval_rows": len(found.eval_indices()),
+           "gradient_threshold": None if found.gradient_threshold is None else round(found.gradient_threshold, 4),
            "contaminating_train_rows": len(found.train_indices()), "excluded": excluded,
            "n_train": len(train_ids), "n_eval": len(eval_ids), "config_key": train_config.key(),
            "seconds": round(time.perf_counter() - started, 2)}

@@ -98,3 +98,24 @@ def test_cli_excludes_the_training_copies_and_the_exclusion_can_be_undone(worksp
     capsys.readouterr()
     assert main(["coverage", "train", "--eval", "ev", "--features", "g", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_train"] == 40
+
+
+def test_where_training_rows_crowd_above_the_dedup_threshold_the_gradient_signal_rises_with_them():
+    """40 training rows at cosine 0.92 from one another (a crowded region): an eval row at 0.90 to all of them is no
+    copy there, while one at 0.98 to a single row is; a fixed 0.85 would flag both, a fixed cap keeps it <= 0.95."""
+    from core.analysis.contamination import ContaminationConfig
+
+    d, a = 64, np.sqrt(0.92)
+    eye = np.eye(d, dtype=np.float32)
+    T = np.stack([a * eye[0] + np.sqrt(1 - a * a) * eye[1 + i] for i in range(40)])
+    a2 = 0.90 / a
+    E = np.stack([a2 * eye[0] + np.sqrt(1 - a2 * a2) * eye[50], 0.98 * T[5] + np.sqrt(1 - 0.98 ** 2) * eye[51]])
+    rng = random.Random(1)
+    train, evals = [problem(rng) for _ in range(40)], [problem(rng) for _ in range(2)]
+    found = find_contamination(evals, train, E, T)
+    assert found.gradient_threshold == pytest.approx(0.92, abs=1e-4)
+    assert [(h.eval_index, h.train_index, h.kind) for h in found.hits] == [(1, 5, "gradient")]
+    fixed = find_contamination(evals, train, E, T, ContaminationConfig(adaptive=False))
+    assert fixed.gradient_threshold == 0.85 and {h.eval_index for h in fixed.hits} == {0, 1}
+    T_tight = np.stack([np.sqrt(0.99) * eye[0] + 0.1 * eye[1 + i] for i in range(40)])  # crowded at 0.99: capped
+    assert find_contamination(evals, train, E, T_tight).gradient_threshold == pytest.approx(0.95)

@@ -142,3 +142,28 @@ def test_cli_coverage_json_and_refusal_of_another_feature_set(workspace, tmp_pat
     assert main(["coverage", "train", "--eval", "ev", "--eval-features", "g", "--json"]) == 2  # model vs imported
     err = capsys.readouterr().err
     assert "not comparable" in err and "model:" in err
+
+
+def test_cli_coverage_and_select_toward_with_the_real_model(workspace, tmp_path):
+    """The one real-model run (light features): 8 GSM8K rows as training, 3 eval rows of which one is an exact copy
+    of a training row and one that row reworded; the JSON has the issue's shape and finds the copies (select --toward
+    is run through the CLI on imported vectors in test_target_selection.py)."""
+    from tests.helpers import DATA, run_cli
+
+    rows = [json.loads(line) for line in open(DATA / "gsm8k_8.jsonl")]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:6]))
+    q, a = rows[2]["question"], rows[2]["answer"]
+    evals = [{"question": q, "answer": a}, {"question": "Here is a problem for you. " + q, "answer": a},
+             {"question": rows[7]["question"], "answer": rows[7]["answer"]}]
+    (tmp_path / "ev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
+    for name in ("train", "ev"):
+        assert run_cli(workspace, "ingest", tmp_path / f"{name}.jsonl", "--name", name).returncode == 0
+    res = run_cli(workspace, "coverage", "train", "--eval", "ev", "--json", light=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert {"dataset", "eval", "coverage", "per_eval", "uncovered", "contaminated"} <= set(out)
+    assert 0 <= out["coverage"] <= 1 and len(out["per_eval"]) == 3
+    kinds = {(h["eval_id"], h["kind"]) for h in out["contaminated"]}
+    ev_ids = [p["id"] for p in out["per_eval"]]
+    assert (ev_ids[0], "exact") in kinds and ev_ids[1] in {e for e, _ in kinds}
+    assert out["per_eval"][0]["similarity"] == pytest.approx(1.0, abs=1e-4)
