@@ -75,7 +75,8 @@ def rows_of(args) -> dict:
     for k, kind in enumerate(COPY_KINDS):
         for j in order[k * args.planted:(k + 1) * args.planted]:
             q, a = evals[j]
-            copy = (q, a) if kind == "exact" else reworded(q, a, rng) if kind == "reworded" else numbers_changed(q, a, rng)
+            make = {"reworded": reworded, "numbers": numbers_changed}.get(kind)
+            copy = (q, a) if make is None else make(q, a, rng)
             planted.append((*copy, kind, j))
     return {"pool": pool, "eval": evals, "planted": planted}
 

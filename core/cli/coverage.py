@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--eval-features", help="the eval set's imported feature set (default: the same as NAME's)")
     p.add_argument("--threshold", type=unit_float, default=None,
                    help="cosine that covers an eval row (default: the eval set's median within-set neighbour cosine)")
-    p.add_argument("--k", type=positive_int, default=None, help="eval clusters for the uncovered regions (default m/10)")
+    p.add_argument("--k", type=positive_int, default=None,
+                   help="eval clusters for the uncovered regions (default m/10)")
     p.add_argument("--minhash", type=unit_float, default=None, help="Jaccard at or above which texts are copies")
     p.add_argument("--gradient-threshold", type=unit_float, default=None,
                    help="cosine at or above which rows are gradient near-duplicates (default: dedup's 0.85, raised to "
@@ -94,7 +95,8 @@ def coverage(args, store) -> int:
         train_ids, T = store.load_features(args.name, train_config.key(), train_config.dim)  # the kept rows
     result = measure(T, E, CoverageConfig(threshold=args.threshold, k=args.k, seed=args.seed))
     out = {"dataset": args.name, "eval": args.eval_name, **result.to_json(eval_ids, train_ids),
-           "definition": DEFINITION if args.threshold is None else f"nearest training row at cosine >= {args.threshold}",
+           "definition": (DEFINITION if args.threshold is None
+                          else f"nearest training row at cosine >= {args.threshold}"),
            "contaminated": contaminated, "contaminated_eval_rows": len(found.eval_indices()),
            "gradient_threshold": None if found.gradient_threshold is None else round(found.gradient_threshold, 4),
            "contaminating_train_rows": len(found.train_indices()), "excluded": excluded,
