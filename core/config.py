@@ -13,6 +13,10 @@ FEATURE_CODE_VERSION = 2
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 
+# The fewest rows with features an analysis can map (clusters and a 2-D layout): ingest warns below it, the Gradient
+# space page says so instead of starting an analysis that would fail.
+MIN_MAP_ROWS = 3
+
 
 def stable_hash(payload: object, *, length: int = 16) -> str:
     """sha256 of the canonical JSON form of payload (sorted keys), truncated."""

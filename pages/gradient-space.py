@@ -4,8 +4,9 @@ rows, and what each sparse rule finds here."""
 import streamlit as st
 
 from core.analysis.analyse import cached_overview
+from core.config import MIN_MAP_ROWS
 from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job
-from ui.analysis import recluster_in_place
+from ui.analysis import recluster_in_place, stop_after_failure
 from ui.clusters import clusters_section, rules_section
 from ui.insight import contributions, curve_section, metrics_row
 from ui.mapdata import find_map_cached, map_data, summaries
@@ -36,6 +37,12 @@ if overview is None or coverage < n:
     st.stop()
 config_key = overview["config_key"]
 gmap = find_map_cached(dataset, config_key, opts.dim, opts.cluster_config(), opts.seed)
+if gmap is None and coverage < MIN_MAP_ROWS:
+    st.warning(f"**{dataset}** has {coverage} rows with features: a map needs at least {MIN_MAP_ROWS}. Add rows "
+               "(or include excluded ones) to see its clusters and map.")
+    st.stop()
+if gmap is None and stop_after_failure(dataset, opts):
+    st.stop()  # the last analysis failed: its error and a Retry button, never a new job on a rerun
 if gmap is None:  # only k, the rule or its threshold changed: cluster the cached features again
     if not recluster_in_place(dataset, opts, coverage, config_key):
         st.rerun()  # too big for the page: the analyse job does it (every feature is cached), its panel shows

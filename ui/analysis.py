@@ -3,6 +3,7 @@ starting, re-clustering and finding the analyse job."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,7 @@ from core.analysis.analyse import AnalysisOptions, run_analysis
 from core.analysis.clusters import ClusterConfig
 from core.analysis.sparsity import RULES
 from core.config import DEFAULT_MODEL
+from core.jobs import Job, list_jobs
 from ui.state import get_runner, get_store, warm_up_umap_in_background
 
 RULE_DEFAULTS = ClusterConfig()
@@ -194,6 +196,31 @@ def active_job_id(dataset: str) -> str | None:
     if job is None or not job.active or job.dataset != dataset:
         job = runner.find_active("analyse", dataset)
     return job.id if job else None
+
+
+def failed_analysis(dataset: str, opts: AnalysisOptions) -> Job | None:
+    """The newest analyse job of this dataset under these options, when it failed (None when it did not, or there
+    is none): after a failure nothing starts another by itself."""
+    wanted = json.loads(json.dumps(job_params(opts), sort_keys=True))
+    for job in list_jobs(get_store(), dataset=dataset, limit=50):  # newest first
+        if job.kind == "analyse" and job.params == wanted:
+            return job if job.status == "failed" else None
+    return None
+
+
+def stop_after_failure(dataset: str, opts: AnalysisOptions) -> bool:
+    """When the last analysis under these options failed: its error and an explicit Retry, and True (the page
+    stops: a rerun never restarts a failed analysis; only the button does)."""
+    job = failed_analysis(dataset, opts)
+    if job is None:
+        return False
+    if st.query_params.get("job") != job.id:  # show_finished_job has said it already for the URL's job
+        st.error(f"The last analysis of {dataset} with these settings failed: "
+                 f"{job.error.splitlines()[0] if job.error else 'unknown error'}")
+    if st.button("Retry the analysis", type="primary", key=f"retry-analyse-{dataset}"):
+        start_analysis(dataset, opts)
+        st.rerun()
+    return True
 
 
 INLINE_RECLUSTER_ROWS = 20_000  # k-means + 10-NN + mass on cached features: seconds up to here

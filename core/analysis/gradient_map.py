@@ -15,6 +15,7 @@ import numpy as np
 from core.analysis import cache
 from core.analysis.clusters import ClusterConfig, cluster
 from core.analysis.layout import Layout, MapConfig, StageFn, fit_layout, pca_layout
+from core.config import MIN_MAP_ROWS
 from core.data.store import Store
 
 # names other modules import from here (their homes: cache.py and layout.py)
@@ -85,8 +86,8 @@ def build_map(store: Store, dataset: str, config_key: str, dim: int, *,
     stage = stage or (lambda s, f: None)
     stage("loading features", 0.0)
     ids, X = load_map_features(store, dataset, config_key, dim, view)
-    if len(ids) < 3:
-        raise ValueError(f"{dataset}: {len(ids)} rows have features; a map needs at least 3")
+    if len(ids) < MIN_MAP_ROWS:
+        raise ValueError(f"{dataset}: {len(ids)} rows have features; a map needs at least {MIN_MAP_ROWS}")
     from core.analysis.quality import quality_state, read_quality
 
     content = cache.content_part(store, dataset, len(ids), view)

@@ -1,0 +1,155 @@
+"""AppTests of issue 21's guards on Gradient space: a failed analysis is never restarted by a rerun (its error and a
+Retry button only), and a dataset too small for a map is told so and starts no job (the upload's guards:
+test_upload_guards.py).
+
+No model: features and embeddings are written straight into the workspace (tests/app/fakes.py)."""
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.fakes import fake_analyse, fake_losses, grouped_vectors
+from tests.conftest import DATA, ROOT
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("guards-ws")
+    old = os.environ.get("PRISM_HOME")
+    os.environ["PRISM_HOME"] = str(ws)
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield ws
+    from ui import get_runner
+
+    for (job_id,) in get_runner().store.query("SELECT id FROM jobs WHERE status IN ('queued','running')"):
+        get_runner().wait(job_id, timeout=120)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    if old is None:
+        os.environ.pop("PRISM_HOME", None)
+    else:
+        os.environ["PRISM_HOME"] = old
+
+
+def open_page(page: str, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun(at: AppTest, times: int) -> AppTest:
+    for _ in range(times):
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def jobs_of(dataset: str) -> list[tuple[str, str]]:
+    from core.jobs import list_jobs
+    from ui import get_store
+
+    return [(j.kind, j.status) for j in list_jobs(get_store(), dataset=dataset)]
+
+
+def wait_all() -> None:
+    from ui import get_runner
+
+    for (job_id,) in get_runner().store.query("SELECT id FROM jobs WHERE status IN ('queued','running')"):
+        get_runner().wait(job_id, timeout=120)
+
+
+def tiny(name: str, rows: int = 2) -> str:
+    """A dataset of `rows` rows with features, embeddings and losses written (what the analysis would compute)."""
+    from core.data.datasets import ingest
+    from core.features.embeddings import EMBEDDING_DIM, EMBEDDING_KEY
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    store = get_store()
+    path = DATA / "mixture_24.jsonl"
+    small = store.path.parent / f"{name}.jsonl"
+    small.write_text("".join(path.read_text().splitlines(keepends=True)[:rows]))
+    ingest(store, small, name=name)
+    config = PageOptions().feature_config()
+    samples = store.samples(name)
+    store.register_config(config)
+    store.write_features(config, [s.content_hash for s in samples], grouped_vectors(["a"] * rows, config.dim))
+    store.write_vectors(EMBEDDING_KEY, EMBEDDING_DIM, [s.content_hash for s in samples],
+                        grouped_vectors(["a"] * rows, EMBEDDING_DIM, 1))
+    fake_losses(store, name, config)
+    return name
+
+
+def test_two_rows_the_upload_job_fails_once_and_reruns_start_none(ws):
+    """The issue's case: an analysis of a 2-row dataset fails ('a map needs at least 3'); opening Gradient space and
+    rerunning it many times starts no other job."""
+    from core.analysis.analyse import run_analysis
+    from ui import get_runner, get_store
+    from ui.analysis import PageOptions, job_params
+
+    name = tiny("two-rows")
+    opts = PageOptions()
+    store = get_store()
+    job_id = get_runner().start("analyse", name, job_params(opts), lambda ctx: run_analysis(store, name, opts, ctx))
+    assert get_runner().wait(job_id, timeout=120).status == "failed"  # as the Data page's upload started it
+    at = rerun(open_page("pages/gradient-space.py", dataset=name, job=job_id), 6)
+    wait_all()
+    assert jobs_of(name) == [("analyse", "failed")]
+    shown = " ".join(e.value for e in list(at.warning) + list(at.error))
+    assert "at least 3" in shown
+
+
+def test_a_failed_analysis_shows_retry_and_is_never_restarted_by_a_rerun(ws, monkeypatch):
+    """Any failed analysis (here one made to fail on a dataset big enough): reruns show its error and a Retry
+    button, and start nothing; only Retry starts a job."""
+    import ui.analysis
+
+    name = "fails"
+    from core.data.datasets import ingest
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    store = get_store()
+    ingest(store, DATA / "mixture_24.jsonl", name=name)
+    fake_analyse(store, name, PageOptions(), seed=1)
+
+    def boom(*args, **kwargs):
+        raise ValueError("planted failure")
+
+    monkeypatch.setattr(ui.analysis, "run_analysis", boom)
+    monkeypatch.setattr(ui.analysis, "INLINE_RECLUSTER_ROWS", 0)  # a new k goes to the analyse job
+    at = open_page("pages/gradient-space.py", dataset=name, k="5")
+    wait_all()
+    rerun(at, 5)
+    wait_all()
+    rerun(at, 3)
+    assert jobs_of(name) == [("analyse", "failed")]
+    assert any("planted failure" in e.value for e in at.error)
+    retry = next(b for b in at.button if b.label == "Retry the analysis")
+    retry.click()
+    rerun(at, 1)
+    wait_all()
+    assert jobs_of(name) == [("analyse", "failed"), ("analyse", "failed")]  # the button, and only it, started one
+
+
+def test_a_tiny_dataset_opened_in_gradient_space_starts_no_job(ws):
+    from core.analysis.analyse import run_analysis
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    name = tiny("tiny-scored")
+    store = get_store()
+    with pytest.raises(ValueError, match="at least 3"):
+        run_analysis(store, name, PageOptions())  # the scores are stored; the map cannot be
+    at = rerun(open_page("pages/gradient-space.py", dataset=name), 3)
+    assert jobs_of(name) == []
+    assert any("at least 3" in w.value for w in at.warning)
