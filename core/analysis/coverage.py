@@ -137,3 +137,22 @@ def coverage_at(T: np.ndarray, E: np.ndarray, threshold: float) -> float:
         return 0.0
     sims, _ = nearest_rows(T, E, 1)
     return float((sims[:, 0] >= threshold - 1e-6).mean())
+
+
+def coverage_curve(X: np.ndarray, E: np.ndarray, threshold: float, *, base: np.ndarray | None = None,
+                   points: int = 10) -> dict[str, list]:
+    """Coverage of E by `base` plus the first k rows of X (X in the order chosen), at `points` budgets up to len(X):
+    {"k": [...], "coverage": [...]} (the data of a coverage-against-budget curve)."""
+    best = np.full(len(E), -np.inf, np.float32)
+    Eu = unit(E)
+    if base is not None and len(base):
+        best = nearest_rows(base, E, 1)[0][:, 0]
+    ks = sorted({int(round(len(X) * (i + 1) / points)) for i in range(points)} - {0})
+    out, done = {"k": [], "coverage": []}, 0
+    for k in ks:
+        if k > done:
+            best = np.maximum(best, (unit(X[done:k]) @ Eu.T).max(axis=0))
+            done = k
+        out["k"].append(k)
+        out["coverage"].append(round(float((best >= threshold - 1e-6).mean()), 4))
+    return out

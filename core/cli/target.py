@@ -10,7 +10,7 @@ import numpy as np
 
 def select_toward(args, store) -> int:
     from core.analysis.contamination import find_contamination
-    from core.analysis.coverage import coverage_at, within_eval_nearest
+    from core.analysis.coverage import coverage_at, coverage_curve, within_eval_nearest
     from core.analysis.quality import read_quality
     from core.analysis.selection import greedy, random_pick
     from core.analysis.target_selection import objective, toward
@@ -56,6 +56,9 @@ def select_toward(args, store) -> int:
            "blend": args.blend, "threshold": round(threshold, 4), "selected": measures(picked.indices),
            **{name: measures(idx) for name, idx in baselines.items()},
            "coverage_before": round(coverage_at(base, E, threshold), 4) if len(base) else 0.0,
+           "curve": {"k": coverage_curve(X[picked.indices], E, threshold, base=base)["k"],
+                     **{name: coverage_curve(X[idx], E, threshold, base=base)["coverage"]
+                        for name, idx in (("selected", picked.indices), *baselines.items())}},
            "skipped_contaminated": len(contaminated), "skipped_suspect": skipped_suspect,
            "seconds": round(seconds, 2), "ids": chosen}
     if args.out:

@@ -79,6 +79,17 @@ def test_more_training_rows_of_the_eval_kind_cover_more_and_other_kinds_cover_le
     assert 0.25 < a < b and coverage(other, E).coverage < 0.05
 
 
+def test_the_coverage_curve_counts_the_first_k_rows_with_the_base():
+    from core.analysis.coverage import coverage_curve
+
+    T, E, _ = planted()
+    order = np.array([6, 0, 1, 7, 2, 3, 8, 9, 10, 11])  # u6, pairs 0-1, u7, pairs 2-3, then unrelated rows
+    curve = coverage_curve(T[order], E, 0.9, points=5)
+    assert curve == {"k": [2, 4, 6, 8, 10], "coverage": [0.15, 0.3, 0.5, 0.5, 0.5]}
+    with_base = coverage_curve(T[order[4:]], E, 0.9, base=T[order[:4]], points=2)
+    assert with_base == {"k": [3, 6], "coverage": [0.5, 0.5]}
+
+
 def test_uncovered_rows_and_clusters_are_named():
     T, E, _ = planted()
     ids = [f"e{j}" for j in range(20)]

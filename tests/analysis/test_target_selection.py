@@ -105,6 +105,8 @@ def test_cli_select_toward_skips_copies_of_eval_rows_and_beats_the_baselines(wor
     assert out["selected"]["objective"] > out["diversity"]["objective"]
     assert out["selected"]["objective"] > out["random"]["objective"]
     assert out["selected"]["coverage"] >= out["diversity"]["coverage"]
+    assert out["curve"]["k"] == [1, 2, 3] and out["curve"]["selected"][-1] == out["selected"]["coverage"]
+    assert out["curve"]["random"][-1] == out["random"]["coverage"]
     assert main(["select", "pool", "--budget", "3", "--toward", "ev", "--features", "g", "--include-contaminated",
                  "--json"]) == 0
     assert "pool68" in json.loads(capsys.readouterr().out)["ids"]
