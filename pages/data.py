@@ -86,7 +86,8 @@ if upload is not None and st.session_state.get("last_report", (None,))[0] != upl
             st.stop()
         finally:
             bar.empty()
-        start_analysis(name, options())
+        if not summary.get("warnings"):  # too small: an analysis could only fail (the report says why)
+            start_analysis(name, options())
         select_dataset(name)
         st.session_state["last_report"] = (upload.file_id, upload.name, name, summary)
         st.rerun()  # the datasets table above now lists it
@@ -95,8 +96,10 @@ report = st.session_state.get("last_report")
 if report and upload is not None and report[0] == upload.file_id:
     _, file_name, name, summary = report
     st.success(f"**{name}** (from {file_name}): {summary['n']} samples kept ({summary['shape']}), "
-               f"{summary['rejected_rows']} rows rejected, {summary['duplicates']} duplicates skipped. "
-               "Analysis started.")
+               f"{summary['rejected_rows']} rows rejected, {summary['duplicates']} duplicates skipped."
+               + ("" if summary.get("warnings") else " Analysis started."))
+    for warning in summary.get("warnings", []):
+        st.warning(f"**{name}** is {warning}. Add rows to analyse it.")
     if summary["bad_rows"]:
         st.dataframe(pd.DataFrame(summary["bad_rows"]), hide_index=True, width="stretch")
         listed = len(summary["bad_rows"])

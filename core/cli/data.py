@@ -32,6 +32,8 @@ def ingest(args, store) -> int:
         print(f"line {bad['line']}: {bad['reason']}", file=sys.stderr)
     if summary["rejected_rows"] > len(summary["bad_rows"]):
         print(f"... and {summary['rejected_rows'] - len(summary['bad_rows'])} more rejected rows", file=sys.stderr)
+    for warning in summary.get("warnings", []):
+        print(f"warning: {name}: {warning}", file=sys.stderr)
     emit(args, {"dataset": name, **summary},
          f"{name}: {summary['n']} samples ({summary['shape']}), {summary['rejected_rows']} rejected rows, "
          f"{summary['duplicates']} duplicates")

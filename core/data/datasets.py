@@ -5,11 +5,12 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+from core.config import MIN_MAP_ROWS
 from core.data.ingest import RowValidator, sample_batches
 from core.data.readers import FileReader, ReadLimits, check_file, file_sha256, split_name
 from core.data.store import Store
 
-__all__ = ["Progress", "dataset_name_for", "file_sha256", "ingest", "resolve_dataset", "save_upload"]
+__all__ = ["Progress", "dataset_name_for", "file_sha256", "ingest", "resolve_dataset", "save_upload", "size_warnings"]
 
 # progress(rows_done, bytes_done, bytes_total): called after each batch is written (bytes of the file as stored,
 # compressed when it is .gz)
@@ -41,11 +42,20 @@ def ingest(store: Store, path: str | Path, *, name: str | None = None, mapping: 
                 if progress:
                     progress(writer.n, done, reader.bytes_total)
             summary = validator.summary().to_json()  # no valid row: IngestError, and nothing is written
-            summary |= {"file_sha256": reader.sha256(), "mapping": mapping, "file": shown}
+            summary |= {"file_sha256": reader.sha256(), "mapping": mapping, "file": shown,
+                        "minimum_rows": MIN_MAP_ROWS, "warnings": size_warnings(summary["n"])}
             writer.commit(validator.n_bad, summary)
         if progress and done < reader.bytes_total:  # the last bytes: a gzip trailer, blank or bad lines
             progress(validator.n, reader.bytes_total, reader.bytes_total)
     return name, summary
+
+
+def size_warnings(n: int) -> list[str]:
+    """What a dataset of n rows is too small for, with the minimum (an analysis maps it: MIN_MAP_ROWS)."""
+    if n >= MIN_MAP_ROWS:
+        return []
+    return [f"too small to analyse: {n} row{'' if n == 1 else 's'} kept, and an analysis (clusters and the map) "
+            f"needs at least {MIN_MAP_ROWS}"]
 
 
 def _reuse(store: Store, name: str, digest: str, mapping: dict[str, str] | None) -> None:

@@ -121,6 +121,9 @@ class RowValidator:
         self.keep = keep
         self.shape = Shape("mapping", mapping["prompt"], mapping["response"]) if mapping else None
         self.id_col = (mapping or {}).get("id", "id")
+        if mapping:
+            check_text_mapping(mapping, source)
+        self.prompt_has_text = False  # a letter in some kept prompt: else a mapped 'prompt' column is not text
         self.n = self.n_bad = self.n_duplicates = 0
         self.bad_rows: list[BadRow] = []
         self.duplicates: list[tuple[int, str]] = []
@@ -151,6 +154,8 @@ class RowValidator:
             if len(self.duplicates) < self.keep:
                 self.duplicates.append((line, self._seen[digest]))
             return None
+        if not self.prompt_has_text:
+            self.prompt_has_text = any(c.isalpha() for c in prompt)
         chash = digest.hex()
         sid = sid or chash[:16]
         if sid in self._ids:  # a repeated id with other content: keep the row, make its id unique
@@ -172,12 +177,27 @@ class RowValidator:
             bad = self.bad_rows
             detail = f" ({self.n_bad} bad rows; first: line {bad[0].line}: {bad[0].reason})" if bad else ""
             if self.shape is None and not bad:
-                raise IngestError(f"{self.source}: the file holds no rows")
+                raise IngestError(f"{self.source} is empty: the file holds no rows")
             hint = "" if self.shape else (" — expected one of: messages, "
                                           + ", ".join(f"{p}/{r}" for p, r in KNOWN_SHAPES) + "; or give a column mapping")
             raise IngestError(f"{self.source}: no valid rows{detail}{hint}")
+        if not self.prompt_has_text and self.shape and self.shape.name == "mapping":  # a known shape names its text
+            column = self.shape.prompt
+            raise IngestError(f"{self.source}: the prompt column {column!r} holds no text in any of its {self.n} "
+                              "rows (numbers or symbols only): map a column of text as the prompt")
         return IngestSummary(self.n, self.shape.name if self.shape else "unknown", self.n_bad, tuple(self.bad_rows),
                              self.n_duplicates, tuple(self.duplicates))
+
+
+def check_text_mapping(mapping: dict[str, str], source: str = "rows") -> None:
+    """A mapping must name two text columns: the same column twice, or the rows' id column as text, is refused."""
+    prompt, response, id_col = mapping["prompt"], mapping["response"], mapping.get("id", "id")
+    if prompt == response:
+        raise IngestError(f"{source}: the prompt and the response are both mapped to {prompt!r}: pick two columns")
+    for role, col in (("prompt", prompt), ("response", response)):
+        if col.strip().lower() == id_col.strip().lower():
+            raise IngestError(f"{source}: {col!r} is the rows' id column, not text: map a column of text as the "
+                              f"{role} (no text column is mapped)")
 
 
 def sample_batches(records: Iterable[tuple[int, Any]], validator: RowValidator, *,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data.ingest import detect_shape
-from core.data.readers import BadRecord, FileReader, ReadLimits
+from core.data.readers import BadRecord, FileReader, IngestError, ReadLimits
 
 MAX_CELL_CHARS = 500  # a 10 MB field is fine to ingest, not to draw in a table
 MAX_SCANNED = 1_000  # records looked at before giving up on finding `limit` good ones
@@ -43,6 +43,9 @@ def peek_columns(path: str | Path, *, limit: int = 5, display_name: str | None =
                 rows.append({str(k): _cell(v) for k, v in row.items()})
             if len(rows) >= limit or scanned >= MAX_SCANNED:
                 break
+    if not rows and not skipped:  # nothing at all: say so, rather than a preview and a mapping form of nothing
+        raise IngestError(f"{reader.name} is empty: it holds no rows"
+                          + (" (0 bytes)" if reader.bytes_total == 0 else " (only a header or blank lines)"))
     shape = detect_shape(columns)
     return Preview(columns, rows, skipped, shape.name if shape else None)
 

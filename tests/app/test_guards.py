@@ -1,6 +1,6 @@
-"""AppTests of issue 21's guards on Gradient space: a failed analysis is never restarted by a rerun (its error and a
-Retry button only), and a dataset too small for a map is told so and starts no job (the upload's guards:
-test_upload_guards.py).
+"""AppTests of issue 21's guards: a failed analysis is never restarted by a rerun (its error and a Retry button only),
+a dataset too small for a map is told so and starts no job, and at upload a mapping without text is refused, an
+empty file says it is empty and a too-small file is told so (no analysis started).
 
 No model: features and embeddings are written straight into the workspace (tests/app/fakes.py)."""
 import os
@@ -153,3 +153,39 @@ def test_a_tiny_dataset_opened_in_gradient_space_starts_no_job(ws):
     at = rerun(open_page("pages/gradient-space.py", dataset=name), 3)
     assert jobs_of(name) == []
     assert any("at least 3" in w.value for w in at.warning)
+def test_upload_mapping_without_text_is_refused(ws):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader[0].set_value(("ids.csv", b"id,label\n1,a\n2,b\n", "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.label == "Ingest and analyse").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.success
+    assert any("text" in e.value for e in at.error), [e.value for e in at.error]
+    from ui import get_store
+
+    assert "ids" not in get_store().dataset_names()
+
+
+def test_upload_of_an_empty_file_says_it_is_empty(ws):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader[0].set_value(("nothing.csv", b"", "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("empty" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_upload_of_a_two_row_file_says_it_is_too_small(ws):
+    rows = (DATA / "mixture_24.jsonl").read_text().splitlines()[:2]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader[0].set_value(("pair.jsonl", ("\n".join(rows) + "\n").encode(), "application/json"))
+    at.run()
+    next(b for b in at.button if b.label == "Ingest and analyse").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("at least 3" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert jobs_of("pair") == []  # an analysis that must fail is not started
