@@ -15,6 +15,7 @@ from pathlib import Path
 from core.config import workspace_dir
 from core.data import schema
 from core.data.audit import AuditReads
+from core.data.dataset_admin import DatasetAdmin
 from core.data.files import clean_workspace
 from core.data.losses import LossTables
 from core.data.maps import MapTables
@@ -33,7 +34,8 @@ class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace's DuckDB file (DuckDB allows one writer process)."""
 
 
-class Store(SampleTables, SampleSearch, VectorTables, MarkTables, LossTables, SynthesisTables, MapTables, AuditReads):
+class Store(SampleTables, SampleSearch, VectorTables, MarkTables, LossTables, SynthesisTables, MapTables, AuditReads,
+            DatasetAdmin):
     """Thread-safe facade over one DuckDB connection; each call takes its own cursor, and writes take one lock.
 
     Reads run concurrently (each on its own cursor); every write statement, and every transaction, holds the write
