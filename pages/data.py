@@ -8,7 +8,7 @@ from core.data.ingest import IngestError
 from core.data.preview import peek_columns
 from ui import get_store, options, select_dataset, start_analysis
 from ui.data import (AUTO, clear_report, datasets_table, default_columns, friendly, load_demo_now, malformed_lines,
-                     rows_csv)
+                     manage_dataset, rows_csv)
 
 store = get_store()
 st.title("Prism Studio")
@@ -31,6 +31,7 @@ if names:
     pick = c1.selectbox("Open a dataset", names, index=len(names) - 1, label_visibility="collapsed")
     if c2.button("Open in Gradient space", type="primary"):
         open_in_map(pick)
+    manage_dataset(pick)
 else:
     st.info("No datasets yet: upload one below, or load the demo.")
 

@@ -12,7 +12,7 @@ import streamlit as st
 from core.analysis.analyse import AnalysisOptions
 from ui.analysis import short_model, start_analysis
 from ui.qualitydata import cached_clean_g_vendi
-from ui.state import get_runner, get_store
+from ui.state import get_runner, get_store, select_dataset
 
 AUTO = "(auto-detect)"
 PROMPT_NAMES = ("prompt", "question", "instruction", "input", "problem", "query", "q", "text", "source")
@@ -114,3 +114,43 @@ def clear_report() -> None:
 def friendly(message: str, path: Path, shown: str) -> str:
     """Error text naming the file as the user knows it, never the workspace's stored copy."""
     return message.replace(str(path), shown).replace(path.name, shown)
+
+
+def manage_dataset(name: str) -> None:
+    """Rename, and delete behind a confirmation: the first button only asks; nothing is lost until 'Yes, delete'."""
+    store = get_store()
+    with st.expander(f"Rename or delete {name}", expanded=st.session_state.get("confirm-delete") == name):
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        new = c1.text_input("New name", value=name, key=f"rename-{name}").strip()
+        if c2.button("Rename", key=f"rename-button-{name}", disabled=new in ("", name)):
+            try:
+                store.rename_dataset(name, new)
+            except (ValueError, LookupError) as exc:
+                st.error(str(exc))
+            else:
+                select_dataset(new)
+                st.rerun()
+        if st.session_state.get("confirm-delete") != name:
+            if st.button(f"Delete {name}…", key=f"delete-{name}"):
+                st.session_state["confirm-delete"] = name
+                st.rerun()
+            return
+        gone = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in store.dataset_footprint(name).items() if v)
+        st.warning(f"Delete **{name}** for good? This removes {gone or 'its record'}. Computed features stay "
+                   "(they are keyed by content): uploading the same rows again analyses them in seconds.")
+        a, b = st.columns(2)
+        if a.button(f"Yes, delete {name}", type="primary", key=f"delete-confirm-{name}"):
+            try:
+                store.delete_dataset(name)
+            except (ValueError, LookupError) as exc:
+                st.error(str(exc))
+                return
+            st.session_state.pop("confirm-delete", None)
+            if st.session_state.get("dataset") == name:
+                st.session_state.pop("dataset", None)
+            if st.query_params.get("dataset") == name:
+                del st.query_params["dataset"]
+            st.rerun()
+        if b.button("Cancel", key=f"delete-cancel-{name}"):
+            st.session_state.pop("confirm-delete", None)
+            st.rerun()

@@ -189,3 +189,36 @@ def test_upload_of_a_two_row_file_says_it_is_too_small(ws):
     assert not at.exception, at.exception
     assert any("at least 3" in w.value for w in at.warning), [w.value for w in at.warning]
     assert jobs_of("pair") == []  # an analysis that must fail is not started
+
+
+def test_delete_asks_first_and_rename_keeps_the_rows(ws):
+    """Delete on the Data page: the first button only asks (a rerun, Cancel: nothing deleted); 'Yes, delete' does.
+    Rename: the dataset and its rows under the new name."""
+    from core.data.datasets import ingest
+    from ui import get_store
+
+    store = get_store()
+    for name in ("keep-me", "drop-me"):
+        ingest(store, DATA / "gsm8k_8.jsonl", name=name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.selectbox[0].set_value("drop-me").run()
+    next(b for b in at.button if b.label == "Delete drop-me…").click().run()
+    assert not at.exception, at.exception
+    assert "drop-me" in store.dataset_names()  # asked, not deleted
+    assert any("Delete **drop-me** for good" in w.value and "8 samples" in w.value for w in at.warning)
+    rerun(at, 2)
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert "drop-me" in store.dataset_names() and not any(b.label == "Yes, delete drop-me" for b in at.button)
+    next(b for b in at.button if b.label == "Delete drop-me…").click().run()
+    next(b for b in at.button if b.label == "Yes, delete drop-me").click().run()
+    assert not at.exception, at.exception
+    assert "drop-me" not in store.dataset_names() and store.count_rows("drop-me", "all") == 0
+    assert "drop-me" not in list(at.dataframe[0].value["dataset"])
+
+    at.selectbox[0].set_value("keep-me").run()
+    at.text_input(key="rename-keep-me").set_value("kept").run()
+    next(b for b in at.button if b.label == "Rename").click().run()
+    assert not at.exception, at.exception
+    assert "kept" in store.dataset_names() and "keep-me" not in store.dataset_names()
+    assert store.count_rows("kept") == 8
