@@ -236,11 +236,12 @@ def curves_figure(curves: dict, *, reference: tuple[str, object] | None = None, 
                                  line=dict(color=colour, dash="dash" if ref else "solid"),
                                  hovertemplate=f"{label}<br>n = %{{x}}<br>G-Vendi %{{y:.2f}}<extra></extra>"))
     if mark_n:
-        # shapes and annotations on a log axis take log10 coordinates (add_vline(x=n) would stretch the axis to 10^n)
-        at = float(np.log10(mark_n))
-        fig.add_shape(type="line", x0=at, x1=at, y0=0, y1=1, yref="paper", line=dict(color="#999999", dash="dot"))
-        fig.add_annotation(x=at, y=1, yref="paper", text=f"n = {mark_n:,}", showarrow=False, xanchor="right",
-                           yanchor="bottom")
+        # on a log axis a shape takes the data value (n) but an annotation its log10 (checked in Chromium: a shape at
+        # log10(33) was drawn at n = 1.5, and stretched the axis down to it; add_vline's annotation would go to 10^n)
+        fig.add_shape(type="line", x0=mark_n, x1=mark_n, y0=0, y1=1, yref="paper",
+                      line=dict(color="#999999", dash="dot"))
+        fig.add_annotation(x=float(np.log10(mark_n)), y=1, yref="paper", text=f"n = {mark_n:,}", showarrow=False,
+                           xanchor="right", yanchor="bottom")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1),
                       xaxis=dict(type="log", title="n (rows, random subsets)"), yaxis=dict(title="G-Vendi"),
                       plot_bgcolor="white")

@@ -42,17 +42,48 @@ def test_an_exact_duplicate_cluster_contributes_about_nothing_and_a_distinct_one
     assert np.argsort(approx)[-1] in (0, 1) and abs(approx[3]) < 0.15 * max(approx[:2])
 
 
-def test_the_compared_n_is_marked_in_log_coordinates():
-    """On a log axis plotly reads shape and annotation x as log10: a line at x = 24 stretched the axis to 10^24."""
+def marked_figure(n: int = 33):
     import types
 
     from core.plots import curves_figure
 
-    c = types.SimpleNamespace(sizes=[4, 8, 16, 24], mean=[3, 5, 7, 8], low=[3, 5, 7, 8], high=[3, 5, 7, 8])
-    fig = curves_figure({"a": c}, mark_n=24)
+    c = types.SimpleNamespace(sizes=[2, 4, 8, 16, 33], mean=[2, 3, 5, 7, 8], low=[2, 3, 5, 7, 8],
+                              high=[2, 3, 5, 7, 8])
+    return curves_figure({"a": c}, mark_n=n)
+
+
+def test_the_compared_n_is_marked_at_n():
+    """On a log axis plotly places a shape at its data value and an annotation at its log10 (issue 21: the line was
+    given log10(33) and drawn at n = 1.5; the annotation, given 33, would stretch the axis to 10^33)."""
+    fig = marked_figure(33)
     (line,) = fig.layout.shapes
-    assert line.x0 == line.x1 == pytest.approx(np.log10(24))
-    assert fig.layout.annotations[0].x == pytest.approx(np.log10(24))
+    assert line.x0 == line.x1 == 33
+    assert fig.layout.annotations[0].x == pytest.approx(np.log10(33))
+
+
+@pytest.mark.slow
+def test_the_marker_is_drawn_at_n_in_chromium():
+    """The same, read off the page Chromium draws: the line's pixel x is the axis' pixel for n = 33 (it was at the
+    pixel of n = 1.5)."""
+    from pathlib import Path
+
+    import plotly.io as pio
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium is not installed")
+    html = pio.to_html(marked_figure(33), include_plotlyjs=True, full_html=True, div_id="fig")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+        page = browser.new_page()
+        page.set_content(html)
+        page.wait_for_selector(".shapelayer path", state="attached")
+        got = page.evaluate("""() => { const gd = document.getElementById('fig'), xa = gd._fullLayout.xaxis;
+            const line = document.querySelector('.shapelayer path').getBoundingClientRect();
+            const left = gd.getBoundingClientRect().x;
+            return {line: line.x + line.width / 2 - left, at_n: xa._offset + xa.l2p(Math.log10(33)), range: xa.range}; }""")
+        browser.close()
+    assert got["line"] == pytest.approx(got["at_n"], abs=2)
+    assert 0 < got["range"][0] < got["range"][1] < np.log10(60)  # about the curve's span (2..33), not stretched
 
 
 def test_a_selected_point_gives_its_row_whatever_form_customdata_takes():
