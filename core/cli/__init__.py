@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from core.cli import analyse, analysis, coverage, curate, data, features, quality, synthesis
+from core.cli import analyse, analysis, coverage, curate, data, features, quality, rows, synthesis
 
-MODULES = (data, features, analyse, analysis, quality, curate, coverage, synthesis)
+MODULES = (data, features, analyse, analysis, quality, curate, rows, coverage, synthesis)
 
 
 class Parser(argparse.ArgumentParser):

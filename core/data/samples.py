@@ -235,6 +235,14 @@ class SampleTables:
         return [r[0] for r in self.query("SELECT sample_id FROM samples WHERE dataset = ? ORDER BY ordinal",
                                          [dataset])]
 
+    def positions(self, dataset: str, ids: list[str]) -> dict[str, int]:
+        """id -> the row's 1-based position in the dataset as ingested (its file order), for the ids it holds."""
+        if not ids:
+            return {}
+        return {r[0]: int(r[1]) + 1 for r in self.query(
+            "SELECT sample_id, ordinal FROM samples WHERE dataset = ? AND sample_id IN (SELECT unnest(?))",
+            [dataset, list(ids)])}
+
     def rows_by_id(self, dataset: str, ids: list[str]) -> dict[str, Sample]:
         """id -> its Sample, for the ids the dataset holds (any view: an excluded row still has its text)."""
         if not ids:
