@@ -49,6 +49,7 @@ class Job:
     updated_at: float | None
     finished_at: float | None
     owner: str | None = None
+    eta: float | None = None  # seconds left as estimated when progress was last written (JobContext.progress)
 
     @property
     def fraction(self) -> float:
@@ -56,11 +57,9 @@ class Job:
 
     @property
     def eta_seconds(self) -> float | None:
-        """Remaining time from the rate so far in the current stage; None before there is a rate."""
-        if self.status != "running" or not self.started_at or not self.done or not self.total:
-            return None
-        elapsed = (self.updated_at or time.time()) - self.started_at
-        return elapsed / self.done * max(0, self.total - self.done)
+        """Seconds left, as estimated when progress was last written (EtaEstimator); None when not running or before
+        there is a rate."""
+        return self.eta if self.status == "running" else None
 
     @property
     def active(self) -> bool:
@@ -72,24 +71,57 @@ class Job:
         return self.active and self.cancel_requested
 
 
+class EtaEstimator:
+    """Seconds left from an exponentially smoothed rate of finished units (each progress write's units over its
+    time, weight SMOOTHING), clamped to be non-increasing while units finish: a slow batch lowers the rate, so the
+    ETA stops falling, but it never climbs (issue 21: it rose from 27 s to 39 s while rows finished). While no unit
+    finishes the estimate stands as it was (the heartbeat's updated_at never moves it)."""
+
+    SMOOTHING = 0.3
+
+    def __init__(self, started: float | None = None, done: int = 0):
+        self.last_t, self.last_done = started, done
+        self.rate: float | None = None
+        self.eta: float | None = None
+
+    def update(self, done: int, total: int, now: float) -> float | None:
+        """The estimate after `done` of `total` units at `now` (None before there is a rate)."""
+        if self.last_t is None:
+            self.last_t, self.last_done = now, done
+            return None
+        if done <= self.last_done or now <= self.last_t:  # no unit finished: the estimate stands
+            return self.eta
+        rate = (done - self.last_done) / (now - self.last_t)
+        self.rate = rate if self.rate is None else self.rate + self.SMOOTHING * (rate - self.rate)
+        self.last_t, self.last_done = now, done
+        estimate = max(0, total - done) / self.rate
+        self.eta = estimate if self.eta is None else min(estimate, self.eta)
+        return self.eta
+
+
 class JobContext:
     """What a worker gets: report progress, and ask whether it should stop."""
 
-    def __init__(self, store: Store, job_id: str):
+    def __init__(self, store: Store, job_id: str, *, clock: Callable[[], float] = time.time):
         self.store, self.job_id = store, job_id
+        self.clock = clock
         self._last_write = 0.0
+        self.eta = EtaEstimator(started=clock())  # the context is made as the job starts
 
     def progress(self, done: int, total: int, stage: str | None = None, message: str = "") -> None:
-        now = time.time()
+        now = self.clock()
         if stage is None and now - self._last_write < 0.2 and done < total:
             return  # throttle writes; stage changes and completion always land
         self._last_write = now
-        if stage is not None:  # a new stage restarts the ETA clock
+        if stage is not None:  # a new stage restarts the ETA
+            self.eta = EtaEstimator(started=now, done=done)
             self.store.query("UPDATE jobs SET stage = ?, started_at = ?, done = ?, total = ?, message = ?, "
-                             "updated_at = ? WHERE id = ?", [stage, now, done, total, message, now, self.job_id])
+                             "updated_at = ?, eta = NULL WHERE id = ?",
+                             [stage, now, done, total, message, now, self.job_id])
         else:
-            self.store.query("UPDATE jobs SET done = ?, total = ?, message = ?, updated_at = ? WHERE id = ?",
-                             [done, total, message, now, self.job_id])
+            eta = self.eta.update(done, total, now)
+            self.store.query("UPDATE jobs SET done = ?, total = ?, message = ?, updated_at = ?, eta = ? WHERE id = ?",
+                             [done, total, message, now, eta, self.job_id])
 
     def cancelled(self) -> bool:
         rows = self.store.query("SELECT cancel_requested FROM jobs WHERE id = ?", [self.job_id])
@@ -196,15 +228,15 @@ class JobRunner:
 
 
 COLUMNS = ("id, kind, dataset, params, status, stage, done, total, message, error, result, cancel_requested, "
-           "created_at, started_at, updated_at, finished_at, owner")
+           "created_at, started_at, updated_at, finished_at, owner, eta")
 
 
 def _row_to_job(row) -> Job:
     (id_, kind, dataset, params, status, stage, done, total, message, error, result, cancel, created, started,
-     updated, finished, owner) = row
+     updated, finished, owner, eta) = row
     return Job(id_, kind, dataset, json.loads(params) if params else {}, status, stage or "", done or 0, total or 0,
                message or "", error, json.loads(result) if result else None, bool(cancel), created, started, updated,
-               finished, owner)
+               finished, owner, eta)
 
 
 def get_job(store: Store, job_id: str) -> Job | None:

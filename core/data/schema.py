@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS synth_candidates (
 # workspace that has them already.
 COLUMNS = (
     ("jobs", "owner", "VARCHAR"),  # the token of the process running the job (jobs.py)
+    ("jobs", "eta", "DOUBLE"),  # seconds left at the last progress (jobs.py: a smoothed rate, never climbing)
     ("synth_rounds", "clustering", "BLOB"),  # the round's clustering, written with its row in one transaction
     ("synth_rounds", "error", "VARCHAR"),
     ("datasets", "content_fp", "VARCHAR"),  # samples.content_fingerprint: what cached results are keyed by
