@@ -9,6 +9,7 @@ from core.data.preview import peek_columns
 from ui import get_store, options, select_dataset, start_analysis
 from ui.data import (AUTO, clear_report, datasets_table, default_columns, friendly, load_demo_now, malformed_lines,
                      manage_dataset, rows_csv)
+from ui.tables import no_none
 
 store = get_store()
 st.title("Prism Studio")
@@ -54,12 +55,12 @@ if upload is not None and st.session_state.get("last_report", (None,))[0] != upl
         st.error(friendly(str(exc), path, upload.name))
         st.stop()
     st.caption(f"Preview of {upload.name} (first good rows)")
-    st.dataframe(pd.DataFrame(preview.rows), hide_index=True, width="stretch")
+    st.dataframe(no_none(pd.DataFrame(preview.rows)), hide_index=True, width="stretch")
     bad, scanned = malformed_lines(path, upload.name)
     if bad:
         st.warning(f"{len(bad)}{'+' if len(bad) >= 20 else ''} malformed line(s) in the first {scanned:,} records: "
                    "they will be skipped and listed in the report.")
-        st.dataframe(pd.DataFrame(bad), hide_index=True, width="stretch")
+        st.dataframe(no_none(pd.DataFrame(bad)), hide_index=True, width="stretch")
     choices, p_idx, r_idx = default_columns(preview.columns, preview.shape)
     with st.form("ingest"):
         st.write(f"Detected shape: **{preview.shape or 'none'}**" +
@@ -102,7 +103,7 @@ if report and upload is not None and report[0] == upload.file_id:
     for warning in summary.get("warnings", []):
         st.warning(f"**{name}** is {warning}. Add rows to analyse it.")
     if summary["bad_rows"]:
-        st.dataframe(pd.DataFrame(summary["bad_rows"]), hide_index=True, width="stretch")
+        st.dataframe(no_none(pd.DataFrame(summary["bad_rows"])), hide_index=True, width="stretch")
         listed = len(summary["bad_rows"])
         st.download_button(f"Download the rejected rows (CSV{'' if listed == summary['rejected_rows'] else f', first {listed}'})",
                            rows_csv(summary["bad_rows"]), file_name=f"{name}-rejected-rows.csv", mime="text/csv",

@@ -12,7 +12,7 @@ from core.analysis.dedup import DEFAULT_THRESHOLD
 from ui.curatedata import (FeatureSet, action_text, changed_words, curve_frame, escape_md, exclusion_ids, hits_frame,
                            kept_reason, last_undoable, marked_diff, marks_frame, neighbours_frame, rows_text)
 from ui.state import get_store
-from ui.tables import paged
+from ui.tables import no_none, paged
 
 MAX_GROUPS = 50  # groups drawn as expanders; the button still acts on all of them
 DUPLICATE_NOTE = (
@@ -190,7 +190,7 @@ def marks_section(dataset: str) -> None:
     if frame.empty:
         st.caption("No tags or exclusions yet.")
     else:
-        st.dataframe(frame, hide_index=True, key=f"marks-{dataset}")
+        st.dataframe(no_none(frame), hide_index=True, key=f"marks-{dataset}")
     ids, source = selection(dataset)
     st.caption(f"Selection: {len(ids):,} row(s) from {source}" if ids else
                "Selection: none (search, or list rows like one, to select them)")

@@ -1,4 +1,5 @@
-"""Tables that stay fast at any size: one page of rows is sent to the browser, never the whole frame."""
+"""Tables that stay fast at any size (one page of rows is sent to the browser, never the whole frame), with no
+"None" cells."""
 from __future__ import annotations
 
 from typing import Callable
@@ -7,6 +8,17 @@ import pandas as pd
 import streamlit as st
 
 PAGE_ROWS = 50
+MISSING = "—"  # what a table shows for a missing value, never "None" or "nan"
+
+
+def no_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as shown: missing values (None, NaN, NaT) read MISSING; columns without any are left as they are."""
+    out = frame.copy()
+    for col in out.columns:
+        missing = out[col].isna()
+        if missing.any():
+            out[col] = out[col].astype(object).where(~missing, MISSING)
+    return out
 
 
 def paged(frame: pd.DataFrame, key: str, *, rows: int = PAGE_ROWS, view: Callable[[pd.DataFrame], pd.DataFrame]
@@ -22,6 +34,6 @@ def paged(frame: pd.DataFrame, key: str, *, rows: int = PAGE_ROWS, view: Callabl
         start = (page - 1) * rows
         c2.caption(f"page {page} of {pages} · rows {start + 1:,}–{min(start + rows, len(frame)):,} of {len(frame):,}")
     part = frame.iloc[(page - 1) * rows: page * rows]
-    st.dataframe(view(part) if view else part, hide_index=True, width="stretch", key=f"table-{key}",
+    st.dataframe(no_none(view(part) if view else part), hide_index=True, width="stretch", key=f"table-{key}",
                  column_config=column_config)
     return part

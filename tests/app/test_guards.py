@@ -222,3 +222,29 @@ def test_delete_asks_first_and_rename_keeps_the_rows(ws):
     assert not at.exception, at.exception
     assert "kept" in store.dataset_names() and "keep-me" not in store.dataset_names()
     assert store.count_rows("kept") == 8
+
+
+def test_no_none_cells_in_the_data_page_and_curate_tables(ws):
+    """A dataset not analysed yet has no G-Vendi, mode or model: the datasets table shows '—', never None/NaN; the
+    paged tables (Curate's search and neighbours, the clusters' rows) and a preview with missing fields too."""
+    import pandas as pd
+
+    from core.data.datasets import ingest
+    from ui import get_store
+    from ui.tables import MISSING, no_none
+
+    ingest(get_store(), DATA / "gsm8k_8.jsonl", name="fresh")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table[table["dataset"] == "fresh"].iloc[0]
+    assert row["G-Vendi"] == MISSING and row["model"] == MISSING and row["status"] == "not analysed"
+    assert not table.isna().any().any() and "None" not in table.astype(str).to_numpy()
+    shown = no_none(pd.DataFrame({"id": ["a", "b"], "source": ["gsm8k", None], "score": [1.5, float("nan")]}))
+    assert list(shown["source"]) == ["gsm8k", MISSING] and list(shown["score"]) == [1.5, MISSING]
+    at.file_uploader[0].set_value(("ragged.jsonl", b'{"question": "q1?", "answer": "a1", "note": "x"}\n'
+                                                   b'{"question": "q2?", "answer": "a2"}\n', "application/json"))
+    at.run()
+    preview = at.dataframe[1].value
+    assert list(preview["note"]) == ["x", MISSING]
