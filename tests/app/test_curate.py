@@ -257,3 +257,18 @@ def test_gradient_space_after_an_exclusion_shows_the_kept_rows(ws):
     run(at)
     assert not any("has no analysis" in i.value for i in at.info)
     assert "G-Vendi" in metrics(at)
+
+
+def test_the_slider_opens_at_the_default_threshold_with_the_rows_each_threshold_flags(ws):
+    """Issue 21: the slider opened at 0.80 on the demo; it starts at dedup's default (0.85), and the curve beside it
+    gives the rows flagged at every threshold of the report, with a dotted line at the slider."""
+    from core.analysis.dedup import DEFAULT_THRESHOLD
+
+    name = planted("dups-default")
+    at = new_app(name)
+    assert at.slider(key=f"dup-t-{name}").value == pytest.approx(DEFAULT_THRESHOLD) == pytest.approx(0.85)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    (trace,) = fig["data"]
+    curve = dict(zip(trace["x"], trace["y"]))
+    assert curve[0.8] == 2 and curve[0.85] == 1 and curve[0.99] == 1  # g3 ~ g2 at 0.83; g1 = g0 at every one
+    assert fig["layout"]["shapes"][0]["x0"] == pytest.approx(0.85)
