@@ -75,7 +75,7 @@ def synthesize(args, store) -> int:
     with ProgressPrinter("synthesis") as bar:
         launched = launch(store, JobRunner(store), args.name, config, generator, feature_config(), echo=bar)
         try:
-            summary = launched.wait()
+            summary = _wait(launched)
         except RunFailed as failed:
             summary = failed.summary
     for notice in summary.get("notices") or []:
@@ -85,6 +85,29 @@ def synthesize(args, store) -> int:
                         f"{_num(summary['g_vendi_after'])} (control {_num(summary['g_vendi_control'])}) "
                         f"[run {summary['run_id']}]" + (f"\nerror: {summary['error']}" if summary.get("error") else ""))
     return 3 if summary["status"] == "failed" else 0
+
+
+def _wait(launched) -> dict:
+    """The run's summary. Ctrl-C asks the run to stop after the step in progress and waits for it (the run's thread
+    must be out of the workspace before it closes); a second Ctrl-C stops at once, as a kill would: every committed
+    step is kept either way, and the same command again resumes."""
+    import os
+
+    try:
+        return launched.wait()
+    except KeyboardInterrupt:
+        launched.cancel()
+        print("interrupted: stopping after the step in progress (Ctrl-C again stops at once)", file=sys.stderr,
+              flush=True)
+        try:
+            launched.wait()
+        except KeyboardInterrupt:
+            print("interrupted: committed work is kept; run the same command again to resume", file=sys.stderr,
+                  flush=True)
+            os._exit(130)
+        except Exception:  # Cancelled, or the run ended another way first: either way the user asked to stop
+            pass
+        raise KeyboardInterrupt from None
 
 
 def _num(value) -> str:

@@ -66,11 +66,28 @@ class Launched:
     source_name: str
     runner: JobRunner = dataclasses.field(repr=False)
     work: "_RunWork" = dataclasses.field(repr=False)
+    joined: bool = False  # the same run's job was already going: this launch waits for that one
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the step in progress (every committed step is kept)."""
+        self.runner.cancel(self.job_id)
 
     def wait(self, timeout: float | None = None) -> dict:
         """The run's summary once its job ends; a failed run raises RunFailed (with the summary), any other error of
-        the work is raised again here as it was raised in the job."""
-        job = self.runner.wait(self.job_id, timeout)
+        the work is raised again here as it was raised in the job. Ctrl-C may interrupt it safely: it waits on an
+        event, never on the job's thread (on Python 3.11 a Thread.join interrupted by Ctrl-C marks the live thread
+        stopped, and the runner would then take the run for an orphan and close its row under it)."""
+        if self.joined:
+            job = self.runner.wait(self.job_id, timeout)
+        else:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self.work.finished.wait(0.2):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+            job = self.runner.get(self.job_id)
+            while job is not None and job.active and self.work.finished.is_set():  # its row's last write
+                time.sleep(0.05)
+                job = self.runner.get(self.job_id)
         if self.work.error is not None:
             raise self.work.error
         if self.work.summary is not None:
@@ -140,8 +157,19 @@ class _RunWork:
         self.feature_config, self.compute, self.echo = feature_config, compute, echo
         self.summary: dict | None = None
         self.error: BaseException | None = None
+        self.finished = threading.Event()
 
     def __call__(self, ctx: JobContext) -> dict:
+        try:
+            summary = self._run(ctx)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.finished.set()
+        return summary
+
+    def _run(self, ctx: JobContext) -> dict:
         from core.synthesis.loop import run_synthesis
 
         ctx.progress(0, 1, stage=JOB_STAGE, message="starting")
@@ -156,15 +184,11 @@ class _RunWork:
             summary = run_synthesis(self.store, self.dataset, self.config, self.generator, self.feature_config,
                                     progress=progress, should_cancel=ctx.cancelled, compute=self.compute,
                                     stage=row.stage)
-        except BaseException as exc:
-            self.error = exc
-            raise
         finally:
             row.close()
         self.summary = summary
         if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
-            self.error = RunFailed(summary)
-            raise self.error
+            raise RunFailed(summary)
         return summary
 
 
@@ -181,8 +205,9 @@ def launch(store: Store, runner: JobRunner, dataset: str, config: SynthesisConfi
     run_id = start_run(store, dataset, config, name, feature_config)
     work = _RunWork(store, dataset, config, gen, feature_config, compute, echo)
     params = {"run_id": run_id, "generator": name}  # never the key: a job's params are stored in DuckDB
+    joined = runner.find_active(JOB_KIND, dataset, params) is not None
     job_id = runner.start(JOB_KIND, dataset, params, work)
-    return Launched(job_id, run_id, name, runner, work)
+    return Launched(job_id, run_id, name, runner, work, joined)
 
 
 __all__ = ["Echo", "JOB_KIND", "Launched", "RunFailed", "launch", "make_source", "source_name"]

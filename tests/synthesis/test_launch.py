@@ -154,3 +154,33 @@ def test_the_cli_refuses_an_incomplete_endpoint_with_the_same_words(workspace, c
     assert main(["synthesize", "mix", "--generator", "openai", "--model", "m"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Base URL is empty: give the endpoint's address") and "\n" not in err
+
+
+def test_ctrl_c_while_waiting_leaves_the_run_to_stop_after_its_step(store, monkeypatch):
+    """The CLI waits for its run's job; Ctrl-C there used to end the wait inside Thread.join, which (Python 3.11)
+    marks the live thread stopped: the cancel then closed the job's row under a running worker, and the CLI closed
+    the workspace under it (a DuckDB abort). Now the wait is interruptible, the cancel reaches the worker, and the
+    second wait returns only once the worker has stopped, with Cancelled."""
+    import os
+    import signal
+    import threading
+
+    from core.progress import Cancelled
+
+    fc = seeded_store(store)
+    no_model(monkeypatch, store, "mix", fc)
+    with Stub(delay=0.3) as stub:
+        generator = GeneratorSettings(kind="openai", model="stub", base_url=stub.url)
+        launched = launch(store, JobRunner(store), "mix", CONFIG, generator, fc)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            launched.wait(timeout=120)
+        launched.cancel()
+        with pytest.raises(Cancelled):
+            launched.wait(timeout=120)
+        sent = len(stub.state.bodies)
+        time.sleep(1.0)
+        assert len(stub.state.bodies) == sent  # nothing runs on after the wait
+    job = JobRunner(store).get(launched.job_id)
+    assert job.status == "cancelled" and job.cancel_requested
+    assert 0 < len(store.candidates_frame(launched.run_id)) < 6  # the steps before the cancel are kept
