@@ -156,6 +156,7 @@ def test_cli_coverage_json_and_refusal_of_another_feature_set(workspace, tmp_pat
     assert "not comparable" in err and "model:" in err
 
 
+@pytest.mark.slow  # the real model end to end; the CLI's JSON, refusal and the maths run on synthetic features in the default run
 def test_cli_coverage_and_select_toward_with_the_real_model(workspace, tmp_path):
     """The one real-model run (light features): 8 GSM8K rows as training, 3 eval rows of which one is an exact copy
     of a training row and one that row reworded; the JSON has the issue's shape and finds the copies (select --toward

@@ -3,6 +3,8 @@ its name changed and a copy of another reworded around the same facts. At the de
 pairs are found and none of the untouched rows is flagged; the threshold curve is monotone (issue 13)."""
 import json
 
+import pytest
+
 from core.analysis.curation import dedup_report
 from core.analysis.dedup import CURVE, DEFAULT_THRESHOLD
 from core.data.ingest import IngestReport, Sample, content_hash
@@ -10,6 +12,7 @@ from core.features.compute import compute_features, feature_config
 from tests.conftest import DATA
 
 
+@pytest.mark.slow  # real default features of 10 rows; the grouping, threshold and kept row are tested on planted vectors in test_dedup.py
 def test_renamed_and_reworded_copies_are_found_and_nothing_else(store):
     rows = [json.loads(line) for line in open(DATA / "gsm8k_8.jsonl")]
     pairs = [(r["question"], r["answer"]) for r in rows]

@@ -4,6 +4,7 @@ arm; the seed's own suspect rows take no part in the round's clustering. Real mo
 import json
 
 import numpy as np
+import pytest
 
 from tests.helpers import DATA, light_config
 
@@ -12,6 +13,7 @@ JUNK = {"j-emoji": "😀😂🤣😍😎🤔🙄😴🥳🤯" * 15,
         "j-repeat": " ".join(["the"] * 300)}
 
 
+@pytest.mark.slow  # a real-model pool run; the screen alone is the next test, pool runs are test_pools.py
 def test_a_pool_run_rejects_suspect_candidates_with_their_reasons(workspace, tmp_path):
     from core.data.ingest import ingest_file
     from core.data.store import Store
