@@ -16,6 +16,11 @@ def register(sub) -> None:
     p.add_argument("--pool", help="the candidate pool's dataset name (with --source pool)")
     p.add_argument("--accept-per-round", type=positive_int, help="a round ends once this many are accepted")
     p.add_argument("--pool-batch", type=positive_int, default=40, help="pool rows drawn per step")
+    p.add_argument("--toward", metavar="EVAL",
+                   help="grow toward an eval dataset: accept candidates that land in its clusters the data leaves "
+                        "uncovered (instead of the sparse clusters); the summary adds its coverage before and after")
+    p.add_argument("--eval-features", metavar="SET",
+                   help="with --toward: the eval set's imported feature set (refused unless it is the run's space)")
     p.add_argument("--rule", choices=RULES, default=GROW_RULE,
                    help="the sparse rule that decides acceptance (default density: it grew diversity most, "
                         "bench/grow.py)")
@@ -67,13 +72,25 @@ def synthesize(args, store) -> int:
                              max_seconds=args.max_seconds, max_problem_tokens=args.max_problem_tokens,
                              max_solution_tokens=args.max_solution_tokens, answer_mode=args.answer_mode,
                              seed=args.seed, request_batch=args.request_batch, accept_per_round=args.accept_per_round,
-                             pool_batch=args.pool_batch, rule=args.rule, k=args.k)
+                             pool_batch=args.pool_batch, rule=args.rule, k=args.k, toward=args.toward)
     generator = None
     if args.source == "generator":  # the key: PRISM_API_KEY for PRISM_API_BASE_URL only (credentials.py)
         generator = GeneratorSettings(kind=args.generator, model=args.generator_model, base_url=args.base_url,
                                       concurrency=args.concurrency, timeout=args.timeout)
+    fc = feature_config()
+    eval_fc = None
+    if args.eval_features:
+        from core.features.imported import imported_sets
+
+        if not args.toward:
+            raise ValueError("--eval-features goes with --toward")
+        sets = imported_sets(store, args.toward) if store.has_dataset(args.toward) else {}
+        if args.eval_features not in sets:
+            raise LookupError(f"no imported feature set {args.eval_features!r} for {args.toward!r}")
+        eval_fc = sets[args.eval_features]
     with ProgressPrinter("synthesis") as bar:
-        launched = launch(store, JobRunner(store), args.name, config, generator, feature_config(), echo=bar)
+        launched = launch(store, JobRunner(store), args.name, config, generator, fc, echo=bar,
+                          eval_feature_config=eval_fc)
         try:
             summary = _wait(launched)
         except RunFailed as failed:
@@ -83,7 +100,8 @@ def synthesize(args, store) -> int:
     emit(args, summary, f"{args.name}: {summary['status']}; {summary['accepted']} accepted, rejected "
                         f"{summary['rejected']}; G-Vendi {_num(summary['g_vendi_before'])} -> "
                         f"{_num(summary['g_vendi_after'])} (control {_num(summary['g_vendi_control'])}) "
-                        f"[run {summary['run_id']}]" + (f"\nerror: {summary['error']}" if summary.get("error") else ""))
+                        f"[run {summary['run_id']}]" + _toward(summary)
+         + (f"\nerror: {summary['error']}" if summary.get("error") else ""))
     return 3 if summary["status"] == "failed" else 0
 
 
@@ -108,6 +126,14 @@ def _wait(launched) -> dict:
         except Exception:  # Cancelled, or the run ended another way first: either way the user asked to stop
             pass
         raise KeyboardInterrupt from None
+
+
+def _toward(summary: dict) -> str:
+    t = summary.get("toward")
+    if not t:
+        return ""
+    return (f"\ncoverage of {t['eval']}: {t['coverage_before']:.3f} -> {t['coverage_after']:.3f} "
+            f"(control {t['coverage_control']:.3f})")
 
 
 def _num(value) -> str:

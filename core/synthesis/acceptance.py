@@ -9,7 +9,8 @@ import numpy as np
 
 from core.data.store import Store
 
-VALID = ("accepted", "dense cluster")  # candidates that passed the source's checks: what the control draws from
+# candidates that passed the source's checks: what the control draws from (off target: a run toward an eval set)
+VALID = ("accepted", "dense cluster", "off target")
 
 
 def candidate_features(store: Store, featurizer, rows: list[dict]) -> np.ndarray:

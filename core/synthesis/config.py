@@ -37,6 +37,9 @@ class SynthesisConfig:
     # app shows before launch); None = every sparse cluster. Later rounds re-cluster the grown pool, where those ids
     # name other clusters, so they grow that round's sparse clusters as usual.
     target_clusters: tuple[int, ...] | None = None
+    # targeted growth (toward.py): the eval dataset whose uncovered clusters are the accepting region, instead of the
+    # pool's sparse clusters; None = grow the sparse clusters. The run id adds the eval set's fingerprint.
+    toward: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -45,6 +48,8 @@ class SynthesisConfig:
             raise ValueError("a pool-sourced run needs the pool's dataset name")
         if self.rounds < 1:
             raise ValueError("rounds must be at least 1")
+        if self.toward is not None and not str(self.toward).strip():
+            raise ValueError("toward must name an eval dataset, or be None")
         from core.analysis.sparsity import RULES
 
         if self.rule not in RULES:

@@ -193,14 +193,20 @@ class _RunWork:
 
 
 def launch(store: Store, runner: JobRunner, dataset: str, config: SynthesisConfig,
-           generator: GeneratorSettings | None, feature_config, *, compute=None, echo: Echo | None = None) -> Launched:
+           generator: GeneratorSettings | None, feature_config, *, compute=None, echo: Echo | None = None,
+           eval_feature_config=None) -> Launched:
     """Check the settings, build the source, name the run and start it as a job (or join the same run's job).
-    Raises ValueError with every problem of the settings, in words, before anything starts."""
+    Raises ValueError with every problem of the settings, in words, before anything starts. A run toward an eval
+    set (config.toward) whose features would be another space (`eval_feature_config`, e.g. an imported set, against
+    the run's) is refused, naming each field that differs (coverage.check_same_identity)."""
     from core.synthesis.runs import start_run
+    from core.synthesis.toward import check_toward
 
     problems = check_settings(store, dataset, config, generator)
     if problems:
         raise ValueError(" ".join(problems))
+    if config.toward is not None:
+        check_toward(feature_config, eval_feature_config or feature_config, dataset=dataset, eval_name=config.toward)
     gen, name = make_source(store, config, generator)
     run_id = start_run(store, dataset, config, name, feature_config)
     work = _RunWork(store, dataset, config, gen, feature_config, compute, echo)

@@ -6,6 +6,10 @@ candidate pool) -> each candidate's gradient feature -> accepted iff its nearest
 near-copy of the pool -> at the round's end the control arm draws as many of the round's valid candidates as the
 filter accepted, at random -> both pools re-scored (G-Vendi, embedding Vendi, n; the control also re-clustered).
 
+Toward an eval set (config.toward, toward.py) the accepting region is the eval set's clusters the pool leaves
+uncovered at the round's start, a generator's few-shots are the pool rows nearest those uncovered eval rows, and the
+summary adds the eval set's coverage before and after, for both arms ("toward").
+
 So after every round there are two pools grown from the same seed by the same number of rows from the same stream:
 the gain of the filter is G-Vendi(filtered) - G-Vendi(control), round by round. Everything is persisted as it
 happens (through the store: core/data/synthesis_runs.py): kill the process at any point and run it again to continue
@@ -32,6 +36,7 @@ from core.synthesis.runs import (REASONS, candidates_frame, finish_round, round_
                                  start_run, summarize, write_candidates)
 from core.synthesis.runs import close_run as close
 from core.synthesis.sources import GeneratorSource, PoolSource
+from core.synthesis.toward import coverage_report, goal, judge_toward, load_target
 from core.synthesis.stages import (ACCEPTING, CLUSTERING, DRAWING, FEATURISING, FEATURISING_SEED, SCORING, Stage,
                                    StageFn)
 
@@ -85,12 +90,22 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
 
     run_id = start_run(store, dataset, config, source.name, feature_config)
 
+    target = None
+
     def close_run(status: str, error: str | None = None) -> dict:
-        return close(store, run_id, status, error, notices=getattr(source, "notices", []))
+        extra = None
+        if target is not None:
+            seed, _ = load_arms(store, dataset, feature_config, run_id, 0)
+            after, control = load_arms(store, dataset, feature_config, run_id, config.rounds)
+            extra = {"toward": coverage_report(target, seed.X, after.X, control.X)}
+        return close(store, run_id, status, error, notices=getattr(source, "notices", []), extra=extra)
 
     budget = Budget(store, run_id, config)
     stage(Stage(FEATURISING_SEED))
     compute_features(store, dataset, feature_config, options=compute, quality=True)
+    if config.toward:
+        compute_features(store, config.toward, feature_config, options=compute)
+        target = load_target(store, config.toward, feature_config)
     featurizer, _ = featurizer_for(feature_config, compute.device if compute else "auto")  # revision checked
     seed_quality = read_quality(store, dataset, feature_config.key())  # candidates are read against the seed's own
     suspect_hashes = seed_suspects(store, dataset, feature_config.key())  # the same (memoised) read: plan.py's too
@@ -105,15 +120,21 @@ def _run(store, dataset, config, source, feature_config, progress, should_cancel
         stage(Stage(CLUSTERING, rnd, 0, config.rounds))
         clustering = round_clustering(store, run_id, rnd, filtered.X, config, filtered.suspect(suspect_hashes))
         state = RoundState(store, run_id, rnd, filtered, clustering, config, feature_config.key())
+        state.goal = goal(target, filtered.X) if target is not None else None  # the pool at the round's start
         for rows in _steps(source, state, stage):
             pending = [r for r in rows if r.get("content_hash") and not r.get("reason")]
             stage(Stage(FEATURISING, rnd, len(pending), config.rounds))
             X = candidate_features(store, featurizer, pending)
             ok = ~screen(store, featurizer, pending, seed_quality.reference)
             stage(Stage(ACCEPTING, rnd, int(ok.sum()), config.rounds))
-            state.pool_X = np.concatenate([state.pool_X, judge([r for r, o in zip(pending, ok) if o], X[ok],
-                                                               state.pool_X, state.known, clustering["centroids"],
-                                                               clustering["sparse"], config.duplicate_cosine)])
+            kept = [r for r, o in zip(pending, ok) if o]
+            if target is not None:
+                new = judge_toward(kept, X[ok], state.pool_X, state.known, target, state.goal,
+                                   config.duplicate_cosine)
+            else:
+                new = judge(kept, X[ok], state.pool_X, state.known, clustering["centroids"], clustering["sparse"],
+                            config.duplicate_cosine)
+            state.pool_X = np.concatenate([state.pool_X, new])
             write_candidates(store, run_id, rows)
             state.accepted += sum(r["reason"] == "accepted" for r in rows)
             if progress:
@@ -144,6 +165,7 @@ class RoundState:
         self.pool_X = np.concatenate([filtered.X] + [extra[h][None] for h in done])
         self.known = set(filtered.hashes) | store.candidate_hashes(run_id)
         self.accepted = len(done)
+        self.goal = None  # toward an eval set: the round's uncovered eval clusters (toward.Goal)
 
     def requests_done(self) -> int:
         return len(self.store.requests_done(self.run_id, self.rnd))
@@ -154,8 +176,13 @@ def _steps(source, state: RoundState, stage: StageFn):
     requests are the round's plan (plan.py), the one the app previews."""
     config, store, run_id, rnd = state.config, state.store, state.run_id, state.rnd
     if isinstance(source, GeneratorSource):
-        pool = PoolClusters([p for p, _ in state.filtered.pairs], state.clustering["labels"],
-                            state.clustering["sparse"])
+        if state.goal is not None:  # toward: examples are the pool rows nearest the uncovered eval rows
+            if not state.goal.uncovered.any():
+                return  # the eval set is covered: nothing to write for
+            pool = PoolClusters([p for p, _ in state.filtered.pairs], state.goal.pool_labels, state.goal.uncovered)
+        else:
+            pool = PoolClusters([p for p, _ in state.filtered.pairs], state.clustering["labels"],
+                                state.clustering["sparse"])
         planned = planned_requests(run_id, config, rnd, pool)
         for step in steps(planned, store.requests_done(run_id, rnd), config.request_batch):
             yield source.run(rnd, step, stage)

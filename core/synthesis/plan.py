@@ -23,11 +23,18 @@ CHARS_PER_TOKEN = 4  # a rough rule for English text; the estimate says so
 UNNAMED_MODEL = "openai:(model)"  # the generator's name in a preview while the endpoint form names no model yet
 
 
-def run_id_for(dataset: str, config: SynthesisConfig, source_name: str, feature_key: str) -> str:
+def run_id_for(dataset: str, config: SynthesisConfig, source_name: str, feature_key: str,
+               eval_fingerprint: str | None = None) -> str:
     """A run's id: the hash of its dataset, settings, candidate source (the generator's name, or pool:NAME) and
-    feature config. The same settings launched again resume (or join) the same run."""
-    return stable_hash({"dataset": dataset, "config": dataclasses.asdict(config), "generator": source_name,
-                        "features": feature_key}, length=12)
+    feature config, and for a run toward an eval set (config.toward) that set's content fingerprint, so growing
+    toward an eval set whose rows changed is another run. The same settings launched again resume (or join) the
+    same run."""
+    key = {"dataset": dataset, "config": dataclasses.asdict(config), "generator": source_name, "features": feature_key}
+    if config.toward is not None:
+        key["eval_fingerprint"] = eval_fingerprint
+    elif "toward" in key["config"] and key["config"]["toward"] is None:
+        del key["config"]["toward"]  # runs without a target keep the ids they had before targeted growth
+    return stable_hash(key, length=12)
 
 
 def round_rng(run_id: str, rnd: int) -> random.Random:
@@ -140,16 +147,16 @@ def preview(dataset: str, config: SynthesisConfig, source_name: str, feature_key
 
 def round_prompts(store: Store, run_id: str) -> dict[tuple[int, int], tuple[int, str]]:
     """{(round, request): (target cluster, exact prompt)} for the rounds a run has clustered so far; {} for a pool
-    run or an unknown id. A round whose pool can no longer be read back as it was (the seed's rows changed) is
-    left out rather than shown wrong."""
+    run, a run toward an eval set or an unknown id. A round whose pool can no longer be read back as it was (the
+    seed's rows changed) is left out rather than shown wrong."""
     from core.synthesis.arms import pool_texts
 
     run = store.synth_run(run_id)
     if run is None:
         return {}
     config = SynthesisConfig(**run["config"])
-    if config.source != "generator":
-        return {}
+    if config.source != "generator" or config.toward:
+        return {}  # a pool run sends no prompts; a run toward an eval set plans from its goal (toward.py), not here
     out = {}
     for rnd, saved in store.round_clusterings(run_id).items():
         texts = pool_texts(store, run["dataset"], run_id, rnd, saved.pool_n)

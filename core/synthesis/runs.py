@@ -15,8 +15,8 @@ from core.synthesis.config import SynthesisConfig
 from core.synthesis.credentials import redact
 from core.synthesis.plan import run_id_for
 
-REASONS = ("accepted", "dense cluster", "duplicate", "suspect", "no majority", "no answer", "parse failure",
-           "generation error", "solution error")  # suspect: the quality read's (acceptance.screen), with why
+REASONS = ("accepted", "dense cluster", "off target", "duplicate", "suspect", "no majority", "no answer",
+           "parse failure", "generation error", "solution error")  # suspect: the quality read's (acceptance.screen), with why
 
 
 def start_run(store: Store, dataset: str, config: SynthesisConfig, source_name: str, feature_config) -> str:
@@ -25,7 +25,8 @@ def start_run(store: Store, dataset: str, config: SynthesisConfig, source_name: 
     Atomic: two launches of the same settings get the same run (the second joins it). Candidates that failed to
     generate in rounds not yet done are dropped, so a relaunch (after fixing a key, say) sends those requests again;
     final answers of the endpoint are in the request cache and cost nothing to replay."""
-    run_id = run_id_for(dataset, config, source_name, feature_config.key())
+    fingerprint = store.fingerprint(config.toward) if config.toward else None
+    run_id = run_id_for(dataset, config, source_name, feature_config.key(), fingerprint)
     store.open_synth_run(run_id, dataset, dataclasses.asdict(config), source_name, feature_config.key())
     return run_id
 
@@ -40,10 +41,13 @@ def finish_round(store: Store, run_id: str, rnd: int, control: list[tuple], scor
     store.finish_round(run_id, rnd, control, scores)
 
 
-def close_run(store: Store, run_id: str, status: str, error: str | None = None, notices: list[str] = ()) -> dict:
+def close_run(store: Store, run_id: str, status: str, error: str | None = None, notices: list[str] = (),
+              extra: dict | None = None) -> dict:
     """The run's final status and summary; `notices` are what the user must know about how it ran (e.g. the
-    embedded generator fell back from llama.cpp to transformers, and why)."""
+    embedded generator fell back from llama.cpp to transformers, and why); `extra` more of the summary (a run
+    toward an eval set: its coverage before and after, toward.coverage_report)."""
     summary = summarize(store, run_id) | {"status": status, "error": redact(error), "notices": list(notices)}
+    summary |= extra or {}
     store.close_synth_run(run_id, status, summary)
     return summary
 
@@ -75,7 +79,7 @@ def summarize(store: Store, run_id: str) -> dict:
             "g_vendi_after": last.get("g_vendi_after"), "g_vendi_control": last.get("g_vendi_control"),
             "embedding_vendi_after": last.get("embedding_vendi_after"),
             "embedding_vendi_control": last.get("embedding_vendi_control"),
-            "per_round": per_round}
+            "per_round": per_round, **({"toward": stored["toward"]} if stored.get("toward") else {})}
 
 
 def candidates_frame(store: Store, run_id: str):

@@ -71,6 +71,12 @@ def check_settings(store: Store, dataset: str, config: SynthesisConfig,
         problems.append(f"No dataset named {dataset!r} in this workspace.")
     if config.k is not None and config.k < 2:
         problems.append(f"K (clusters per round) must be 2 or more, not {config.k}.")
+    if config.toward is not None:
+        if not store.has_dataset(config.toward):
+            problems.append(f"No eval dataset named {config.toward!r} to grow toward: ingest it first.")
+        elif config.toward in (dataset, config.pool):
+            own = "seed" if config.toward == dataset else "pool"
+            problems.append(f"The eval set {config.toward!r} is the run's own {own}: grow toward another dataset.")
     if config.source == "pool":
         if not store.has_dataset(config.pool):
             problems.append(f"No candidate pool named {config.pool!r} in this workspace: ingest it first.")
