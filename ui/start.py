@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis.estimate import Estimate, estimate, peek_estimate, remember_estimate, sample_dataset
+from core.config import MIN_MAP_ROWS
 from ui.analysis import PageOptions, start_analysis
 from ui.state import get_store, select_dataset
 
@@ -20,6 +21,10 @@ def run_estimate(dataset: str, opts: PageOptions) -> Estimate:
 
 
 def not_analysed(dataset: str, opts: PageOptions, n: int) -> None:
+    if n < MIN_MAP_ROWS:  # an analysis could only fail: say so, and offer none
+        st.warning(f"**{dataset}** has {n} kept row{'' if n == 1 else 's'}: an analysis (clusters and the map) needs "
+                   f"at least {MIN_MAP_ROWS}. Add rows, or include excluded ones, to analyse it.")
+        return
     st.info(f"**{dataset}** ({n:,} samples) has no analysis for these settings ({opts.label()}) yet. Analysing "
             "computes each sample's gradient feature with the proxy model, then G-Vendi, baselines, clusters and the "
             "map. Computed features are cached: a re-run resumes.")

@@ -248,3 +248,15 @@ def test_no_none_cells_in_the_data_page_and_curate_tables(ws):
     at.run()
     preview = at.dataframe[1].value
     assert list(preview["note"]) == ["x", MISSING]
+
+
+def test_a_tiny_dataset_not_analysed_is_told_so_and_offered_no_analyse_button(ws):
+    from core.data.datasets import ingest
+    from ui import get_store
+
+    small = get_store().path.parent / "one.jsonl"
+    small.write_text((DATA / "mixture_24.jsonl").read_text().splitlines(keepends=True)[5])
+    ingest(get_store(), small, name="one")
+    at = rerun(open_page("pages/gradient-space.py", dataset="one"), 2)
+    assert any("needs at least 3" in w.value for w in at.warning)
+    assert not any(b.label == "Analyse" for b in at.button) and jobs_of("one") == []
