@@ -26,7 +26,8 @@ SUSPECT = "#8C8C8C"  # suspect rows: grey crosses, apart from the clusters' colo
 DENSITY_FROM = 50_000  # past this many points: a density image, a sample of points and every sparse point
 SAMPLE_POINTS = 10_000  # dense-region points drawn over the density image
 HOVER_TEXT_MAX = 5_000  # hover shows each sample's text only on maps this small (else id and cluster only)
-LABELLED_CLUSTERS = 40  # at most this many cluster names drawn on the map
+LABELLED_CLUSTERS = 12  # at most this many cluster names drawn on the map (the rest: in each point's hover)
+LABEL_BOX = (0.16, 0.05)  # a drawn name's reach, as fractions of the map's width and height: names never overlap
 
 # a colour scale with one flat band per palette entry, so integer colours map to exact palette colours
 _DISCRETE = [[edge, c] for i, c in enumerate(PALETTE) for edge in (i / len(PALETTE), (i + 1) / len(PALETTE))]
@@ -99,6 +100,27 @@ def cluster_centres(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def placed_labels(centres: np.ndarray, order: list[int], limit: int = LABELLED_CLUSTERS,
+                  box: tuple[float, float] = LABEL_BOX) -> list[int]:
+    """The clusters whose names are drawn: in `order` (priority first), each kept only when its centre is at least a
+    label's reach from every name already placed (positions scaled to the map's extent), at most `limit`."""
+    finite = np.isfinite(centres).all(axis=1) if len(centres) else np.zeros(0, bool)
+    if not finite.any():
+        return []
+    lo, hi = centres[finite].min(axis=0), centres[finite].max(axis=0)
+    scaled = (centres - lo) / np.where(hi > lo, hi - lo, 1.0)
+    placed: list[int] = []
+    for c in order:
+        if len(placed) >= limit:
+            break
+        if c >= len(centres) or not finite[c]:
+            continue
+        if all(abs(scaled[c, 0] - scaled[p, 0]) >= box[0] or abs(scaled[c, 1] - scaled[p, 1]) >= box[1]
+               for p in placed):
+            placed.append(c)
+    return placed
+
+
 def _density_image(xy: np.ndarray, bins: int = 160):
     import plotly.graph_objects as go
 
@@ -143,10 +165,13 @@ def _suspect_trace(frame, labels: np.ndarray, xy: np.ndarray, idx: np.ndarray, t
 def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarray, *, color_by: str = "cluster",
                values: np.ndarray | None = None, cluster_names: dict[int, str] | None = None,
                extra_points: dict | None = None, height: int = 560, max_points: int = DENSITY_FROM,
-               plan: PointPlan | None = None, suspect: np.ndarray | None = None, reasons=None):
+               plan: PointPlan | None = None, suspect: np.ndarray | None = None, reasons=None,
+               label_limit: int = LABELLED_CLUSTERS):
     """WebGL scatter of the map. Colour: "cluster" (48 colours cycled; clusters named at their centres with
     `cluster_names`), a label column of `frame`, or a per-sample score given as `values` (a colour bar). Sparse-region
-    rows are open diamonds, dense-region rows dots, said by neutral legend entries; `suspect` rows (a (n,) mask) grey
+    rows are open diamonds, dense-region rows dots, said by neutral legend entries (below the plot, never over it);
+    `cluster_names` in priority order: the first that fit (placed_labels) are drawn, every point's hover names its
+    cluster; `suspect` rows (a (n,) mask) grey
     crosses with a legend entry 'suspect (N)' and their `reasons` (per row: a list of texts) in the hover.
     customdata = (row, cluster) as int32: selections map back to rows without any text travelling."""
     import plotly.graph_objects as go
@@ -159,6 +184,7 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
         fig.add_trace(_density_image(xy))
     hover = n <= HOVER_TEXT_MAX and "prompt" in frame
     prompts = frame["prompt"].to_numpy() if hover else None
+    names = cluster_names or {}
     groups: list[tuple[str, np.ndarray, dict]] = []
     if values is not None:
         v = np.asarray(values, dtype=np.float32)
@@ -191,7 +217,8 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
                 name=f"{name} ({rows.size})" if name else ("sparse" if sparse else "dense"),
                 legendgroup=name or None, showlegend=bool(name) and not in_legend, marker=marker,
                 customdata=np.column_stack([idx, labels[idx]]).astype(np.int32),
-                hovertext=[snippet(prompts[i], 90) for i in idx] if hover else None,
+                hovertext=[(html.escape(names[labels[i]]) + "<br>" if labels[i] in names else "") +
+                           snippet(prompts[i], 90) for i in idx] if hover else None,
                 hovertemplate=("cluster %{customdata[1]}" + (" · sparse" if sparse else "") +
                                ("<br>%{hovertext}" if hover else " · row %{customdata[0]}") + "<extra></extra>")))
             in_legend = True
@@ -201,7 +228,7 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
     _shape_legend(fig)
     if cluster_names:
         centres = cluster_centres(xy, labels, int(labels.max()) + 1 if n else 0)
-        shown = [c for c in cluster_names if c < len(centres) and np.isfinite(centres[c]).all()]
+        shown = placed_labels(centres, list(cluster_names), label_limit)
         fig.add_trace(go.Scatter(x=[centres[c, 0] for c in shown], y=[centres[c, 1] for c in shown], mode="text",
                                  text=[html.escape(cluster_names[c]) for c in shown], name="cluster names",
                                  textfont=dict(size=11, color="#222222"), hoverinfo="skip"))
@@ -210,8 +237,8 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
             x=extra_points["xy"][:, 0], y=extra_points["xy"][:, 1], mode="markers", name=extra_points["name"],
             marker=dict(symbol="star", size=12, color="#111111", line=dict(width=1, color="#FFD700")),
             hovertext=[snippet(t) for t in extra_points["text"]], hoverinfo="text"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
-                      legend=dict(orientation="h", y=1.02, x=0), xaxis=dict(visible=False),
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode="lasso",
+                      legend=dict(orientation="h", y=-0.01, yanchor="top", x=0), xaxis=dict(visible=False),
                       yaxis=dict(visible=False), plot_bgcolor="white")
     return fig
 

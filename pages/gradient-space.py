@@ -1,26 +1,26 @@
-"""Gradient space: the scores, then four views of which only the open one is drawn: the map (clusters named, sparse
-regions marked), G-Vendi's diversity curve against the demo's at equal n, the clusters with their contributions and
-rows, and what each sparse rule finds here."""
+"""Gradient space, map first: the dataset and settings in the sidebar, the scores on one line, then four views of
+which only the open one is drawn: the map (clusters named, sparse regions marked; selections act, a clicked row opens
+in the inspector), G-Vendi's diversity curve against the demo's at equal n, the clusters with their contributions
+and rows, and what each sparse rule finds here."""
 import streamlit as st
 
-from core.analysis.analyse import cached_overview
 from core.config import MIN_MAP_ROWS
-from ui import active_job_id, get_store, job_panel, options_form, pick_dataset, show_finished_job
+from ui import active_job_id, get_store, job_panel, show_finished_job
 from ui.analysis import recluster_in_place, stop_after_failure
 from ui.clusters import clusters_section, rules_section
-from ui.insight import contributions, curve_section, metrics_row
+from ui.insight import contributions, curve_section
+from ui.inspector import inspector
 from ui.mapdata import find_map_cached, map_data, summaries
 from ui.mapview import map_section
 from ui.start import not_analysed
 from ui.state import rows_in_view
 from ui.views import view_tabs
+from ui.workbench import compact_metrics, refreshed_overview, remember_map, sidebar_settings
 
 VIEWS = {"map": "Map", "curve": "Diversity curve", "clusters": "Clusters", "rules": "Sparse rules"}
 
 store = get_store()
-st.title("Gradient space")
-dataset = pick_dataset()
-opts = options_form()
+dataset, opts = sidebar_settings()
 
 job_id = active_job_id(dataset)
 if job_id:
@@ -30,9 +30,10 @@ if job_id:
 show_finished_job(st.query_params.get("job"))
 
 n = rows_in_view(dataset)  # the kept rows: an exclusion takes a row out of every score
-overview = cached_overview(store, dataset, opts)
+overview = refreshed_overview(dataset, opts, n)  # re-analysed from cached features when the kept rows changed
 coverage = store.feature_coverage(dataset, overview["config_key"], opts.dim) if overview else 0
 if overview is None or coverage < n:
+    st.subheader(f"Gradient space · {dataset}")
     not_analysed(dataset, opts, n)
     st.stop()
 config_key = overview["config_key"]
@@ -48,16 +49,18 @@ if gmap is None:  # only k, the rule or its threshold changed: cluster the cache
         st.rerun()  # too big for the page: the analyse job does it (every feature is cached), its panel shows
     gmap = find_map_cached(dataset, config_key, opts.dim, opts.cluster_config(), opts.seed)
 
+remember_map(dataset, gmap)  # an exclusion's refresh keeps the rows where this map drew them
 data = map_data(gmap)
 cluster_summaries = summaries(gmap.key, data)
-metrics_row(overview, gmap, opts.dim, opts.label())
+compact_metrics(dataset, overview, gmap, opts.dim, opts.label())
 view, container = view_tabs(VIEWS)
 with container:
     if view == "map":
-        map_section(dataset, data, cluster_summaries)
+        map_section(dataset, data, cluster_summaries, opts)
     elif view == "curve":
         curve_section(dataset, config_key, opts.dim, len(gmap.ids), opts.label())
     elif view == "clusters":
         clusters_section(dataset, data, cluster_summaries, contributions(gmap, opts.dim))
     else:
         rules_section(data, opts.density_quantile, opts.mass_fraction)
+inspector(dataset, opts, gmap)

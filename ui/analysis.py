@@ -144,22 +144,20 @@ def options_form() -> PageOptions:
     if asked and asked.model != cur.model:
         st.warning(f"{model_problem(asked.model, hub_allowed())} The embedded model {DEFAULT_MODEL!r} is used "
                    "instead.")
-    with st.form("analysis-options"):
-        c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
-        model = c1.text_input("Proxy model", value=cur.model,
+    with st.form("analysis-options", border=False):  # drawn in the sidebar: one column
+        model = st.text_input("Proxy model", value=cur.model,
                               help=f"'{DEFAULT_MODEL}' is embedded and offline; or a local path, or a Hugging Face "
                                    f"id (one in this machine's Hugging Face cache, or any with '{HUB_TOGGLE}' on)")
-        mode = c2.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode),
+        mode = st.selectbox("Mode", ["fast", "full"], index=["fast", "full"].index(cur.mode),
                             help=MODE_HELP)
-        k = c3.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
-        rule = c4.selectbox("Sparse rule", list(RULES), index=list(RULES).index(cur.rule),
+        k = st.number_input("Clusters k (0 = n/10)", min_value=0, max_value=1000, value=cur.k or 0, step=1)
+        rule = st.selectbox("Sparse rule", list(RULES), index=list(RULES).index(cur.rule),
                             help="paper: small clusters · density: isolated rows · mass: rare kinds of rows "
                                  "(see the page's Sparse rules tab)")
-        with c5:
-            dq = st.number_input("Density quantile", 0.05, 0.95, float(cur.density_quantile), 0.05,
-                                 help="density rule: rows below this quantile of 10-NN similarity are sparse")
-            mf = st.number_input("Mass fraction", 0.05, 1.0, float(cur.mass_fraction), 0.05,
-                                 help="mass rule: rows with less than this fraction of the typical row's mass")
+        dq = st.number_input("Density quantile", 0.05, 0.95, float(cur.density_quantile), 0.05,
+                             help="density rule: rows below this quantile of 10-NN similarity are sparse")
+        mf = st.number_input("Mass fraction", 0.05, 1.0, float(cur.mass_fraction), 0.05,
+                             help="mass rule: rows with less than this fraction of the typical row's mass")
         allow = st.toggle(HUB_TOGGLE, value=hub_allowed(),
                           help="Off (the default): a Hugging Face id must already be in this machine's Hugging Face "
                                "cache, and nothing is downloaded. On: the proxy model may be fetched from the Hub.")

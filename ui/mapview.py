@@ -1,7 +1,8 @@
-"""The map on the Gradient space page: colour options (kept in the URL and keyed by the map, so the radio always says
-what the map shows; clusters, label columns, sparsity scores and the quality read's signals), suspect rows as grey
-crosses with their reasons in the hover, cluster names at their centres, a density image past 50k rows, a 'how to
-read' note, selections listed as rows, and downloads (HTML, CSV, Parquet) built only when clicked."""
+"""The map on the Gradient space page, at full width: colour options in the sidebar (kept in the URL and keyed by the
+map, so the radio always says what the map shows; clusters, label columns, sparsity scores and the quality read's
+signals), suspect rows as grey crosses with their reasons in the hover, as many cluster names as fit, a density image
+past 50k rows, a 'how to read' note, selections that act (ui/selection_actions.py) and a clicked point opened in the
+inspector (ui/inspector.py), and downloads (HTML, CSV, Parquet) built only when clicked."""
 from __future__ import annotations
 
 import io
@@ -11,10 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.sparsity import RULE_HELP
-from core.plots import LABELLED_CLUSTERS, map_figure, plan_points, selected_row
-from ui.mapdata import MapData, table_view
+from core.plots import map_figure, plan_points, selected_row
+from ui.mapdata import MapData
 from ui.qualitydata import SIGNAL_HELP, SIGNAL_PREFIX, SIGNALS, signal_choices
-from ui.tables import paged
 
 SCORES = {"density": "density", "rel. mass": "rel. mass"}
 SUSPECT_READ = ("Crosses are suspect rows (the quality read: hover one for why; Curate → Suspect rows lists them), "
@@ -30,17 +30,19 @@ def score_column(color_by: str, data: MapData) -> str | None:
 
 
 def colour_choice(dataset: str, data: MapData) -> str:
+    """The map's colouring, chosen in the sidebar (beside the map, not above it)."""
     signals = signal_choices(data.frame, [*data.label_cols, *SCORES])
     choices = ["cluster", *data.label_cols, *SCORES, *signals]
     wanted = st.query_params.get("color", "cluster")
-    picked = st.radio("Colour by", choices, index=choices.index(wanted) if wanted in choices else 0, horizontal=True,
-                      key=f"color-{dataset}-{data.key}",
-                      help="density: mean similarity to the 10 nearest samples · rel. mass: how much of the dataset "
-                           "points along the sample's gradient, against a typical sample (1 = typical); low = thin · "
-                           + SIGNAL_HELP)
-    if not {"loss", "IFD"} & set(signals):
-        st.caption("loss and IFD are not offered: the proxy model's losses of these rows are not computed yet "
-                   "(analyse again to compute them).")
+    with st.sidebar:
+        picked = st.radio("Colour by", choices, index=choices.index(wanted) if wanted in choices else 0,
+                          horizontal=True, key=f"color-{dataset}-{data.key}",
+                          help="density: mean similarity to the 10 nearest samples · rel. mass: how much of the "
+                               "dataset points along the sample's gradient, against a typical sample (1 = typical); "
+                               "low = thin · " + SIGNAL_HELP)
+        if not {"loss", "IFD"} & set(signals):
+            st.caption("loss and IFD are not offered: the proxy model's losses of these rows are not computed yet "
+                       "(analyse again to compute them).")
     if picked == "cluster":
         st.query_params.pop("color", None)
     else:
@@ -49,11 +51,10 @@ def colour_choice(dataset: str, data: MapData) -> str:
 
 
 def cluster_names(data: MapData, summaries) -> dict[int, str]:
-    """Names for the clusters drawn on the map: all when few, else the sparse ones (smallest first), up to 40."""
-    k = data.gmap.k
-    chosen = range(k) if k <= LABELLED_CLUSTERS else sorted(
-        (s.cluster for s in summaries if s.sparse), key=lambda c: summaries[c].size)[:LABELLED_CLUSTERS]
-    return {c: f"{c}: " + ", ".join(summaries[c].words[:2]) if summaries[c].words else str(c) for c in chosen}
+    """Every cluster's name, in the order they claim a place on the map: sparse clusters first, then by size (the
+    plot draws the first that fit, core.plots.placed_labels; every point's hover names its cluster)."""
+    order = sorted(range(data.gmap.k), key=lambda c: (not summaries[c].sparse, -summaries[c].size, c))
+    return {c: f"{c}: " + ", ".join(summaries[c].words[:2]) if summaries[c].words else str(c) for c in order}
 
 
 @st.cache_resource(max_entries=6, show_spinner="Drawing the map…")
@@ -64,39 +65,51 @@ def _figure(map_key: str, color_by: str, _data: MapData, _names: dict[int, str])
     suspect = frame["suspect"].to_numpy(dtype=bool)
     return map_figure(frame, g.labels, g.sparse_rows, g.xy, color_by=color_by, values=values, cluster_names=_names,
                       plan=plan_points(g.sparse_rows, suspect=suspect), suspect=suspect,
-                      reasons=frame["reasons"].to_numpy())
+                      reasons=frame["reasons"].to_numpy(), height=MAP_HEIGHT)
 
 
 def how_to_read(data: MapData) -> None:
     g = data.gmap
-    st.markdown("**How to read this map**")
     st.caption(
         "Each point is a sample. Samples whose gradients point the same way (the model would learn alike from them) "
         "sit close together; the distance between far-apart groups means little. "
-        f"Colours are the {g.k} clusters (spherical k-means on the gradients), named by their most distinctive words. "
+        f"Colours are the {g.k} clusters (spherical k-means on the gradients), named by their most distinctive words "
+        "(as many names as fit; hover a point for its cluster's). "
         f"Open diamonds are sparse-region samples under the **{g.rule}** rule: {RULE_HELP[g.rule].split(':')[0]}; "
         "dots are the rest. " + (SUSPECT_READ if data.frame["suspect"].any() else "") +
-        "Lasso or box-select points to list them; double-click clears. "
+        "Lasso or box-select points to tag, exclude or compare them; click one to open it; double-click clears. "
         "The camera button in the chart's toolbar saves a PNG.")
 
 
-def map_section(dataset: str, data: MapData, summaries) -> None:
+MAP_HEIGHT = 660  # px (~75% of a 900 px window): under the one-line header and the tabs it ends above 900 px
+
+
+def map_section(dataset: str, data: MapData, summaries, opts) -> None:
+    """The map at full width, then the selection's panel (ui/selection_actions.py): a click opens the point in the
+    inspector, a lasso or box selects rows to act on; how to read it and the downloads below."""
+    from ui.inspector import inspect
+    from ui.selection_actions import follow_chart, selection, selection_panel
+
     color_by = colour_choice(dataset, data)
     fig = _figure(data.key, color_by, data, cluster_names(data, summaries))
     plan = plan_points(data.gmap.sparse_rows, suspect=data.frame["suspect"].to_numpy(dtype=bool))
-    c1, c2 = st.columns([4, 1])
-    with c1:
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                key=f"map-{dataset}-{data.key}", width="stretch")
-    with c2:
-        how_to_read(data)
-    st.caption(plan.note(len(data.gmap.ids)))
-    downloads(dataset, data, fig)
+    chart_key = f"map-{dataset}-{data.key}"
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=chart_key,
+                            width="stretch")
     points = (event.selection.points if event and event.selection else []) or []
     rows = sorted({r for r in map(selected_row, points) if r is not None})
-    if rows:
-        st.subheader(f"Selected: {len(rows)} samples")
-        paged(data.frame.iloc[rows], f"sel-{data.key}-{hash(tuple(rows))}", view=lambda f: table_view(f, data.label_cols))
+    ids = [data.gmap.ids[r] for r in rows if r < len(data.gmap.ids)]
+    before = selection(dataset)
+    chosen = follow_chart(dataset, chart_key, ids)
+    if len(ids) == 1 and ids != before:
+        inspect(dataset, ids[0])  # a clicked point opens in the inspector
+    selection_panel(dataset, chosen, data, opts)
+    c1, c2 = st.columns([3, 2])
+    c1.caption(plan.note(len(data.gmap.ids)) + " · lasso or box-select to act on rows, click a point to open it, "
+               "double-click to clear")
+    with c2.expander("How to read this map"):
+        how_to_read(data)
+    downloads(dataset, data, fig)
 
 
 def scores_frame(data: MapData) -> pd.DataFrame:

@@ -85,6 +85,7 @@ def _secret_key(base_url: str) -> str | None:
 
 def target_picker(dataset: str, config, fc):
     """Which sparse clusters of the seed to grow (default: all of them). Returns (target tuple or None, clusters)."""
+    from ui.selection_actions import grow_targets
     from ui.synth_plan import seed_clusters
 
     clusters = seed_clusters(dataset, config, fc)
@@ -99,8 +100,21 @@ def target_picker(dataset: str, config, fc):
         words = ", ".join(clusters.words.get(c, [])[:3])
         return f"cluster {c} · {sizes[c]} rows" + (f" · {words}" if words else "")
 
+    key = f"targets-{dataset}-{config.rule}"
+    handed = grow_targets(dataset, clusters.texts, clusters.labels, clusters.sparse)
+    if handed is not None:  # "grow this region" on the map: its rows' clusters, once
+        from ui.selection_actions import GROW_KEY
+
+        st.session_state.pop(GROW_KEY, None)
+        targets, other = handed
+        if targets:
+            st.session_state[key] = targets
+        st.info(f"From the map's selection: {len(targets)} of its clusters are sparse under the {config.rule} rule "
+                f"and preselected ({', '.join(map(str, targets)) or 'none'})" +
+                (f"; {len(other)} are not sparse, so a run could not grow them ({', '.join(map(str, other))})"
+                 if other else "") + ".")
     picked = st.multiselect(f"Sparse clusters to grow ({len(sparse)} under the {config.rule} rule; all by default)",
-                            sparse, default=sparse, format_func=name, key=f"targets-{dataset}-{config.rule}",
+                            sparse, default=None if key in st.session_state else sparse, format_func=name, key=key,
                             help="few-shot examples are drawn from these clusters of the seed, round robin; later "
                                  "rounds re-cluster the grown pool and grow its sparse clusters")
     if not picked:

@@ -144,6 +144,25 @@ def row_names(store: Store, dataset: str, ids: list[str]) -> dict[str, str]:
     return {i: row_name(positions.get(i), rows[i].prompt) for i in ids if i in rows}
 
 
+def more_like_rows(store: Store, dataset: str, ids: list[str], config_key: str, dim: int, *, k: int = 10,
+                   view: str = "kept") -> list[tuple[str, float]]:
+    """The k rows of the view nearest a set of rows, as (id, cosine to the mean of their unit features), the rows
+    themselves left out; streamed in chunks (one chunk in memory at a time)."""
+    from core.analysis.sparsity import unit
+
+    found = store.features_by_hash(config_key, dim, list(store.content_hashes(dataset, ids).values()))
+    if not found:
+        raise KeyError(f"none of the {len(ids)} rows has features under {config_key}")
+    q = unit(unit(np.stack(list(found.values()))).mean(axis=0)[None])[0]
+    chosen, best = set(ids), []
+    for chunk_ids, X in store.iter_feature_chunks(dataset, config_key, dim, view=view, with_ids=True):
+        sims = unit(X) @ q
+        top = np.argsort(-sims, kind="stable")[:k + len(chosen)]
+        best = sorted(best + [(chunk_ids[j], float(sims[j])) for j in top if chunk_ids[j] not in chosen],
+                      key=lambda t: -t[1])[:k]
+    return best
+
+
 @dataclasses.dataclass(frozen=True)
 class SelectionComparison:
     """A selection of kept rows against the other kept rows (both with features under one config)."""

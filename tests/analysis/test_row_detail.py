@@ -86,5 +86,10 @@ def test_cli_row_and_compare_rows_json(workspace):
     res = run_cli(workspace, "compare-rows", "demo", "--ids", first + "," + out["neighbours"][0]["id"], "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["n_selected"] == 2
+    res = run_cli(workspace, "similar-rows", "demo", "--ids", first, "--k", "5", "--json")
+    assert res.returncode == 0, res.stderr
+    near = json.loads(res.stdout)["neighbours"]
+    assert [n["id"] for n in near] == [n["id"] for n in out["neighbours"]]  # one row: its own nearest rows
+    assert all(n["name"].startswith("row ") for n in near)
     bad = run_cli(workspace, "row", "demo", "no-such-row", "--json")
     assert bad.returncode == 2 and "no row 'no-such-row'" in bad.stderr

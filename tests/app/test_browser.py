@@ -210,6 +210,39 @@ def test_demo_opens_analysed_with_no_analysis_job(server, page):
     open_tab(page, "Map")
 
 
+def test_the_map_fills_the_first_screen_and_a_lasso_gets_the_action_bar(server, browser):
+    """At 1400x900 the map (the Plotly chart with the rows) lies wholly above the fold, at nearly the window's width;
+    a lasso on it selects rows, whose action bar (tag, exclude, include, more like this, ...) appears under it."""
+    view = browser.new_page(viewport={"width": 1400, "height": 900})
+    view.set_default_timeout(90_000)
+    try:
+        view.goto(f"{server.url}/gradient-space?dataset=demo")
+        wait_idle(view, timeout=120_000)
+        assert map_points(view) == 300
+        box = view.evaluate("""() => {
+            const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+                p => p.data && p.data.some(t => t.type === 'scattergl' && t.customdata));
+            const r = g.getBoundingClientRect();
+            return {top: r.top, bottom: r.bottom, width: r.width, main: document.querySelector(
+                '[data-testid="stMainBlockContainer"]').getBoundingClientRect().width}; }""")
+        assert 0 <= box["top"] < box["bottom"] <= 900, box
+        assert box["bottom"] - box["top"] >= 500 and box["width"] >= 0.9 * box["main"], box
+        shot(view, "gradient-space-map-first")
+        for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
+            lasso_everything(view)
+            try:
+                view.get_by_text("Selected: 300 samples").wait_for(timeout=10_000)
+                break
+            except Exception:
+                continue
+        view.get_by_text("Selected: 300 samples").wait_for(timeout=20_000)
+        wait_idle(view)
+        for label in ("Exclude", "More like this", "Compare with rest", "Grow this region", "Undo"):
+            assert view.get_by_role("button", name=label, exact=True).count() == 1, label
+    finally:
+        view.close()
+
+
 @pytest.mark.slow
 def test_upload_analyse_map_select(server, page):
     page.goto(server.url)

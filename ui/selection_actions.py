@@ -1,0 +1,205 @@
+"""What a selection on the map does: the selected rows (a lasso or box, a clicked point's cluster, a list) get an
+action bar: tag, exclude, include (each undoable, through the store's marks as `python -m core tag` does), more like
+this (nearest rows in gradient space), compare with the rest (`python -m core compare-rows`), and grow this region
+(the rows handed to the Synthesis page, whose target picker preselects their clusters).
+
+The selection is kept in the session by row id, so it survives the rerun an action causes, and the map redrawn
+after an exclusion (a new map: a new chart, whose empty selection does not clear ours)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui.state import get_store
+
+GROW_KEY = "grow-region"  # session key: {"dataset", "prompts", "clusters"} handed to the Synthesis page
+
+
+def _key(dataset: str) -> str:
+    return f"selection-{dataset}"
+
+
+def selection(dataset: str) -> list[str]:
+    return list(st.session_state.get(_key(dataset), []))
+
+
+def set_selection(dataset: str, ids: list[str]) -> None:
+    st.session_state[_key(dataset)] = list(dict.fromkeys(ids))
+    st.session_state.pop(f"selection-result-{dataset}", None)
+
+
+def follow_chart(dataset: str, chart_key: str, ids: list[str]) -> list[str]:
+    """The selection after this run's chart event: a new lasso/box/click replaces it, a double-click that empties
+    the chart's selection clears it; a chart drawn for the first time (a new map after an action) leaves it be."""
+    seen = st.session_state.setdefault("selection-events", {})
+    before = seen.get(chart_key)
+    if ids and ids != before:
+        set_selection(dataset, ids)
+    elif not ids and before:
+        set_selection(dataset, [])
+    seen[chart_key] = ids
+    return selection(dataset)
+
+
+def _last_action_key(dataset: str) -> str:
+    return f"last-action-{dataset}"
+
+
+def _act(dataset: str, ids: list[str], op: str, value: str = "") -> None:
+    action = get_store().mark(dataset, ids, op, value)
+    st.session_state[_last_action_key(dataset)] = (action.action_id, f"{op} {value}".strip(), action.n)
+    st.toast(f"{op} {value}".strip() + f": {action.n} rows changed")
+
+
+def _undo(dataset: str) -> None:
+    action_id, what, _ = st.session_state.pop(_last_action_key(dataset))
+    get_store().undo(action_id, dataset_name=dataset)
+    st.toast(f"undone: {what}")
+
+
+def action_bar(dataset: str, ids: list[str], data, opts) -> None:
+    """The buttons acting on the selected rows, and the last action's Undo."""
+    store = get_store()
+    excluded = set(store.excluded(dataset))
+    n_excluded = sum(i in excluded for i in ids)
+    last = st.session_state.get(_last_action_key(dataset))
+    cols = st.columns([2.2, 1, 1, 1, 1.3, 1.5, 1.3, 1], vertical_alignment="bottom")
+    tag = cols[0].text_input("Tag", key=f"sel-tag-{dataset}", placeholder="a tag for these rows",
+                             label_visibility="collapsed")
+    if cols[1].button("Tag", key=f"sel-tag-btn-{dataset}", disabled=not tag.strip(), width="stretch"):
+        _act(dataset, ids, "tag", tag.strip())
+        st.rerun()
+    if cols[2].button("Exclude", key=f"sel-exclude-{dataset}", disabled=n_excluded == len(ids), width="stretch",
+                      help="take these rows out of every score, the map and exports (undoable)"):
+        _act(dataset, [i for i in ids if i not in excluded], "exclude")
+        st.rerun()
+    if cols[3].button("Include", key=f"sel-include-{dataset}", disabled=n_excluded == 0, width="stretch"):
+        _act(dataset, [i for i in ids if i in excluded], "include")
+        st.rerun()
+    if cols[4].button("More like this", key=f"sel-more-{dataset}", width="stretch",
+                      help="the rows nearest these in gradient space (cosine to the selection's mean direction)"):
+        try:
+            st.session_state[f"selection-result-{dataset}"] = ("more", more_like(dataset, ids, opts))
+        except (KeyError, ValueError) as exc:
+            st.warning(str(exc.args[0]) if exc.args else str(exc))
+    if cols[5].button("Compare with rest", key=f"sel-compare-{dataset}", width="stretch",
+                      help="G-Vendi and clusters of the selection against the other kept rows"):
+        from core.analysis.row_detail import compare_selection
+
+        cfg = opts.feature_config()
+        try:
+            st.session_state[f"selection-result-{dataset}"] = (
+                "compare", compare_selection(store, dataset, ids, cfg.key(), cfg.dim, gmap=data.gmap))
+        except ValueError as exc:  # every selected row is excluded
+            st.warning(str(exc))
+    if cols[6].button("Grow this region", key=f"sel-grow-{dataset}", width="stretch",
+                      help="open Synthesis with these rows' clusters as the targets"):
+        grow(dataset, ids, data)
+    if cols[7].button("Undo", key=f"sel-undo-{dataset}", disabled=last is None, width="stretch",
+                      help=f"undo the last action here: {last[1]} ({last[2]} rows)" if last else "nothing to undo"):
+        _undo(dataset)
+        st.rerun()
+    result = st.session_state.get(f"selection-result-{dataset}")
+    if result:
+        show_result(dataset, *result)
+
+
+def more_like(dataset: str, ids: list[str], opts, k: int = 10) -> list[tuple[str, float]]:
+    from core.analysis.row_detail import more_like_rows
+
+    cfg = opts.feature_config()
+    return more_like_rows(get_store(), dataset, ids, cfg.key(), cfg.dim, k=k)
+
+
+def show_result(dataset: str, kind: str, result) -> None:
+    from core.analysis.row_detail import row_names
+
+    if kind == "more":
+        names = row_names(get_store(), dataset, [i for i, _ in result])
+        st.markdown(f"**{len(result)} rows most like the selection** (select them to act on them)")
+        frame = pd.DataFrame({"row": [names.get(i, i) for i, _ in result],
+                              "similarity": [round(s, 3) for _, s in result]})
+        st.dataframe(frame, hide_index=True, width="stretch", key=f"more-{dataset}")
+        if st.button("Select these rows", key=f"sel-more-take-{dataset}"):
+            set_selection(dataset, [i for i, _ in result])
+            st.rerun()
+    else:
+        def fmt(v):
+            return "—" if v is None else f"{v:.2f}"
+
+        st.markdown(f"**Selection vs the rest**: {result.n_selected:,} rows, G-Vendi **{fmt(result.g_vendi_selected)}** "
+                    f"· the other {result.n_rest:,} rows {fmt(result.g_vendi_rest)} "
+                    f"({fmt(result.g_vendi_rest_at_n)} at the selection's n) · all {result.g_vendi_all:.2f}")
+        if result.clusters_selected:
+            st.caption("selected rows per cluster: " + ", ".join(
+                f"cluster {c}: {n} of {n + result.clusters_rest.get(c, 0)}"
+                for c, n in sorted(result.clusters_selected.items(), key=lambda t: -t[1])))
+
+
+def grow(dataset: str, ids: list[str], data) -> None:
+    """Hand the rows (their prompts: the Synthesis page clusters the seed itself) to the Synthesis page."""
+    frame = data.frame.set_index("id")
+    rows = [i for i in ids if i in frame.index]
+    st.session_state[GROW_KEY] = {"dataset": dataset, "prompts": frame.loc[rows, "prompt"].tolist(),
+                                  "clusters": sorted({int(c) for c in frame.loc[rows, "cluster"]})}
+    st.switch_page("pages/synthesis.py")
+
+
+def grow_targets(dataset: str, texts: list[str], labels, sparse) -> tuple[list[int], list[int]] | None:
+    """For the Synthesis page: the seed clusters holding the rows handed over by "grow this region", as (sparse ones
+    to target, the others: not growable under the run's rule); None when nothing was handed over for `dataset`."""
+    handed = st.session_state.get(GROW_KEY)
+    if not handed or handed["dataset"] != dataset:
+        return None
+    wanted = set(handed["prompts"])
+    clusters = sorted({int(c) for t, c in zip(texts, labels) if t in wanted and c >= 0})
+    return [c for c in clusters if sparse[c]], [c for c in clusters if not sparse[c]]
+
+
+def selected_frame(dataset: str, ids: list[str], data) -> pd.DataFrame:
+    """The selected rows named 'row N · first words', with cluster (blank when off this map), sparse, excluded and
+    tags; excluded rows stay listed (so they can be included again)."""
+    from core.analysis.row_detail import row_name
+
+    store = get_store()
+    rows, positions = store.rows_by_id(dataset, ids), store.positions(dataset, ids)
+    excluded, tags = set(store.excluded(dataset)), store.tags(dataset)
+    on_map = data.frame.set_index("id")[["cluster", "sparse"]]
+    ids = [i for i in ids if i in rows]
+    return pd.DataFrame({
+        "row": [row_name(positions.get(i), rows[i].prompt) for i in ids],
+        "cluster": [str(int(on_map.at[i, "cluster"])) if i in on_map.index else "" for i in ids],
+        "sparse": ["yes" if i in on_map.index and bool(on_map.at[i, "sparse"]) else "" for i in ids],
+        "excluded": ["yes" if i in excluded else "" for i in ids],
+        "tags": [", ".join(tags.get(i, [])) for i in ids],
+        "id": ids})
+
+
+def selection_panel(dataset: str, ids: list[str], data, opts) -> None:
+    """Under the map: how to select (a cluster picker too), the selected rows with the action bar, and a table of
+    them whose clicked row opens in the inspector."""
+    from ui.inspector import inspect
+
+    g = data.gmap
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.markdown(f"**Selected: {len(ids):,} samples**" if ids else
+                "**Select rows**: lasso or box on the map (click a point to open it), or pick a cluster")
+    pick = c2.selectbox("Select a cluster", [None, *range(g.k)], key=f"sel-cluster-{dataset}-{data.key}",
+                        format_func=lambda c: "select a cluster…" if c is None else
+                        f"cluster {c} ({int(g.sizes[c])} rows)", label_visibility="collapsed")
+    if pick is not None and st.session_state.get(f"sel-cluster-last-{dataset}") != (data.key, pick):
+        st.session_state[f"sel-cluster-last-{dataset}"] = (data.key, pick)
+        set_selection(dataset, [i for i, c in zip(g.ids, g.labels) if int(c) == pick])
+        st.rerun()
+    if not ids:
+        return
+    action_bar(dataset, ids, data, opts)
+    frame = selected_frame(dataset, ids, data)
+    event = st.dataframe(frame.drop(columns="id").head(500), hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key=f"sel-table-{dataset}-{len(ids)}-{hash(tuple(ids))}")
+    picked = event.selection.rows if event and event.selection else []
+    if picked and st.session_state.get(f"sel-table-last-{dataset}") != frame["id"].iloc[picked[0]]:
+        st.session_state[f"sel-table-last-{dataset}"] = frame["id"].iloc[picked[0]]
+        inspect(dataset, frame["id"].iloc[picked[0]])  # the inspector is drawn after this panel, in this run
+    if len(frame) > 500:
+        st.caption(f"the first 500 of {len(frame):,} selected rows are listed; actions apply to all of them")
