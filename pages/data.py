@@ -27,7 +27,7 @@ def open_in_map(name: str) -> None:
 st.subheader("Datasets")
 names = store.dataset_names()
 if names:
-    st.dataframe(datasets_table(options()), hide_index=True, width="stretch")
+    st.dataframe(no_none(datasets_table(options())), hide_index=True, width="stretch")
     c1, c2 = st.columns([3, 1])
     pick = c1.selectbox("Open a dataset", names, index=len(names) - 1, label_visibility="collapsed")
     if c2.button("Open in Gradient space", type="primary"):

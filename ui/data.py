@@ -13,7 +13,6 @@ from core.analysis.analyse import AnalysisOptions
 from ui.analysis import short_model, start_analysis
 from ui.qualitydata import cached_clean_g_vendi
 from ui.state import get_runner, get_store, select_dataset
-from ui.tables import no_none
 
 AUTO = "(auto-detect)"
 PROMPT_NAMES = ("prompt", "question", "instruction", "input", "problem", "query", "q", "text", "source")
@@ -49,7 +48,7 @@ def datasets_table(opts: AnalysisOptions) -> pd.DataFrame:
                      "suspect rows": n_suspect,
                      "mode": ident.get("mode"), "model": short_model(ident["model"]) if ident.get("model") else None,
                      "status": status})
-    return no_none(pd.DataFrame(rows))
+    return pd.DataFrame(rows)
 
 
 def load_demo_now(opts: AnalysisOptions) -> dict:

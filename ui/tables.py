@@ -11,14 +11,21 @@ PAGE_ROWS = 50
 MISSING = "—"  # what a table shows for a missing value, never "None" or "nan"
 
 
-def no_none(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame as shown: missing values (None, NaN, NaT) read MISSING; columns without any are left as they are."""
-    out = frame.copy()
-    for col in out.columns:
-        missing = out[col].isna()
-        if missing.any():
-            out[col] = out[col].astype(object).where(~missing, MISSING)
-    return out
+def no_none(frame: pd.DataFrame):
+    """The frame to show with no "None" or "nan" cell: a Styler whose missing values read MISSING (numbers stay
+    numbers underneath, so a column still sorts as numbers), or the frame itself when nothing is missing."""
+    missing = [c for c in frame.columns if frame[c].isna().any()]
+    if not missing:
+        return frame
+    return frame.style.format(_shown, subset=missing, na_rep=MISSING)
+
+
+def _shown(value) -> str:
+    """A present value of a column that has missing ones, as the table would show it (floats to 6 significant
+    digits, without a trailing '.0' for whole numbers that became floats beside a missing value)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def paged(frame: pd.DataFrame, key: str, *, rows: int = PAGE_ROWS, view: Callable[[pd.DataFrame], pd.DataFrame]

@@ -224,9 +224,20 @@ def test_delete_asks_first_and_rename_keeps_the_rows(ws):
     assert store.count_rows("kept") == 8
 
 
+def shown(table) -> "pd.DataFrame":
+    """A st.dataframe as the browser draws it: its Styler's display values when it has them, else its data."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    arrow = table.proto.arrow_data
+    if arrow.HasField("styler") and arrow.styler.display_values:
+        return convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+    return table.value
+
+
 def test_no_none_cells_in_the_data_page_and_curate_tables(ws):
-    """A dataset not analysed yet has no G-Vendi, mode or model: the datasets table shows '—', never None/NaN; the
-    paged tables (Curate's search and neighbours, the clusters' rows) and a preview with missing fields too."""
+    """A dataset not analysed yet has no G-Vendi, mode or model: the datasets table shows '—', never None/NaN, and
+    its numbers stay numbers underneath; so do the paged tables (Curate's search and neighbours, the clusters' rows)
+    and a preview with missing fields."""
     import pandas as pd
 
     from core.data.datasets import ingest
@@ -237,17 +248,19 @@ def test_no_none_cells_in_the_data_page_and_curate_tables(ws):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
+    table = shown(at.dataframe[0])
     row = table[table["dataset"] == "fresh"].iloc[0]
     assert row["G-Vendi"] == MISSING and row["model"] == MISSING and row["status"] == "not analysed"
-    assert not table.isna().any().any() and "None" not in table.astype(str).to_numpy()
-    shown = no_none(pd.DataFrame({"id": ["a", "b"], "source": ["gsm8k", None], "score": [1.5, float("nan")]}))
-    assert list(shown["source"]) == ["gsm8k", MISSING] and list(shown["score"]) == [1.5, MISSING]
+    assert not table.isna().any().any() and not table.astype(str).isin(["None", "nan", "NaN"]).any().any()
+    frame = pd.DataFrame({"id": ["a", "b"], "source": ["gsm8k", None], "score": [1.5, float("nan")], "n": [3, 4]})
+    assert no_none(frame).data["score"].dtype == float  # a Styler: the numbers stay numbers (they sort as such)
+    text = no_none(frame).to_string()
+    assert "None" not in text and "nan" not in text and text.count(MISSING) == 2 and "1.5" in text
+    assert no_none(frame[["id", "n"]]) is not None and isinstance(no_none(frame[["id", "n"]]), pd.DataFrame)
     at.file_uploader[0].set_value(("ragged.jsonl", b'{"question": "q1?", "answer": "a1", "note": "x"}\n'
                                                    b'{"question": "q2?", "answer": "a2"}\n', "application/json"))
     at.run()
-    preview = at.dataframe[1].value
-    assert list(preview["note"]) == ["x", MISSING]
+    assert list(shown(at.dataframe[1])["note"]) == ["x", MISSING]
 
 
 def test_a_tiny_dataset_not_analysed_is_told_so_and_offered_no_analyse_button(ws):
