@@ -1,0 +1,98 @@
+"""The Target page (issue 22) on two small datasets with synthetic features (fakes.fake_analyse, no model): coverage
+as a number, the curve, the shared map with uncovered eval rows marked, the contamination list (planted exact
+copies), and the exclusion of the training copies with its undo."""
+import json
+import os
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.fakes import fake_analyse
+from tests.conftest import DATA, ROOT
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+COPIED = 3  # the eval set's first rows are exact copies of the training set's first rows
+
+
+@pytest.fixture(scope="module")
+def target_workspace(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("target-ws")
+    old = os.environ.get("PRISM_HOME")
+    os.environ["PRISM_HOME"] = str(ws)
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    from core.data.datasets import ingest
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    store = get_store()
+    lines = (DATA / "mixture_24.jsonl").read_text().splitlines()[:COPIED]
+    lines += [json.dumps({**json.loads(l), "id": f"e{i}"})
+              for i, l in enumerate((DATA / "gsm8k_8.jsonl").read_text().splitlines())]
+    path = ws.parent / "evalset.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    ingest(store, DATA / "mixture_24.jsonl", name="train")
+    ingest(store, path, name="evalset")
+    ingest(store, DATA / "pool_16.jsonl", name="cands")
+    fake_analyse(store, "train", PageOptions())
+    fake_analyse(store, "evalset", PageOptions(), seed=5)  # its own draws: only the copies share features
+    yield ws
+    st.cache_resource.clear()
+    if old is None:
+        os.environ.pop("PRISM_HOME", None)
+    else:
+        os.environ["PRISM_HOME"] = old
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params.update({"train": "train", "eval": "evalset"})
+    at.run()
+    at.switch_page("pages/target.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def contamination(at):
+    return next((d.value for d in at.dataframe if "kind" in d.value.columns), None)
+
+
+def test_the_target_page_shows_coverage_contamination_and_excludes_the_copies(target_workspace):
+    from core.analysis.coverage import coverage
+    from ui import get_store
+    from ui.analysis import PageOptions
+
+    store, fc = get_store(), PageOptions().feature_config()
+    T = store.load_features("train", fc.key(), fc.dim)[1]
+    E = store.load_features("evalset", fc.key(), fc.dim)[1]
+    expected = coverage(T, E).coverage
+
+    at = page()
+    metric = next(m for m in at.metric if m.label == "Coverage")
+    assert metric.value == f"{expected:.1%}"
+    table = contamination(at)
+    assert table is not None and len(table) == COPIED
+    assert set(table["kind"]) == {"exact"} and set(table["eval row"]) == {"g0", "g1", "g2"}
+    assert set(table["training row"]) == {"g0", "g1", "g2"}
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curve, shared = specs[0], specs[1]
+    assert {t["name"].split(" (")[0] for t in curve["data"]} >= {"random rows"}
+    names = [t["name"] for t in shared["data"]]
+    assert any(n.startswith("evalset: uncovered") for n in names) and any(n.startswith("train") for n in names)
+    assert sum(int(n.rsplit("(", 1)[1].rstrip(")")) for n in names) == len(T) + len(E)  # every row drawn
+    assert any(b.label.startswith("Grow train toward evalset") for b in at.button)
+
+    next(b for b in at.button if b.label.startswith("Exclude training copies")).click()
+    at.run()
+    assert not at.exception, at.exception
+    assert sorted(store.excluded("train")) == ["g0", "g1", "g2"]
+    assert contamination(at) is None  # the copies no longer count
+    next(b for b in at.button if b.label == "Undo the exclusion").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert store.excluded("train") == []
+    assert len(contamination(at)) == COPIED
