@@ -166,13 +166,14 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
                values: np.ndarray | None = None, cluster_names: dict[int, str] | None = None,
                extra_points: dict | None = None, height: int = 560, max_points: int = DENSITY_FROM,
                plan: PointPlan | None = None, suspect: np.ndarray | None = None, reasons=None,
-               label_limit: int = LABELLED_CLUSTERS):
+               label_limit: int = LABELLED_CLUSTERS, dragmode: str = "lasso"):
     """WebGL scatter of the map. Colour: "cluster" (48 colours cycled; clusters named at their centres with
     `cluster_names`), a label column of `frame`, or a per-sample score given as `values` (a colour bar). Sparse-region
     rows are open diamonds, dense-region rows dots, said by neutral legend entries (below the plot, never over it);
     `cluster_names` in priority order: the first that fit (placed_labels) are drawn, every point's hover names its
-    cluster; `suspect` rows (a (n,) mask) grey
-    crosses with a legend entry 'suspect (N)' and their `reasons` (per row: a list of texts) in the hover.
+    cluster; `suspect` rows (a (n,) mask) grey crosses with a legend entry 'suspect (N)' and their `reasons` (per row:
+    a list of texts) in the hover. `dragmode` "pan": a click selects a point (Streamlit selects on a click only
+    outside the lasso and box modes).
     customdata = (row, cluster) as int32: selections map back to rows without any text travelling."""
     import plotly.graph_objects as go
 
@@ -237,7 +238,7 @@ def map_figure(frame, labels: np.ndarray, sparse_rows: np.ndarray, xy: np.ndarra
             x=extra_points["xy"][:, 0], y=extra_points["xy"][:, 1], mode="markers", name=extra_points["name"],
             marker=dict(symbol="star", size=12, color="#111111", line=dict(width=1, color="#FFD700")),
             hovertext=[snippet(t) for t in extra_points["text"]], hoverinfo="text"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode="lasso",
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), dragmode=dragmode,
                       legend=dict(orientation="h", y=-0.01, yanchor="top", x=0), xaxis=dict(visible=False),
                       yaxis=dict(visible=False), plot_bgcolor="white")
     return fig

@@ -20,7 +20,7 @@ from ui.workbench import compact_metrics, refreshed_overview, remember_map, side
 VIEWS = {"map": "Map", "curve": "Diversity curve", "clusters": "Clusters", "rules": "Sparse rules"}
 
 store = get_store()
-dataset, opts = sidebar_settings()
+dataset, opts, inspector_slot = sidebar_settings()
 
 job_id = active_job_id(dataset)
 if job_id:
@@ -63,4 +63,4 @@ with container:
         clusters_section(dataset, data, cluster_summaries, contributions(gmap, opts.dim))
     else:
         rules_section(data, opts.density_quantile, opts.mass_fraction)
-inspector(dataset, opts, gmap)
+inspector(dataset, opts, gmap, inspector_slot)

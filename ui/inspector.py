@@ -32,8 +32,9 @@ def _detail(dataset: str, sample_id: str, config_key: str, dim: int, map_key: st
     return row_detail(get_store(), dataset, sample_id, config_key, dim, gmap=_gmap)
 
 
-def inspector(dataset: str, opts, gmap) -> None:
-    """The open row's panel, in the sidebar; nothing when no row is open."""
+def inspector(dataset: str, opts, gmap, where=None) -> None:
+    """The open row's panel, in `where` (a sidebar container; default: the sidebar's end); nothing when no row is
+    open."""
     sample_id = inspected(dataset)
     if sample_id is None:
         return
@@ -44,16 +45,16 @@ def inspector(dataset: str, opts, gmap) -> None:
     except KeyError:  # the row is gone (the dataset was replaced)
         inspect(dataset, None)
         return
-    with st.sidebar:
+    with where if where is not None else st.sidebar:
         st.divider()
         top, close = st.columns([5, 1], vertical_alignment="center")
         top.markdown(f"**{escape_md(d.name)}**")
-        if close.button("✕", key=f"inspect-close-{dataset}", help="close the inspector"):
+        if close.button(":material/close:", key=f"inspect-close-{dataset}", help="close the inspector"):
             inspect(dataset, None)
             st.rerun()
-        where = (f"cluster {d.cluster} · {d.cluster_size} rows · {'**sparse**' if d.sparse else 'dense'}"
+        place = (f"cluster {d.cluster} · {d.cluster_size} rows · {'**sparse**' if d.sparse else 'dense'}"
                  if d.cluster is not None else "not on this map")
-        st.caption(f"{where}" + (" · **excluded**" if d.excluded else "") +
+        st.caption(f"{place}" + (" · **excluded**" if d.excluded else "") +
                    (" · tags: " + ", ".join(escape_md(t) for t in d.tags) if d.tags else "") +
                    f" · id `{d.id}`")
         if d.suspect:

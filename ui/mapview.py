@@ -65,7 +65,8 @@ def _figure(map_key: str, color_by: str, _data: MapData, _names: dict[int, str])
     suspect = frame["suspect"].to_numpy(dtype=bool)
     return map_figure(frame, g.labels, g.sparse_rows, g.xy, color_by=color_by, values=values, cluster_names=_names,
                       plan=plan_points(g.sparse_rows, suspect=suspect), suspect=suspect,
-                      reasons=frame["reasons"].to_numpy(), height=MAP_HEIGHT)
+                      reasons=frame["reasons"].to_numpy(), height=MAP_HEIGHT,
+                      dragmode="pan")  # a click selects (opens) a point; lasso and box are in the toolbar
 
 
 def how_to_read(data: MapData) -> None:
@@ -77,7 +78,8 @@ def how_to_read(data: MapData) -> None:
         "(as many names as fit; hover a point for its cluster's). "
         f"Open diamonds are sparse-region samples under the **{g.rule}** rule: {RULE_HELP[g.rule].split(':')[0]}; "
         "dots are the rest. " + (SUSPECT_READ if data.frame["suspect"].any() else "") +
-        "Lasso or box-select points to tag, exclude or compare them; click one to open it; double-click clears. "
+        "Click a point to open it; pick the lasso or box in the chart's toolbar to select points to tag, exclude or "
+        "compare; double-click clears. "
         "The camera button in the chart's toolbar saves a PNG.")
 
 
@@ -105,8 +107,8 @@ def map_section(dataset: str, data: MapData, summaries, opts) -> None:
         inspect(dataset, ids[0])  # a clicked point opens in the inspector
     selection_panel(dataset, chosen, data, opts)
     c1, c2 = st.columns([3, 2])
-    c1.caption(plan.note(len(data.gmap.ids)) + " · lasso or box-select to act on rows, click a point to open it, "
-               "double-click to clear")
+    c1.caption(plan.note(len(data.gmap.ids)) + " · click a point to open it; the toolbar's lasso or box selects "
+               "rows to act on; double-click clears")
     with c2.expander("How to read this map"):
         how_to_read(data)
     downloads(dataset, data, fig)

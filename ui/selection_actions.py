@@ -127,8 +127,8 @@ def show_result(dataset: str, kind: str, result) -> None:
         def fmt(v):
             return "—" if v is None else f"{v:.2f}"
 
-        st.markdown(f"**Selection vs the rest**: {result.n_selected:,} rows, G-Vendi **{fmt(result.g_vendi_selected)}** "
-                    f"· the other {result.n_rest:,} rows {fmt(result.g_vendi_rest)} "
+        st.markdown(f"**Selection vs the rest**: {result.n_selected:,} rows, G-Vendi "
+                    f"**{fmt(result.g_vendi_selected)}** · the other {result.n_rest:,} rows {fmt(result.g_vendi_rest)} "
                     f"({fmt(result.g_vendi_rest_at_n)} at the selection's n) · all {result.g_vendi_all:.2f}")
         if result.clusters_selected:
             st.caption("selected rows per cluster: " + ", ".join(
@@ -182,8 +182,8 @@ def selection_panel(dataset: str, ids: list[str], data, opts) -> None:
 
     g = data.gmap
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.markdown(f"**Selected: {len(ids):,} samples**" if ids else
-                "**Select rows**: lasso or box on the map (click a point to open it), or pick a cluster")
+    c1.markdown(f"**Selected: {len(ids):,} sample{'s' if len(ids) != 1 else ''}**" if ids else
+                "**Select rows**: the lasso or box in the map's toolbar (a click opens a point), or pick a cluster")
     pick = c2.selectbox("Select a cluster", [None, *range(g.k)], key=f"sel-cluster-{dataset}-{data.key}",
                         format_func=lambda c: "select a cluster…" if c is None else
                         f"cluster {c} ({int(g.sizes[c])} rows)", label_visibility="collapsed")

@@ -17,8 +17,9 @@ PAGE_CSS = """<style>
 PREVIOUS_MAP = "workbench-previous-map"  # session key: the map drawn before an action, whose places a refresh reuses
 
 
-def sidebar_settings() -> tuple[str, PageOptions]:
-    """The dataset picker and the analysis settings (a collapsed panel), in the sidebar."""
+def sidebar_settings():
+    """The dataset picker, a place for the row inspector, and the analysis settings (a collapsed panel), in the
+    sidebar: (dataset, options, the inspector's container)."""
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     heading = st.empty()  # the page's name while there is no dataset; then it heads the scores' line
     heading.markdown("#### Gradient space")
@@ -26,9 +27,10 @@ def sidebar_settings() -> tuple[str, PageOptions]:
         dataset = pick_dataset()
     heading.empty()
     with st.sidebar:
+        slot = st.container()  # the row inspector, filled at the end of the page's run
         with st.expander("Analysis settings", expanded=False):
             opts = options_form()
-    return dataset, opts
+    return dataset, opts, slot
 
 
 def remember_map(dataset: str, gmap) -> None:

@@ -1,5 +1,6 @@
 """Subcommands on chosen rows: row (one row opened: text, tags, cluster, reasons, nearest rows), similar-rows (the
-rows nearest a selection) and compare-rows (a selection's G-Vendi and clusters against the rest's). Both read cached features only: no model is loaded."""
+rows nearest a selection) and compare-rows (a selection's G-Vendi and clusters against the rest's). All read cached
+features only: no model is loaded."""
 from __future__ import annotations
 
 from core.cli.common import config_from_args, emit, identity_args, positive_int, require_dataset

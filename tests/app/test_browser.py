@@ -170,6 +170,10 @@ def shot(page, name: str) -> None:
 def lasso_everything(page) -> None:
     drag = page.locator(".js-plotly-plot .nsewdrag").first  # the map: the one chart of the Map tab
     drag.scroll_into_view_if_needed()
+    drag.hover()  # shows the toolbar: the map opens in pan mode (a click opens a point); pick its lasso
+    lasso = page.locator('.js-plotly-plot .modebar-btn[data-val="lasso"]').first
+    if lasso.count():
+        lasso.click(force=True)
     box = drag.bounding_box()
     x0, y0, x1, y1 = box["x"] + 5, box["y"] + 5, box["x"] + box["width"] - 5, box["y"] + box["height"] - 5
     # start inside, bottom-left: the corners hold axis-drag handles and the legend sits over the top-left
@@ -210,9 +214,21 @@ def test_demo_opens_analysed_with_no_analysis_job(server, page):
     open_tab(page, "Map")
 
 
+FIRST_POINT = """() => {
+  const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+      p => p.data && p.data.some(t => t.type === 'scattergl' && t.customdata));
+  const i = g._fullData.findIndex(t => t.type === 'scattergl' && t.customdata && t.x && t.x.length && t.hovertext);
+  const t = g._fullData[i], xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+  const text = String(t.hovertext[0]).split('<br>').pop();
+  return {x: r.left + xa._offset + xa.l2p(t.x[0]), y: r.top + ya._offset + ya.l2p(t.y[0]),
+          prompt: new DOMParser().parseFromString(text, 'text/html').body.textContent.replace('…', '')};
+}"""
+
+
 def test_the_map_fills_the_first_screen_and_a_lasso_gets_the_action_bar(server, browser):
     """At 1400x900 the map (the Plotly chart with the rows) lies wholly above the fold, at nearly the window's width;
-    a lasso on it selects rows, whose action bar (tag, exclude, include, more like this, ...) appears under it."""
+    a click on a point opens it in the inspector (its text, its nearest rows); a lasso selects rows, whose action bar
+    (tag, exclude, include, more like this, ...) appears under it."""
     view = browser.new_page(viewport={"width": 1400, "height": 900})
     view.set_default_timeout(90_000)
     try:
@@ -228,6 +244,17 @@ def test_the_map_fills_the_first_screen_and_a_lasso_gets_the_action_bar(server, 
         assert 0 <= box["top"] < box["bottom"] <= 900, box
         assert box["bottom"] - box["top"] >= 500 and box["width"] >= 0.9 * box["main"], box
         shot(view, "gradient-space-map-first")
+        point = view.evaluate(FIRST_POINT)  # a click on a point opens it in the inspector (the sidebar)
+        view.mouse.move(point["x"], point["y"], steps=5)
+        view.wait_for_timeout(500)  # plotly clicks the point it hovers: let the hover land first
+        view.mouse.down()
+        view.wait_for_timeout(100)
+        view.mouse.up()
+        view.locator('[data-testid="stSidebar"]').get_by_text("Nearest rows", exact=True).wait_for(timeout=60_000)
+        wait_idle(view)
+        side = " ".join(view.locator('[data-testid="stSidebar"]').inner_text().split())
+        assert " ".join(point["prompt"].split()[:6]) in side and side.count(" · row ") >= 5, side[-600:]
+        shot(view, "gradient-space-inspector")
         for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
             lasso_everything(view)
             try:
@@ -259,7 +286,10 @@ def test_upload_analyse_map_select(server, page):
     page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=600_000)
     wait_idle(page)
     assert "job=" in page.url and "dataset=mixture_24" in page.url  # a refresh finds the job and the dataset
+    page.get_by_role("button", name="All scores").click()  # the metrics, with their meanings, in a popover
+    page.locator('[data-testid="stMetric"]').first.wait_for()
     metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+    page.keyboard.press("Escape")
     g_vendi = next(m for m in metrics if m.startswith("G-Vendi"))
     assert 1.0 < float(g_vendi.split()[-1]) <= 24
     assert any(m.startswith("Samples") and m.split()[-1] == "24" for m in metrics)
