@@ -23,8 +23,12 @@ def can_refresh(store: Store, dataset: str, options, previous_map=None) -> bool:
         return False
     if layout_cached(store, dataset, config.key(), coverage, MapConfig(seed=options.seed), options.view):
         return True
-    ids = store.load_features(dataset, config.key(), config.dim, view=options.view)[0]
-    return previous_map is not None and set(ids) <= set(previous_map.ids)
+    if previous_map is None:
+        return False
+    excluded = set(store.excluded(dataset)) if options.view == "kept" else set()
+    kept = (i for i in store.sample_ids(dataset) if i not in excluded)  # ids only: no vector is read
+    on_map = set(previous_map.ids)
+    return all(i in on_map for i in kept)
 
 
 def refresh(store: Store, dataset: str, options, previous_map=None) -> dict:
