@@ -96,3 +96,25 @@ def test_the_target_page_shows_coverage_contamination_and_excludes_the_copies(ta
     assert not at.exception, at.exception
     assert store.excluded("train") == []
     assert len(contamination(at)) == COPIED
+
+
+def test_the_grow_button_launches_a_pool_run_toward_the_eval_set(target_workspace, monkeypatch):
+    from types import SimpleNamespace
+
+    import core.synthesis.launch as launch_module
+
+    calls = []
+
+    def fake_launch(store, runner, dataset, config, generator, feature_config, **kw):
+        calls.append((dataset, config, generator))
+        return SimpleNamespace(job_id="job-1", run_id="run-1")
+
+    monkeypatch.setattr(launch_module, "launch", fake_launch)
+    at = page()
+    next(b for b in at.button if b.label == "Grow train toward evalset").click()
+    at.run()
+    assert not at.exception, at.exception
+    (dataset, config, generator), = calls
+    assert dataset == "train" and generator is None
+    assert (config.source, config.pool, config.toward) == ("pool", "cands", "evalset")
+    assert any("Run run-1" in c.value for c in at.caption)

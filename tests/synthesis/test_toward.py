@@ -143,3 +143,46 @@ def test_growth_toward_an_eval_set_in_another_feature_space_is_refused(store, tm
     with pytest.raises(ValueError, match="No eval dataset"):
         launch(store, JobRunner(store), "train", SynthesisConfig(source="pool", pool="cands", toward="nope"), None, fc)
     assert store.query("SELECT count(*) FROM synth_runs")[0][0] == 0  # refused before anything started
+
+
+def test_a_generator_run_toward_an_eval_set_writes_from_the_training_rows_nearest_its_uncovered_rows(
+        store, tmp_path, monkeypatch):
+    """Few-shots are training rows, each the nearest training row of an uncovered eval row of an uncovered
+    cluster; never eval text."""
+    from core.analysis.coverage import coverage
+    from core.synthesis.loop import run_synthesis
+    from core.synthesis.toward import eval_features
+    from tests.synthesis.fakes import RecordingGenerator
+    from tests.synthesis.fakes import no_model as fake_loop
+
+    fc, _ = planted(store, tmp_path)
+    fake_loop(monkeypatch, store, "train", fc)
+    E, T = eval_features(store, "evalset", fc), eval_features(store, "train", fc)
+    cov = coverage(T, E)
+    train_prompts = [s.prompt for s in store.samples("train")]
+    allowed = {train_prompts[int(cov.nearest[j])] for j in np.flatnonzero(~cov.covered)
+               if int(cov.labels[j]) in cov.uncovered_clusters}
+    generator = RecordingGenerator()
+    config = SynthesisConfig(requests_per_round=4, request_batch=2, problems_per_request=1, k=3, rule="paper",
+                             toward="evalset", answer_mode="none", solutions_per_problem=1)
+    summary = run_synthesis(store, "train", config, generator, fc)
+    assert summary["status"] == "done" and "toward" in summary
+    shots = [line.split(": ", 1)[1] for p in generator.problem_prompts for line in p.split("\n\n")
+             if line.startswith("Example ")]
+    assert len(generator.problem_prompts) == 4 and shots
+    assert set(shots) <= allowed and not any(s.startswith("eval ") for s in shots)
+    assert len(set(shots)) < len(train_prompts) // 2  # a few chosen rows, not the whole seed
+
+
+def test_the_cli_refuses_growth_toward_a_missing_or_own_eval_set(workspace):
+    from tests.helpers import DATA, run_cli
+
+    assert run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "train").returncode == 0
+    assert run_cli(workspace, "ingest", str(DATA / "pool_16.jsonl"), "--name", "cands").returncode == 0
+    base = ["synthesize", "train", "--source", "pool", "--pool", "cands"]
+    res = run_cli(workspace, *base, "--toward", "nope", "--json", light=True)
+    assert res.returncode == 2 and "No eval dataset named 'nope'" in res.stderr, res.stderr[-2000:]
+    res = run_cli(workspace, *base, "--toward", "cands", "--json", light=True)
+    assert res.returncode == 2 and "is the run's own pool" in res.stderr, res.stderr[-2000:]
+    res = run_cli(workspace, *base, "--eval-features", "x", light=True)
+    assert res.returncode == 2 and "--eval-features goes with --toward" in res.stderr, res.stderr[-2000:]
