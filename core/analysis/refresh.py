@@ -23,7 +23,7 @@ def can_refresh(store: Store, dataset: str, options, previous_map=None) -> bool:
         return False
     if layout_cached(store, dataset, config.key(), coverage, MapConfig(seed=options.seed), options.view):
         return True
-    if previous_map is None:
+    if previous_map is None or previous_map.config_key != config.key():  # another feature set's places: no
         return False
     excluded = set(store.excluded(dataset)) if options.view == "kept" else set()
     kept = (i for i in store.sample_ids(dataset) if i not in excluded)  # ids only: no vector is read
@@ -43,7 +43,8 @@ def refresh(store: Store, dataset: str, options, previous_map=None) -> dict:
 
     config, mc = options.feature_config(), MapConfig(seed=options.seed)
     ids = store.load_features(dataset, config.key(), config.dim, view=options.view)[0]
-    if previous_map is not None and not layout_cached(store, dataset, config.key(), len(ids), mc, options.view):
+    if (previous_map is not None and previous_map.config_key == config.key()
+            and not layout_cached(store, dataset, config.key(), len(ids), mc, options.view)):
         at = {i: j for j, i in enumerate(previous_map.ids)}
         if all(i in at for i in ids):
             xy = np.asarray(previous_map.xy)[[at[i] for i in ids]]
