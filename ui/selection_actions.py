@@ -193,6 +193,11 @@ def selection_panel(dataset: str, ids: list[str], data, opts) -> None:
         st.rerun()
     if not ids:
         return
+    if len(ids) == 1 and ids[0] in set(g.ids):  # a clicked point: its whole cluster is one click away
+        c = int(g.labels[g.ids.index(ids[0])])
+        if st.button(f"Select all of cluster {c} ({int(g.sizes[c])} rows)", key=f"sel-its-cluster-{dataset}"):
+            set_selection(dataset, [i for i, label in zip(g.ids, g.labels) if int(label) == c])
+            st.rerun()
     action_bar(dataset, ids, data, opts)
     frame = selected_frame(dataset, ids, data)
     event = st.dataframe(frame.drop(columns="id").head(500), hide_index=True, width="stretch", on_select="rerun",

@@ -123,6 +123,18 @@ def test_inspector_shows_the_chosen_row_and_opens_a_neighbour(ws):
     assert rows[3].response.split()[0].strip(".,?!$") in side
     near = [b for b in at.sidebar.button if b.key and b.key.startswith(f"inspect-near-{name}-")]
     assert len(near) == 5 and all(" · row " in b.label for b in near)
+    at.session_state[f"selection-{name}"] = [rows[3].id]  # the click selected it too: its cluster is one click away
+    run(at)
+    grow = next(b for b in at.button if b.label.startswith("Select all of cluster "))
+    run(grow.click())
+    from core.analysis import cache
+    from ui.analysis import PageOptions
+
+    cluster = int(grow.label.split()[4])
+    gmap = cache.latest_map(get_store(), name, PageOptions().feature_config().key())
+    members = [i for i, c in zip(gmap.ids, gmap.labels) if int(c) == cluster]
+    assert rows[3].id in members and sorted(at.session_state[f"selection-{name}"]) == sorted(members)
+    near = [b for b in at.sidebar.button if b.key and b.key.startswith(f"inspect-near-{name}-")]
     target = near[0].key.rsplit(f"inspect-near-{name}-", 1)[1]
     run(near[0].click())
     assert at.session_state[f"inspect-{name}"] == target
