@@ -40,19 +40,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
-import re
-import unicodedata
-import zlib
 
 import numpy as np
 
+from core.analysis.text_signals import RowSignals, _script_name, text_signals
+
 QUALITY_VERSION = 2  # the rules' version: part of every cache key of results that honour the read (cache.KINDS)
 OK_TAG = "ok"  # a user's override: a row tagged ok is never suspect (its reasons are still shown)
-TOKENS = re.compile(r"[^\W\d_]{4,}|\d+(?:\.\d+)?")
-DIGIT = re.compile(r"\d")
-TAG = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
-NOISE_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
 MIN_IFD_CHARS = 40  # below this a response's IFD rests on a few tokens (one-line answers): not judged alone
 COMMON_WORDS = 50
 
@@ -67,62 +61,6 @@ class QualityConfig:
     markup_share: float = 0.3  # "the response is mostly markup"
     noise_share: float = 0.5  # "most of the response is long unbroken letter-and-digit strings"
     overlap_rows: float = 0.5  # the overlap rule applies where at least this share of rows reuse their prompt's words
-
-
-@dataclasses.dataclass(frozen=True)
-class RowSignals:
-    length: int
-    compression: float
-    symbols: float
-    has_number: bool
-    script: str | None
-    words: frozenset  # the response's numbers and 4+-letter words
-    prompt_words: frozenset
-    markup: float = 0.0  # share of the response's characters inside HTML/XML tags
-    noise: float = 0.0  # share of its non-space characters in 24+-long runs mixing letters and digits
-
-
-@functools.lru_cache(maxsize=4096)
-def _script_of(char: str) -> str:
-    if ord(char) < 128:
-        return "LATIN"
-    name = unicodedata.name(char, "")
-    return name.split(" ")[0] if name else "UNKNOWN"
-
-
-def _words(text: str) -> frozenset:
-    out = set()
-    for m in TOKENS.findall(text.lower()):
-        if m[0].isdigit():
-            try:
-                m = f"{float(m):g}"
-            except ValueError:
-                pass
-        out.add(m)
-    return frozenset(out)
-
-
-def text_signals(prompt: str, response: str) -> RowSignals:
-    raw = response.encode("utf-8")
-    compression = len(raw) / len(zlib.compress(raw, 6)) if raw else 1.0
-    if response.isascii():  # the common case, without a pass per character
-        script = "LATIN" if re.search(r"[A-Za-z]", response) else None
-        symbols = 0.0
-    else:
-        scripts = collections.Counter(_script_of(c) for c in response if c.isalpha())
-        script = scripts.most_common(1)[0][0] if scripts else None
-        visible = [c for c in response if not c.isspace()]
-        symbols = sum(1 for c in visible if not (c.isalnum() or ord(c) < 128)) / max(1, len(visible))
-    markup = sum(len(m) for m in TAG.findall(response)) / len(response) if "<" in response else 0.0
-    visible = sum(1 for c in response if not c.isspace()) or 1
-    noise = sum(len(m) for m in NOISE_RUN.findall(response)
-                if DIGIT.search(m) and re.search(r"[A-Za-z]", m)) / visible
-    return RowSignals(len(response), compression, symbols, bool(DIGIT.search(response)), script, _words(response),
-                      _words(prompt), markup, noise)
-
-
-def _script_name(script: str) -> str:
-    return script if len(script) <= 3 else script.title()  # CJK, Latin, Cyrillic
 
 
 def _robust(values: np.ndarray, floor: float = 0.05) -> tuple[float, float]:
