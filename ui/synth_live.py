@@ -14,6 +14,7 @@ from ui.jobs import cancel_button, job_status, polled_job
 from ui.state import get_store
 
 WHY = {"accepted": "its nearest cluster is sparse: kept", "dense cluster": "its nearest cluster is dense: rejected",
+       "off target": "growing toward an eval set: it lands in no eval cluster the data leaves uncovered: rejected",
        "duplicate": "too close to a row already in the pool", "no majority": "the solutions disagree on the answer",
        "no answer": "no solution gave a parsable answer", "parse failure": "no problem found in the reply",
        "generation error": "the endpoint failed to answer", "solution error": "the solve requests failed",
