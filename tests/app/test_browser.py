@@ -153,6 +153,17 @@ def map_points(page) -> int:
     return page.evaluate(MAP_POINTS)
 
 
+def ensure_demo(server, page) -> None:
+    """The demo in the module's workspace whichever test runs first: a test that needs it loads it through the Data
+    page's button when the workspace has no dataset yet (run in file order, test_demo_opens_analysed... has)."""
+    page.goto(server.url)
+    wait_idle(page)
+    if page.get_by_text("No datasets yet").count():
+        page.get_by_role("button", name="Load the demo").click()
+        page.get_by_text("G-Vendi", exact=True).first.wait_for(timeout=120_000)
+        wait_idle(page)
+
+
 def shot(page, name: str) -> None:
     """A screenshot for the test's artifacts and, with PRISM_SCREENSHOTS=docs, a small copy for the README."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -231,6 +242,7 @@ def test_the_map_fills_the_first_screen_and_a_lasso_gets_the_action_bar(server, 
     (tag, exclude, include, more like this, ...) appears under it."""
     view = browser.new_page(viewport={"width": 1400, "height": 900})
     view.set_default_timeout(90_000)
+    ensure_demo(server, view)
     try:
         view.goto(f"{server.url}/gradient-space?dataset=demo")
         wait_idle(view, timeout=120_000)
@@ -353,6 +365,7 @@ def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
 
 
 def test_picking_target_clusters_changes_the_prompt_preview(server, page):
+    ensure_demo(server, page)
     page.goto(f"{server.url}/synthesis?dataset=demo")
     wait_idle(page, timeout=120_000)
     code = page.locator('[data-testid="stCode"]').first
