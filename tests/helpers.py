@@ -5,6 +5,7 @@ real model whose subject is not the features' fidelity: featurising with the pro
 row on a 2-core CPU (tests/test_cli.py keeps one real run of the default config)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -116,3 +117,32 @@ def hammer(fn: Callable[[int], object], n_threads: int = 8, repeats: int = 15) -
     for t in threads:
         t.join()
     return errors
+
+
+@contextlib.contextmanager
+def app_workspace(path: Path, env: dict | None = None):
+    """A module's AppTests on their own workspace: PRISM_HOME (and `env`) pointed at `path`, Streamlit's per-process
+    store and runner started afresh on it; after them the jobs still running are waited for, the caches cleared and
+    the environment put back."""
+    import streamlit as st
+
+    old = {k: os.environ.get(k) for k in ["PRISM_HOME", *(env or {})]}
+    os.environ["PRISM_HOME"] = str(path)
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        yield path
+    finally:
+        from ui import get_runner
+
+        runner = get_runner()
+        for (job_id,) in runner.store.query("SELECT id FROM jobs WHERE status IN ('queued','running')"):
+            runner.wait(job_id, timeout=300)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

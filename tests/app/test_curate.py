@@ -5,7 +5,6 @@ Features are written straight into the workspace (no model): grouped random vect
 every threshold of the curve) with one planted duplicate: row g1 gets g0's vector exactly."""
 import io
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,26 +12,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import grouped_vectors
 from tests.conftest import DATA, ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("curate-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield ws
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+    with app_workspace(tmp_path_factory.mktemp("curate-ws")) as ws:
+        yield ws
 
 
 def planted(name: str, *, features: bool = True, fixture: str = "mixture_24.jsonl") -> str:

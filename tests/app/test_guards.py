@@ -3,37 +3,21 @@ a dataset too small for a map is told so and starts no job, and at upload a mapp
 empty file says it is empty and a too-small file is told so (no analysis started).
 
 No model: features and embeddings are written straight into the workspace (tests/app/fakes.py)."""
-import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import fake_analyse, fake_losses, grouped_vectors
 from tests.conftest import DATA, ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("guards-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield ws
-    from ui import get_runner
-
-    for (job_id,) in get_runner().store.query("SELECT id FROM jobs WHERE status IN ('queued','running')"):
-        get_runner().wait(job_id, timeout=120)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+    with app_workspace(tmp_path_factory.mktemp("guards-ws")) as ws:
+        yield ws
 
 
 def open_page(page: str, **query) -> AppTest:

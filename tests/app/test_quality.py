@@ -5,7 +5,6 @@ G-Vendi with and without the suspect rows (the Data page's list too), and the ma
 their reasons and signals to colour by; the Synthesis page gives a suspect candidate its reasons.
 
 Datasets are "analysed" with fakes.fake_analyse (features and losses written directly): no model runs."""
-import os
 import re
 
 import numpy as np
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import JUNK, JUNK_LOSSES, fake_analyse, junk_file
 from tests.conftest import ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 HEAD = re.compile(r"^\*\*(.+?)\*\* · (\d+) reasons?( · tagged ok)?")
@@ -21,20 +21,8 @@ HEAD = re.compile(r"^\*\*(.+?)\*\* · (\d+) reasons?( · tagged ok)?")
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("quality-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield ws
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+    with app_workspace(tmp_path_factory.mktemp("quality-ws")) as ws:
+        yield ws
 
 
 def junk(ws, name: str, *, analyse: bool = True, seed: int = 0) -> str:

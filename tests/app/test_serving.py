@@ -2,12 +2,12 @@
 PRISM_ALLOW_REMOTE=1 says so on purpose (with the exact command to run instead), and its proxy-model box never
 reaches for the Hugging Face Hub unless the user turns downloads on: a hub id missing from the local cache is refused
 before any network access. Each test failed on the code before the fix."""
-import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import DATA, ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 NOT_CACHED = "prism-test-nobody/not-a-cached-model"
@@ -15,24 +15,12 @@ NOT_CACHED = "prism-test-nobody/not-a-cached-model"
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("serving-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
+    with app_workspace(tmp_path_factory.mktemp("serving-ws")) as ws:
+        from core.data.datasets import ingest
+        from ui import get_store
 
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    from core.data.datasets import ingest
-    from ui import get_store
-
-    ingest(get_store(), DATA / "mixture_24.jsonl", name="mix")
-    yield ws
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+        ingest(get_store(), DATA / "mixture_24.jsonl", name="mix")
+        yield ws
 
 
 def new_app(page: str | None = None, **query) -> AppTest:

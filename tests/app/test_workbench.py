@@ -4,32 +4,20 @@ row's full text, its neighbours open in it), and "grow this region" handing the 
 
 AppTest cannot lasso a Plotly chart: selections are made with the panel's cluster picker (as a user may) or set in
 the session as the chart's event would."""
-import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import DATA, ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("workbench-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield ws
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+    with app_workspace(tmp_path_factory.mktemp("workbench-ws")) as ws:
+        yield ws
 
 
 def analysed(name: str) -> str:
