@@ -2,7 +2,6 @@
 as a number, the curve, the shared map with uncovered eval rows marked, the contamination list (planted exact
 copies), and the exclusion of the training copies with its undo."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import fake_analyse
 from tests.conftest import DATA, ROOT
+from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 COPIED = 3  # the eval set's first rows are exact copies of the training set's first rows
@@ -17,34 +17,23 @@ COPIED = 3  # the eval set's first rows are exact copies of the training set's f
 
 @pytest.fixture(scope="module")
 def target_workspace(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("target-ws")
-    old = os.environ.get("PRISM_HOME")
-    os.environ["PRISM_HOME"] = str(ws)
-    import streamlit as st
+    with app_workspace(tmp_path_factory.mktemp("target-ws")) as ws:
+        from core.data.datasets import ingest
+        from ui import get_store
+        from ui.analysis import PageOptions
 
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    from core.data.datasets import ingest
-    from ui import get_store
-    from ui.analysis import PageOptions
-
-    store = get_store()
-    lines = (DATA / "mixture_24.jsonl").read_text().splitlines()[:COPIED]
-    lines += [json.dumps({**json.loads(l), "id": f"e{i}"})
-              for i, l in enumerate((DATA / "gsm8k_8.jsonl").read_text().splitlines())]
-    path = ws.parent / "evalset.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    ingest(store, DATA / "mixture_24.jsonl", name="train")
-    ingest(store, path, name="evalset")
-    ingest(store, DATA / "pool_16.jsonl", name="cands")
-    fake_analyse(store, "train", PageOptions())
-    fake_analyse(store, "evalset", PageOptions(), seed=5)  # its own draws: only the copies share features
-    yield ws
-    st.cache_resource.clear()
-    if old is None:
-        os.environ.pop("PRISM_HOME", None)
-    else:
-        os.environ["PRISM_HOME"] = old
+        store = get_store()
+        lines = (DATA / "mixture_24.jsonl").read_text().splitlines()[:COPIED]
+        lines += [json.dumps({**json.loads(l), "id": f"e{i}"})
+                  for i, l in enumerate((DATA / "gsm8k_8.jsonl").read_text().splitlines())]
+        path = ws.parent / "evalset.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        ingest(store, DATA / "mixture_24.jsonl", name="train")
+        ingest(store, path, name="evalset")
+        ingest(store, DATA / "pool_16.jsonl", name="cands")
+        fake_analyse(store, "train", PageOptions())
+        fake_analyse(store, "evalset", PageOptions(), seed=5)  # its own draws: only the copies share features
+        yield ws
 
 
 def page() -> AppTest:
