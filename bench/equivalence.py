@@ -104,7 +104,8 @@ def layout_agreement(a: dict, b: dict, k: int = 10) -> float | None:
     neighbourhoods; a UMAP refit from the same rows with another seed is the scale of noise: see --noise)."""
     import numpy as np
 
-    if not (isinstance(a, dict) and isinstance(b, dict) and a.get("rows") and b.get("rows")):
+    if not (isinstance(a, dict) and isinstance(b, dict) and a.get("rows") and b.get("rows")
+            and "x" in a["rows"][0] and "x" in b["rows"][0]):
         return None
     xa = {r["id"]: (r["x"], r["y"]) for r in a["rows"]}
     xb = {r["id"]: (r["x"], r["y"]) for r in b["rows"]}
