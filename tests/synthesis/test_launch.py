@@ -169,10 +169,18 @@ def test_ctrl_c_while_waiting_leaves_the_run_to_stop_after_its_step(store, monke
 
     fc = seeded_store(store)
     no_model(monkeypatch, store, "mix", fc)
-    with Stub(delay=0.3) as stub:
+    with Stub(delay=2.0) as stub:
         generator = GeneratorSettings(kind="openai", model="stub", base_url=stub.url)
         launched = launch(store, JobRunner(store), "mix", CONFIG, generator, fc)
-        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        def ctrl_c_mid_step():  # once the run's first request is in the stub (answered 2 s later): mid-step, always
+            deadline = time.monotonic() + 60
+            while not stub.state.bodies and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=ctrl_c_mid_step, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
             launched.wait(timeout=120)
         launched.cancel()
