@@ -6,22 +6,24 @@ import signal
 
 import pytest
 
-from tests.helpers import DATA, LIGHT_FLAGS, kill_after_progress, light_config, run_cli
+from tests.helpers import DATA, LIGHT_FIELDS, LIGHT_FLAGS, kill_after_progress, light_config, run_cli
 
 
 def test_score_file_json_with_real_smollm2(workspace):
-    res = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), "--json")
+    """The CLI's score of a file: one JSON object, then the cached rerun. The real model on the light feature config
+    (the default config's features on the real model: tests/features/test_memory.py, test_fast.py)."""
+    res = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), *LIGHT_FLAGS, "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     lines = [l for l in res.stdout.splitlines() if l.strip()]
     assert len(lines) == 1, res.stdout  # exactly one JSON object on stdout
     out = json.loads(lines[0])
     assert {"dataset", "n", "g_vendi", "mode", "dim", "model", "rejected_rows"} <= out.keys()
-    assert out["n"] == 8 and out["dim"] == 1024 and out["mode"] == "fast" and out["rejected_rows"] == 0
+    assert out["n"] == 8 and out["dim"] == LIGHT_FIELDS["dim"] and out["mode"] == "fast" and out["rejected_rows"] == 0
     assert 1.0 < out["g_vendi"] <= out["dim"]
     assert out["g_vendi"] <= out["n"] + 1e-6  # rank of 8 unit rows bounds the score
     assert out["computed"] == 8
 
-    again = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), "--json")
+    again = run_cli(workspace, "score", str(DATA / "gsm8k_8.jsonl"), *LIGHT_FLAGS, "--json")
     cached = json.loads(again.stdout)
     assert cached["computed"] == 0 and cached["cached"] == 8
     assert cached["g_vendi"] == pytest.approx(out["g_vendi"], rel=1e-6)

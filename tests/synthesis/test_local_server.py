@@ -151,6 +151,7 @@ def test_the_generator_falls_back_to_transformers_with_the_reason(store, mode):
     assert len(gen.notices) == 1
 
 
+@pytest.mark.slow  # a whole transformers-generated run; the fallback and its reason are the parametrised tests above
 def test_a_synthesis_run_completes_through_the_fallback_with_the_reason_recorded(workspace):
     """The whole loop with the embedded generator on a machine where llama.cpp dies with SIGILL on its first request:
     the run is done (not failed), its candidates came from the fallback, and the summary says why."""

@@ -132,6 +132,8 @@ def test_killed_synthesis_resumes_without_duplicates(seeded):
         assert out["accepted"] + sum(out["rejected"].values()) == len(after)
 
 
+@pytest.mark.slow  # real llama.cpp + the real model through the whole loop: the server alone is test_local_server's
+# default test, the loop's every step is the stub runs' (default)
 def test_embedded_generator_tiny_run_end_to_end(workspace, tmp_path):
     from core.data.ingest import ingest_file
     from core.synthesis.export import export
