@@ -4,7 +4,6 @@ state following its data, settings in the URL, cancelling, form checks, the live
 
 Datasets other than the uploaded ones are "analysed" with fakes.fake_analyse (features written directly): no model."""
 import json
-import os
 import threading
 import time
 
@@ -14,33 +13,19 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import fake_analyse, fake_shipped_file
 from tests.conftest import DATA, ROOT
+from tests import helpers
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def app_workspace(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("app-ws")
-    old = {k: os.environ.get(k) for k in ("PRISM_HOME", "PRISM_DEMO_FEATURES")}
-    os.environ["PRISM_HOME"] = str(ws)
     from ui.analysis import PageOptions
 
-    os.environ["PRISM_DEMO_FEATURES"] = str(fake_shipped_file(ws.parent / f"{ws.name}-demo.npz", PageOptions()))
-    import streamlit as st
-
-    st.cache_resource.clear()  # the store and runner are per process: start them on this workspace
-    st.cache_data.clear()
-    yield ws
-    from ui import get_runner
-
-    for job in get_runner().store.query("SELECT id FROM jobs WHERE status IN ('queued','running')"):
-        get_runner().wait(job[0], timeout=300)
-    st.cache_resource.clear()
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    ws = tmp_path_factory.mktemp("app-ws")
+    demo = fake_shipped_file(ws.parent / f"{ws.name}-demo.npz", PageOptions())
+    with helpers.app_workspace(ws, env={"PRISM_DEMO_FEATURES": demo}):
+        yield ws
 
 
 def new_app(page: str | None = None, **query) -> AppTest:
