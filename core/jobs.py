@@ -105,14 +105,25 @@ class JobContext:
     def __init__(self, store: Store, job_id: str, *, clock: Callable[[], float] = time.time):
         self.store, self.job_id = store, job_id
         self.clock = clock
-        self._last_write = 0.0
+        self._last_write, self._last_message = 0.0, ""
+        self._lock = threading.Lock()  # a worker may report from several threads
         self.eta = EtaEstimator(started=clock())  # the context is made as the job starts
 
+    THROTTLE = 0.2  # seconds between two writes that only move the counter
+
     def progress(self, done: int, total: int, stage: str | None = None, message: str = "") -> None:
-        now = self.clock()
-        if stage is None and now - self._last_write < 0.2 and done < total:
-            return  # throttle writes; stage changes and completion always land
-        self._last_write = now
+        """Write the job's progress. A write that only moves the counter within THROTTLE of the previous one is
+        dropped (the next one carries it); a new stage, a new message and completion always land, so a long step
+        right after a quick one never shows as the quick one."""
+        with self._lock:
+            now = self.clock()
+            if (stage is None and message == self._last_message and now - self._last_write < self.THROTTLE
+                    and done < total):
+                return
+            self._last_write, self._last_message = now, message
+            self._write(now, done, total, stage, message)
+
+    def _write(self, now: float, done: int, total: int, stage: str | None, message: str) -> None:
         if stage is not None:  # a new stage restarts the ETA
             self.eta = EtaEstimator(started=now, done=done)
             self.store.query("UPDATE jobs SET stage = ?, started_at = ?, done = ?, total = ?, message = ?, "

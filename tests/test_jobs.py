@@ -137,3 +137,33 @@ def test_work_that_stops_itself_is_cancelled_not_failed_and_a_crash_after_a_canc
 
     job = runner.wait(runner.start("analyse", "d", {"case": "crash"}, crashes_after_a_request), timeout=30)
     assert job.status == "failed" and "a real bug" in job.error
+
+
+def test_the_progress_throttle_drops_only_counter_moves_and_every_new_message_lands(store):
+    """JobContext.progress: within THROTTLE of the last write, a write that only moves the counter is dropped; a new
+    message (a synthesis stage right after a quick one), a stage and completion land at once."""
+    from core.jobs import JobContext
+
+    insert_job(store, "j1")
+    now = [100.0]
+    ctx = JobContext(store, "j1", clock=lambda: now[0])
+
+    def row():
+        return store.query("SELECT done, total, message, stage FROM jobs WHERE id = 'j1'")[0]
+
+    ctx.progress(1, 10, message="writing")
+    assert row()[:3] == (1, 10, "writing")
+    now[0] += 0.05
+    ctx.progress(2, 10, message="writing")  # counter only, inside the window: dropped
+    assert row()[:3] == (1, 10, "writing")
+    ctx.progress(2, 10, message="solving")  # a new message, inside the window: lands
+    assert row()[:3] == (2, 10, "solving")
+    now[0] += 0.01
+    ctx.progress(3, 10, stage="scoring")  # a stage: lands
+    assert row() == (3, 10, "", "scoring")
+    now[0] += 0.01
+    ctx.progress(10, 10)  # completion: lands
+    assert row()[:2] == (10, 10)
+    now[0] += ctx.THROTTLE + 0.01
+    ctx.progress(4, 10)  # past the window: lands
+    assert row()[:2] == (4, 10)

@@ -43,7 +43,7 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.text_signals import RowSignals, _script_name, text_signals
+from core.analysis.text_signals import RowSignals, script_name, text_signals
 
 QUALITY_VERSION = 2  # the rules' version: part of every cache key of results that honour the read (cache.KINDS)
 OK_TAG = "ok"  # a user's override: a row tagged ok is never suspect (its reasons are still shown)
@@ -169,9 +169,9 @@ def flags(sig: RowSignals, loss: float | None, ifd: float | None, ref: Reference
                                f"{ref.symbols_median:.0%})"))
     if (sig.script and ref.majority_script and sig.script != ref.majority_script
             and ref.script_share.get(sig.script, 0.0) < config.rare_script):
-        out.append(("script", f"written in {_script_name(sig.script)} script, while "
+        out.append(("script", f"written in {script_name(sig.script)} script, while "
                               f"{ref.script_share[ref.majority_script]:.0%} of this dataset's text is "
-                              f"{_script_name(ref.majority_script)}"))
+                              f"{script_name(ref.majority_script)}"))
     if sig.markup > config.markup_share and ref.markup_median < 0.05:
         out.append(("markup", f"{sig.markup:.0%} of the response is HTML/XML markup (this dataset's median "
                               f"{ref.markup_median:.0%})"))

@@ -71,5 +71,6 @@ def text_signals(prompt: str, response: str) -> RowSignals:
                       _words(prompt), markup, noise)
 
 
-def _script_name(script: str) -> str:
+def script_name(script: str) -> str:
+    """A script as a reason names it: CJK stays upper case, Latin and Cyrillic are title-cased."""
     return script if len(script) <= 3 else script.title()  # CJK, Latin, Cyrillic

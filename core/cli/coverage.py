@@ -78,6 +78,7 @@ def contamination_config(args):
 def coverage(args, store) -> int:
     from core.analysis.contamination import find_contamination
     from core.analysis.coverage import CoverageConfig, coverage as measure
+    from core.analysis.target_view import exclude_copies
 
     train_config, eval_cfg = prepared(args, store, args.name, args.eval_name)
     started = time.perf_counter()
@@ -89,9 +90,8 @@ def coverage(args, store) -> int:
     excluded = None
     if args.exclude_contaminated and found.hits:
         copies = [train_ids[i] for i in found.train_indices()]
-        tagged = store.mark(args.name, copies, "tag", f"contaminates:{args.eval_name}")
-        action = store.mark(args.name, copies, "exclude")
-        excluded = {"rows": len(copies), "action_id": action.action_id, "tag_action_id": tagged.action_id}
+        tag_action, exclude_action = exclude_copies(store, args.name, args.eval_name, copies)  # as the app's button
+        excluded = {"rows": len(copies), "action_id": exclude_action, "tag_action_id": tag_action}
         train_ids, T = store.load_features(args.name, train_config.key(), train_config.dim)  # the kept rows
     result = measure(T, E, CoverageConfig(threshold=args.threshold, k=args.k, seed=args.seed))
     out = {"dataset": args.name, "eval": args.eval_name, **result.to_json(eval_ids, train_ids),

@@ -101,52 +101,22 @@ class Launched:
 
 
 class JobRow:
-    """The run's progress and current stage, written to its job's row. JobContext drops a plain write that comes
-    within 0.2 s of the previous one; a stage that arrives that soon is written once the window has passed (one
-    pending write at most), so a long stage never shows as the quick one before it."""
-
-    WINDOW = 0.25  # seconds: more than JobContext's throttle, so every write this makes lands
+    """The run's progress and current stage, written to its job's row. JobContext lands every new stage text at
+    once (it throttles only writes that move the counter), so a long stage never shows as the quick one before it."""
 
     def __init__(self, ctx: JobContext):
         self.ctx, self.lock = ctx, threading.Lock()
         self.done, self.total, self.text = 0, 1, ""
-        self.written = time.monotonic()  # the job's first write (its stage) was just made
-        self.pending: threading.Timer | None = None
 
     def progress(self, done: int, total: int) -> None:
         with self.lock:
             self.done, self.total = done, max(total, 1)
-        self._write()
+            self.ctx.progress(self.done, self.total, message=self.text)
 
     def stage(self, event: Stage) -> None:
         with self.lock:
             self.text = event.text()
-        self._write()
-
-    def _write(self, force: bool = False) -> None:
-        with self.lock:
-            wait = self.WINDOW - (time.monotonic() - self.written)
-            if wait > 0 and self.done < self.total and not force:
-                if self.pending is None:
-                    self.pending = threading.Timer(wait, self._flush)
-                    self.pending.daemon = True
-                    self.pending.start()
-                return
-            self.written = time.monotonic()
-            done, total, text = self.done, self.total, self.text
-        self.ctx.progress(done, total, message=text)
-
-    def _flush(self) -> None:
-        with self.lock:
-            self.pending = None
-        self._write(force=True)  # the window has passed: JobContext takes it
-
-    def close(self) -> None:
-        """Wait for the pending write, if any (a quarter of a second at most)."""
-        with self.lock:
-            pending = self.pending
-        if pending is not None:
-            pending.join()
+            self.ctx.progress(self.done, self.total, message=self.text)
 
 
 class _RunWork:
@@ -180,12 +150,9 @@ class _RunWork:
             if self.echo:
                 self.echo(done, total, row.text)
 
-        try:
-            summary = run_synthesis(self.store, self.dataset, self.config, self.generator, self.feature_config,
-                                    progress=progress, should_cancel=ctx.cancelled, compute=self.compute,
-                                    stage=row.stage)
-        finally:
-            row.close()
+        summary = run_synthesis(self.store, self.dataset, self.config, self.generator, self.feature_config,
+                                progress=progress, should_cancel=ctx.cancelled, compute=self.compute,
+                                stage=row.stage)
         self.summary = summary
         if summary["status"] == "failed":  # every request failed (a wrong key, say): the job failed, with why
             raise RunFailed(summary)
