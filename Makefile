@@ -42,8 +42,11 @@ browser:
 run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1
 
+# two workers (pytest-xdist), each file on one worker (its module fixtures, servers and Ray start once); TEST_WORKERS=0
+# runs them in this process
+TEST_WORKERS ?= 2
 test: setup browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/featurize.py
