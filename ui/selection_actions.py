@@ -162,12 +162,12 @@ def selected_frame(dataset: str, ids: list[str], data) -> pd.DataFrame:
     from core.analysis.row_detail import row_name
 
     store = get_store()
-    rows, positions = store.rows_by_id(dataset, ids), store.positions(dataset, ids)
+    rows, lines = store.rows_by_id(dataset, ids), store.source_lines(dataset, ids)
     excluded, tags = set(store.excluded(dataset)), store.tags(dataset)
     on_map = data.frame.set_index("id")[["cluster", "sparse"]]
     ids = [i for i in ids if i in rows]
     return pd.DataFrame({
-        "row": [row_name(positions.get(i), rows[i].prompt) for i in ids],
+        "row": [row_name(lines.get(i), rows[i].prompt) for i in ids],
         "cluster": [str(int(on_map.at[i, "cluster"])) if i in on_map.index else "" for i in ids],
         "sparse": ["yes" if i in on_map.index and bool(on_map.at[i, "sparse"]) else "" for i in ids],
         "excluded": ["yes" if i in excluded else "" for i in ids],

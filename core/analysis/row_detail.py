@@ -2,8 +2,9 @@
 (what the app's row inspector shows and `python -m core row NAME ID` prints); and a selection read against the rest
 of the dataset (G-Vendi and counts of both: the map's "compare with the rest").
 
-Rows are named by their position in the file as ingested (1-based: a JSONL file's line when no line was skipped) and
-the first words of their prompt, never by a bare hash id.
+Rows are named by their line in the source file (stored at ingest: a JSONL's line counts the blank and bad lines
+before it; a CSV's line counts its header; a Parquet file's row number) and the first words of their prompt, never by
+a bare hash id. Rows stored without a line (older workspaces, rows made by code) are named by their position.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ NAME_WORDS = 8
 QUALITY_ROWS = 20_000  # past this many kept rows the quality read (~1 ms a row) is left to the map's stored flags
 
 
-def row_name(position: int | None, prompt: str, words: int = NAME_WORDS) -> str:
-    """'row 12 · Tom has 3 apples and buys…': the row's 1-based position and the first words of its prompt."""
+def row_name(line: int | None, prompt: str, words: int = NAME_WORDS) -> str:
+    """'row 12 · Tom has 3 apples and buys…': the row's source line (store.source_lines) and the first words of its
+    prompt."""
     parts = " ".join(str(prompt).split()).split(" ")
     head = " ".join(parts[:words]) + ("…" if len(parts) > words else "")
-    return (f"row {position}" if position is not None else "row ?") + (f" · {head}" if head else "")
+    return (f"row {line}" if line is not None else "row ?") + (f" · {head}" if head else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +39,8 @@ class Neighbour:
 class RowDetail:
     dataset: str
     id: str
-    position: int  # 1-based, file order
+    position: int  # 1-based, file order (the kept and bad rows' order as ingested)
+    line: int  # the row's line in its source file (store.source_lines): what its name says
     name: str
     prompt: str
     response: str
@@ -119,16 +122,17 @@ def row_detail(store: Store, dataset: str, sample_id: str, config_key: str, dim:
     except KeyError:  # no features for this row under config_key
         near = []
     near_rows = store.rows_by_id(dataset, [i for i, _ in near])
-    positions = store.positions(dataset, [sample_id, *(i for i, _ in near)])
+    lines = store.source_lines(dataset, [sample_id, *(i for i, _ in near)])
     labels = dict(zip(gmap.ids, gmap.labels.tolist())) if gmap is not None and near else {}
-    neighbours = [Neighbour(i, row_name(positions.get(i), near_rows[i].prompt), s, labels.get(i)) for i, s in near]
+    neighbours = [Neighbour(i, row_name(lines.get(i), near_rows[i].prompt), s, labels.get(i)) for i, s in near]
     at = _map_row(gmap, sample_id)
     suspect, reasons = _quality(store, dataset, sample_id, config_key) if quality else (False, [])
     if at is not None and gmap.suspect is not None and bool(gmap.suspect[at]):
         suspect = True
     return RowDetail(
-        dataset=dataset, id=sample_id, position=positions[sample_id],
-        name=row_name(positions[sample_id], sample.prompt), prompt=sample.prompt, response=sample.response,
+        dataset=dataset, id=sample_id, position=store.positions(dataset, [sample_id])[sample_id],
+        line=lines[sample_id], name=row_name(lines[sample_id], sample.prompt), prompt=sample.prompt,
+        response=sample.response,
         meta=sample.meta, tags=store.tags(dataset).get(sample_id, []),
         excluded=sample_id in set(store.excluded(dataset)),
         cluster=None if at is None else int(gmap.labels[at]),
@@ -140,8 +144,8 @@ def row_detail(store: Store, dataset: str, sample_id: str, config_key: str, dim:
 
 def row_names(store: Store, dataset: str, ids: list[str]) -> dict[str, str]:
     """id -> 'row N · first words' for the ids the dataset holds."""
-    rows, positions = store.rows_by_id(dataset, ids), store.positions(dataset, ids)
-    return {i: row_name(positions.get(i), rows[i].prompt) for i in ids if i in rows}
+    rows, lines = store.rows_by_id(dataset, ids), store.source_lines(dataset, ids)
+    return {i: row_name(lines.get(i), rows[i].prompt) for i in ids if i in rows}
 
 
 def more_like_rows(store: Store, dataset: str, ids: list[str], config_key: str, dim: int, *, k: int = 10,

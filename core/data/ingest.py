@@ -29,6 +29,9 @@ class Sample:
     meta: dict[str, Any]
     # meta as stored (strict JSON), computed once during validation; derived, so not part of equality
     meta_json: str | None = dataclasses.field(default=None, compare=False, repr=False)
+    # where the record sits in its source file (as BadRow.line: a JSONL's 1-based line, a JSON array's or CSV's line
+    # where the record starts, the header being line 1; a Parquet file's 1-based row); None for rows made by code
+    line: int | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +166,7 @@ class RowValidator:
         self._ids.add(sid)
         self._seen[digest] = sid
         self.n += 1
-        return Sample(sid, prompt, response, chash, meta, meta_json)
+        return Sample(sid, prompt, response, chash, meta, meta_json, line)
 
     def _bad(self, line: int, reason: str) -> None:
         self.n_bad += 1

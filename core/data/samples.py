@@ -38,6 +38,7 @@ class DatasetWriter:
             "response": [s.response for s in samples],
             "meta": [s.meta_json if s.meta_json is not None else json.dumps(s.meta, ensure_ascii=False)
                      for s in samples],
+            "source_line": pa.array([s.line for s in samples], pa.int32()),
         })
         # A registered table stays referenced until the transaction ends (1M rows: +400 MB held); a reader over
         # its batches is consumed by the INSERT and frees each batch as it goes.
@@ -45,8 +46,9 @@ class DatasetWriter:
         del table
         self._cur.register("incoming_samples", reader)
         try:
-            self._cur.execute("INSERT INTO samples SELECT dataset, ordinal, sample_id, content_hash, prompt, "
-                              "response, CAST(meta AS JSON) FROM incoming_samples")
+            self._cur.execute("INSERT INTO samples (dataset, ordinal, sample_id, content_hash, prompt, response, meta, "
+                              "source_line) SELECT dataset, ordinal, sample_id, content_hash, prompt, response, "
+                              "CAST(meta AS JSON), source_line FROM incoming_samples")
         finally:
             self._cur.unregister("incoming_samples")
         self.n += len(samples)
@@ -242,6 +244,16 @@ class SampleTables:
         return {r[0]: int(r[1]) + 1 for r in self.query(
             "SELECT sample_id, ordinal FROM samples WHERE dataset = ? AND sample_id IN (SELECT unnest(?))",
             [dataset, list(ids)])}
+
+    def source_lines(self, dataset: str, ids: list[str]) -> dict[str, int]:
+        """id -> the row's line in its source file (ingest.Sample.line: a JSONL's line, so a blank or bad line before
+        it counts; a CSV's line with the header as 1; a Parquet file's row), for the ids the dataset holds; a row
+        stored without one (a workspace older than the column, rows written by code) gives its 1-based position."""
+        if not ids:
+            return {}
+        return {r[0]: int(r[1]) for r in self.query(
+            "SELECT sample_id, coalesce(source_line, ordinal + 1) FROM samples WHERE dataset = ? AND sample_id IN "
+            "(SELECT unnest(?))", [dataset, list(ids)])}
 
     def rows_by_id(self, dataset: str, ids: list[str]) -> dict[str, Sample]:
         """id -> its Sample, for the ids the dataset holds (any view: an excluded row still has its text)."""

@@ -73,6 +73,7 @@ COLUMNS = (
     ("synth_rounds", "control_accepted", "INTEGER"),
     ("synth_rounds", "control_k", "INTEGER"),
     ("synth_rounds", "control_sparse", "INTEGER"),
+    ("samples", "source_line", "INTEGER"),  # the record's line in its source file (ingest.Sample.line; NULL: unknown)
 )
 
 
