@@ -46,10 +46,13 @@ def register_select(sub) -> None:
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     p.add_argument("--include-suspect", action="store_true",
                    help="let the selection take rows the quality read calls suspect (default: skipped, and counted)")
-    p.add_argument("--toward", help="choose rows that cover this eval dataset (greedy facility location in gradient "
-                                    "space; core/analysis/target_selection.py)")
+    p.add_argument("--toward", help="choose rows that cover this eval dataset (greedy facility location plus a depth "
+                                    "term in gradient space; core/analysis/target_selection.py)")
     p.add_argument("--blend", type=unit_float, default=0.0,
                    help="with --toward: weight of plain diversity (0 = coverage only, 1 = diversity only)")
+    p.add_argument("--depth", type=float, default=None,
+                   help="with --toward: weight of the depth term (more rows near the eval rows once each has its "
+                        "best; default 0.1, 0 = facility location alone)")
     p.add_argument("--eval-features", help="with --toward: the eval set's imported feature set")
     p.add_argument("--include-contaminated", action="store_true",
                    help="with --toward: let it take training copies of eval rows (default: skipped, and counted)")
@@ -71,6 +74,8 @@ def select(args, store) -> int:
         from core.cli.target import select_toward
 
         return select_toward(args, store)
+    if args.depth is not None:
+        raise ValueError("--depth weighs a term of --toward's objective: give --toward EVAL too")
     if args.blend:
         raise ValueError("--blend mixes --toward's coverage with diversity: give --toward EVAL too")
     if args.out:  # a refused --out (a symlink, a device, the workspace's own file) fails before any work

@@ -1,6 +1,6 @@
-"""select --toward EVAL: K rows that cover an eval set (greedy facility location in gradient space), beside plain
-diversity selection and random K, each measured by the eval set's coverage; contaminated rows are never candidates
-unless --include-contaminated."""
+"""select --toward EVAL: K rows that cover an eval set (greedy facility location plus a depth term in gradient space,
+target_selection.py), beside plain diversity selection and random K, each measured by the eval set's coverage;
+contaminated rows are never candidates unless --include-contaminated."""
 from __future__ import annotations
 
 import time
@@ -13,7 +13,7 @@ def select_toward(args, store) -> int:
     from core.analysis.coverage import coverage_at, coverage_curve, within_eval_nearest
     from core.analysis.quality import read_quality
     from core.analysis.selection import greedy, random_pick
-    from core.analysis.target_selection import objective, toward
+    from core.analysis.target_selection import DEPTH, objective, toward
     from core.cli.common import emit
     from core.cli.coverage import contamination_config, prepared, texts_of
 
@@ -37,7 +37,8 @@ def select_toward(args, store) -> int:
                                    contamination_config(args))
         contaminated = found.train_indices()
         exclude[contaminated] = True
-    picked = toward(X, E, args.budget, seed_X=seed_X, blend=args.blend, exclude=exclude)
+    depth = DEPTH if args.depth is None else args.depth
+    picked = toward(X, E, args.budget, seed_X=seed_X, blend=args.blend, exclude=exclude, depth=depth)
     seconds = time.perf_counter() - started
     allowed = np.flatnonzero(~exclude)
     baselines = {"random": [int(allowed[i]) for i in random_pick(len(allowed), len(picked.indices), seed=args.seed)],
@@ -51,9 +52,9 @@ def select_toward(args, store) -> int:
 
     chosen = [ids[i] for i in picked.indices]
     out = {"dataset": args.name, "from": pool, "toward": args.toward, "budget": len(chosen),
-           "method": "facility-location" if args.blend == 0 else f"facility-location blended with diversity "
-                                                                  f"(w={args.blend})",
-           "blend": args.blend, "threshold": round(threshold, 4), "selected": measures(picked.indices),
+           "method": (f"facility-location + depth (beta={depth})" if depth else "facility-location")
+           + (f" blended with diversity (w={args.blend})" if args.blend else ""),
+           "blend": args.blend, "depth": depth, "threshold": round(threshold, 4), "selected": measures(picked.indices),
            **{name: measures(idx) for name, idx in baselines.items()},
            "coverage_before": round(coverage_at(base, E, threshold), 4) if len(base) else 0.0,
            "curve": {"k": coverage_curve(X[picked.indices], E, threshold, base=base)["k"],

@@ -1,13 +1,14 @@
-"""Targeted selection (issue 22): greedy facility location picks the training rows that cover the eval set's regions
-(every region, not the biggest one many times), honours a seed set and exclusions, matches a brute-force greedy, and
-blends into the diversity greedy; `select --toward` skips training copies of eval rows."""
+"""Targeted selection (issue 22): greedy facility location (plus the depth term) picks the training rows that cover
+the eval set's regions (every region, not the biggest one many times), then more rows near them rather than far ones,
+honours a seed set and exclusions, matches a brute-force greedy, and blends into the diversity greedy; `select
+--toward` skips training copies of eval rows."""
 import json
 
 import numpy as np
 import pytest
 
 from core.analysis.selection import greedy
-from core.analysis.target_selection import objective, toward
+from core.analysis.target_selection import DEPTH, objective, toward
 
 D = 48
 
@@ -43,23 +44,42 @@ def test_facility_location_covers_every_region_where_mean_alignment_takes_the_bi
     assert region_of(picked.indices[0]) == 0  # the largest region gains most, first
 
 
-def brute_force(X, E, k):
+def brute_force(X, E, k, depth=DEPTH, seed_X=None):
+    """The plain greedy on F = Σ_e max s(e, x) + depth Σ_e log(1 + Σ s(e, x)), every gain recomputed each step."""
     Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
     Eu = E / np.linalg.norm(E, axis=1, keepdims=True)
     S = np.maximum(Xu @ Eu.T, 0)
-    best, out = np.zeros(len(E)), []
+    best, mass, out = np.zeros(len(E)), np.zeros(len(E)), []
+    if seed_X is not None:
+        Y = np.maximum((seed_X / np.linalg.norm(seed_X, axis=1, keepdims=True)) @ Eu.T, 0)
+        best, mass = Y.max(axis=0), Y.sum(axis=0)
     for _ in range(k):
-        gains = np.maximum(S - best, 0).sum(axis=1)
+        gains = np.maximum(S - best, 0).sum(axis=1) + depth * (np.log1p(mass + S) - np.log1p(mass)).sum(axis=1)
         gains[out] = -1
         out.append(int(np.argmax(gains)))
         best = np.maximum(best, S[out[-1]])
+        mass = mass + S[out[-1]]
     return out
 
 
-def test_the_incremental_gains_give_the_brute_force_greedy():
+@pytest.mark.parametrize("depth", [DEPTH, 0.0, 1.0])
+def test_the_incremental_and_lazy_gains_give_the_brute_force_greedy(depth):
     rng = np.random.default_rng(3)
     X, E = rng.normal(size=(300, 16)), rng.normal(size=(80, 16))
-    assert toward(X, E, 25).indices == brute_force(X, E, 25)
+    assert toward(X, E, 25, depth=depth).indices == brute_force(X, E, 25, depth)
+    seed = rng.normal(size=(20, 16))
+    assert toward(X, E, 10, depth=depth, seed_X=seed).indices == brute_force(X, E, 10, depth, seed_X=seed)
+
+
+def test_once_every_region_is_served_the_depth_term_adds_rows_near_the_eval_set_not_far_ones():
+    X, E = regions()
+    picks = toward(X, E, 12).indices  # 12 = the rows near the three regions
+    assert sorted(picks) == list(range(12))
+    assert sorted(region_of(i) for i in picks[:3]) == [0, 1, 2]  # it covers every region first
+    alone = toward(X, E, 12, depth=0.0).indices  # facility location alone: its gains are crumbs after 3 picks
+    assert {region_of(i) for i in alone} == {0, 1, 2, -1}  # and some go to far rows
+    with pytest.raises(ValueError, match="depth"):
+        toward(X, E, 3, depth=-0.1)
 
 
 def test_a_seed_that_covers_the_big_region_and_exclusions_are_honoured():
@@ -111,3 +131,10 @@ def test_cli_select_toward_skips_copies_of_eval_rows_and_beats_the_baselines(wor
                  "--json"]) == 0
     assert "pool68" in json.loads(capsys.readouterr().out)["ids"]
     assert main(["select", "pool", "--budget", "3", "--blend", "0.5", "--features", "g"]) == 2  # --blend needs --toward
+    assert main(["select", "pool", "--budget", "3", "--depth", "0", "--features", "g"]) == 2  # so does --depth
+    capsys.readouterr()
+    assert main(["select", "pool", "--budget", "12", "--toward", "ev", "--depth", "0", "--features", "g",
+                 "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["depth"] == 0 and alone["method"] == "facility-location"
+    assert out["depth"] == DEPTH and out["method"].startswith("facility-location + depth")
