@@ -13,8 +13,19 @@ Signals, strongest first (a pair's `kind` is the strongest that fired; `signals`
   was changed (renamed, reordered, reworded). The floor exists because in some spaces distinct rows sit above 0.85:
   SVAMP's short equation answers under the light test features reach 0.93 from one another, while its reworded
   copies sit at 0.96-1.0 (bench/target.py); a threshold given explicitly (CLI --gradient-threshold) is used as is.
-A copy with other numbers is text-alike (MinHash may call it a copy) but, in gradient space, usually a new problem:
-bench/target.py reports what each signal calls such copies.
+
+Numbers must agree (`numbers_must_agree`): a pair found only by MinHash or the gradient is a copy when every number of
+the eval row's prompt and its final answer (the response's last number) is also in the training row (digits
+normalised: 1,000 = 1000, 6.0 = 6; "five" in the training text counts as 5). Otherwise the pair is a *variant*: the
+same template with other numbers, or a sibling subproblem that shares the eval row's preamble (or holds it as context)
+but asks another question, is a different problem with a different answer, not the eval item. Variants are listed
+apart (`Contamination.variants`), never excluded. Why: on bench/target.py's data every false hit of the text and
+gradient signals was such a pair: SVAMP's "6 emails in the morning and 2 in the afternoon" beside its "6 ... and 8"
+twin, minerva subproblems sharing a preamble (the light features read 32 tokens: the preamble alone, so siblings sit
+at cosine 0.97), SVAMP problems with one equation shape at 0.935; every planted exact and reworded copy keeps its
+numbers. What it costs: a copy that spells its numbers out in the eval row ("five" where training has "5" passes, the
+other way not) or that drops one is a variant. Copies with other numbers are what the rule sets aside: bench/target.py
+reports what each signal calls them before it.
 """
 from __future__ import annotations
 
@@ -43,6 +54,7 @@ class ContaminationConfig:
     adaptive_sample: int = 2000
     neighbours: int = 10  # training rows looked at per eval row in gradient space
     evidence_chars: int = 4000  # each text in the evidence is cut to this many characters
+    numbers_must_agree: bool = True  # MinHash and gradient pairs: the eval row's numbers in the training row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Contamination:
     hits: list[Hit]  # ordered by eval row, then strongest kind, then similarity
     config: ContaminationConfig
     gradient_threshold: float | None = None  # the cosine the gradient signal used (None without features)
+    variants: list[Hit] = dataclasses.field(default_factory=list)  # text- or gradient-alike, other numbers: no copy
 
     def train_indices(self) -> list[int]:
         return sorted({h.train_index for h in self.hits})
@@ -68,9 +81,10 @@ class Contamination:
         return sorted({h.eval_index for h in self.hits})
 
     def to_json(self, eval_ids: list[str], train_ids: list[str], eval_texts: list[tuple[str, str]] | None = None,
-                train_texts: list[tuple[str, str]] | None = None) -> list[dict]:
+                train_texts: list[tuple[str, str]] | None = None, *, variants: bool = False) -> list[dict]:
+        """The hits (or, with `variants`, the variants) as JSON rows, with evidence where the texts are given."""
         out = []
-        for h in self.hits:
+        for h in (self.variants if variants else self.hits):
             row = {"eval_id": eval_ids[h.eval_index], "train_id": train_ids[h.train_index], "kind": h.kind,
                    "similarity": None if h.similarity is None else round(h.similarity, 4),
                    "signals": list(h.signals), "jaccard": round(h.jaccard, 4)}
@@ -90,6 +104,35 @@ def normalise(text: str) -> str:
     if not text.isascii():
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty".split())} | {w: str(10 * i) for i, w in enumerate(
+        "thirty forty fifty sixty seventy eighty ninety".split(), start=3)} | {"hundred": "100", "thousand": "1000"}
+
+
+def numbers(text: str, words: bool = False) -> list[str]:
+    """The numbers of a text, in order, normalised (1,000 -> 1000, 6.0 -> 6, 007 -> 7); `words`: number words too."""
+    from decimal import Decimal
+
+    out = [format(Decimal(m.replace(",", "")).normalize(), "f") for m in NUMBER.findall(text)]
+    if words:
+        out += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
+    return out
+
+
+def key_numbers(text: tuple[str, str]) -> set[str]:
+    """What an eval row's numbers are for `numbers_agree`: its prompt's numbers and its final answer (the response's
+    last number)."""
+    answer = numbers(text[1])
+    return set(numbers(text[0])) | set(answer[-1:])
+
+
+def numbers_agree(eval_text: tuple[str, str], train_text: tuple[str, str]) -> bool:
+    """Every key number of the eval row appears in the training row (its digits or number words)."""
+    return key_numbers(eval_text) <= set(numbers(joined(train_text), words=True))
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -176,13 +219,19 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
         for j, i in zip(*np.nonzero(sims >= threshold)):
             add((int(j), int(idx[j, i])), "gradient")
 
-    hits = []
+    hits, variants = [], []
     for (j, i), kinds in found.items():
         signals = tuple(k for k in KINDS if k in kinds)
         sim = float(Eu[j] @ Tu[i]) if Eu is not None else None
-        hits.append(Hit(j, i, signals[0], signals, sim, float(eval_hashes[j].jaccard(train_hashes[i]))))
-    hits.sort(key=lambda h: (h.eval_index, KINDS.index(h.kind), -(h.similarity or 0.0), h.train_index))
-    return Contamination(hits, config, threshold if Tu is not None else None)
+        hit = Hit(j, i, signals[0], signals, sim, float(eval_hashes[j].jaccard(train_hashes[i])))
+        text_only = not kinds & {"exact", "normalised"}  # MinHash or gradient alone: the numbers must agree
+        if config.numbers_must_agree and text_only and not numbers_agree(eval_texts[j], train_texts[i]):
+            variants.append(hit)
+        else:
+            hits.append(hit)
+    order = lambda h: (h.eval_index, KINDS.index(h.kind), -(h.similarity or 0.0), h.train_index)  # noqa: E731
+    return Contamination(sorted(hits, key=order), config, threshold if Tu is not None else None,
+                         sorted(variants, key=order))
 
 
 def gradient_threshold(Tu: np.ndarray, config: ContaminationConfig) -> float:

@@ -87,6 +87,7 @@ def coverage(args, store) -> int:
     train_texts, eval_texts = texts_of(store, args.name, train_ids), texts_of(store, args.eval_name, eval_ids)
     found = find_contamination(eval_texts, train_texts, E, T, contamination_config(args))
     contaminated = found.to_json(eval_ids, train_ids, *(() if args.no_evidence else (eval_texts, train_texts)))
+    variants = found.to_json(eval_ids, train_ids, variants=True)  # other numbers: listed, never excluded
     excluded = None
     if args.exclude_contaminated and found.hits:
         copies = [train_ids[i] for i in found.train_indices()]
@@ -98,6 +99,7 @@ def coverage(args, store) -> int:
            "definition": (DEFINITION if args.threshold is None
                           else f"nearest training row at cosine >= {args.threshold}"),
            "contaminated": contaminated, "contaminated_eval_rows": len(found.eval_indices()),
+           "variants": variants,
            "gradient_threshold": None if found.gradient_threshold is None else round(found.gradient_threshold, 4),
            "contaminating_train_rows": len(found.train_indices()), "excluded": excluded,
            "n_train": len(train_ids), "n_eval": len(eval_ids), "config_key": train_config.key(),

@@ -131,10 +131,13 @@ def test_cli_coverage_json_and_refusal_of_another_feature_set(workspace, tmp_pat
     from core.cli import main
 
     T, E, _ = planted()
-    add(workspace, "train", [(f"train question {i} about boats", f"answer {i}") for i in range(len(T))], T,
-        tmp=tmp_path)
-    add(workspace, "ev", [(f"eval question {j} about kites and strings", f"ans {j}") for j in range(20)], E,
-        tmp=tmp_path)
+    def letters(i: int) -> str:  # the texts carry no numbers: contamination's numbers rule has nothing to check
+        return "abcdefghijklmnopqrstuvwxyz"[i % 26] + "abcdefghijklmnopqrstuvwxyz"[i // 26]
+
+    add(workspace, "train", [(f"train question {letters(i)} about boats", f"answer {letters(i)}")
+                             for i in range(len(T))], T, tmp=tmp_path)
+    add(workspace, "ev", [(f"eval question {letters(j)} about kites and strings", f"ans {letters(j)}")
+                          for j in range(20)], E, tmp=tmp_path)
     add(workspace, "ev16", [(f"other {j}", "x") for j in range(20)], np.ones((20, 16)) + np.eye(20, 16), "h",
         tmp=tmp_path)
     capsys.readouterr()
