@@ -44,8 +44,9 @@ def test_facility_location_covers_every_region_where_mean_alignment_takes_the_bi
     assert region_of(picked.indices[0]) == 0  # the largest region gains most, first
 
 
-def brute_force(X, E, k, depth=DEPTH, seed_X=None):
-    """The plain greedy on F = Σ_e max s(e, x) + depth Σ_e log(1 + Σ s(e, x)), every gain recomputed each step."""
+def brute_force(X, E, k, depth=DEPTH, seed_X=None, blend=0.0):
+    """The plain greedy on F = Σ_e max s(e, x) + depth Σ_e log(1 + Σ s(e, x)), every gain recomputed each step;
+    with `blend`, on (1 - w)·gain / largest gain + w·(least mass x_iᵀSx_i, min-max scaled)."""
     Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
     Eu = E / np.linalg.norm(E, axis=1, keepdims=True)
     S = np.maximum(Xu @ Eu.T, 0)
@@ -55,7 +56,12 @@ def brute_force(X, E, k, depth=DEPTH, seed_X=None):
         best, mass = Y.max(axis=0), Y.sum(axis=0)
     for _ in range(k):
         gains = np.maximum(S - best, 0).sum(axis=1) + depth * (np.log1p(mass + S) - np.log1p(mass)).sum(axis=1)
-        gains[out] = -1
+        if blend:
+            left = np.setdiff1d(np.arange(len(X)), out)
+            div = ((Xu @ Xu[out].T) ** 2).sum(axis=1) if out else np.zeros(len(X))
+            lo, hi = div[left].min(), div[left].max()
+            gains = (1 - blend) * gains / gains[left].max() + blend * ((hi - div) / (hi - lo) if hi > lo else 1.0)
+        gains[out] = -np.inf
         out.append(int(np.argmax(gains)))
         best = np.maximum(best, S[out[-1]])
         mass = mass + S[out[-1]]
@@ -69,6 +75,7 @@ def test_the_incremental_and_lazy_gains_give_the_brute_force_greedy(depth):
     assert toward(X, E, 25, depth=depth).indices == brute_force(X, E, 25, depth)
     seed = rng.normal(size=(20, 16))
     assert toward(X, E, 10, depth=depth, seed_X=seed).indices == brute_force(X, E, 10, depth, seed_X=seed)
+    assert toward(X, E, 15, depth=depth, blend=0.4).indices == brute_force(X, E, 15, depth, blend=0.4)
 
 
 def test_once_every_region_is_served_the_depth_term_adds_rows_near_the_eval_set_not_far_ones():
