@@ -21,12 +21,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FAKE = ROOT / "tests" / "synthesis" / "fake_llama_server.py"
+from tests.helpers import wait_gone  # noqa: E402  (the tests' own check that a process is gone)
 
 PARENT = """
 import json, sys, time
@@ -40,22 +40,6 @@ time.sleep(600)
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-
-
-def _wait_gone(pid: int, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _gone(pid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def killed_parent(how: str, gguf: Path, workdir: Path) -> dict:
     script = workdir / f"parent-{how}.py"
     script.write_text(PARENT.format(root=str(ROOT), gguf=str(gguf), exit_normally=how == "normal exit"))
@@ -65,7 +49,7 @@ def killed_parent(how: str, gguf: Path, workdir: Path) -> dict:
         if how != "normal exit":
             parent.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGTERM)
         parent.wait(timeout=60)
-        left = not _wait_gone(pid)
+        left = not wait_gone(pid)
         if left:
             os.kill(pid, signal.SIGKILL)
         return {"case": f"parent {how}", "kind": "killed-parent", "ok": not left, "leaked": int(left), "lost": 0,

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests/: the hostile vector files are the tests' own
 N = 24
 
 
@@ -187,36 +188,21 @@ def g_vendi(X: np.ndarray) -> float:
 def hostile_vectors(workdir: Path) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from numpy.lib import format as npy
+
+    from tests.features.test_imported_hostile import hostile_files
 
     base = fresh(workdir, "vectors")
     ws, f = base / "ws", base / "files"
     f.mkdir()
     ids = [f"r{i}" for i in range(N)]
     dataset(ws, "mix", ids, base / "rows.jsonl")
-    X = np.random.default_rng(0).normal(size=(N, 8)).astype(np.float32)
-    np.save(f / "good.npy", X)
-    (f / "ids.txt").write_text("\n".join(ids))
-    (f / "int.json").write_text(json.dumps(list(range(N))))
-    (f / "nested.json").write_text(json.dumps([[i] for i in ids]))
-    np.save(f / "strings.npy", np.array([["a"] * 8] * N))
-    np.save(f / "complex.npy", X + 1j)
-    with open(f / "huge.npy", "wb") as fh:
-        npy.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12, 8)})
-        fh.write(bytes(64))
-    np.save(f / "wide.npy", np.ones((N, 200_000), np.float32))
-    pq.write_table(pa.table({"id": ids[:20], "emb": list(np.ones((20, 32768), np.float32))}), f / "wide.parquet")
+    files = hostile_files(f, ids)  # the tests' hostile vector files (tests/features/test_imported_hostile.py)
+    X = np.load(f / "good.npy")
     bad = X.copy()
     bad[5, 2] = np.nan
     pq.write_table(pa.table({"id": ids, "emb": list(bad)}), f / "nan.parquet")
-    attempts = {"integer JSON ids": ["good.npy", "--ids", "int.json"],
-                "nested JSON ids": ["good.npy", "--ids", "nested.json"],
-                ".npy of strings": ["strings.npy", "--ids", "ids.txt"],
-                "complex .npy": ["complex.npy", "--ids", "ids.txt"],
-                ".npy header claiming 10^12 rows": ["huge.npy", "--ids", "ids.txt"],
-                "200,000 dims": ["wide.npy", "--ids", "ids.txt"],
-                "20 x 32768 parquet": ["wide.parquet"],
-                "a NaN row": ["nan.parquet"]}
+    attempts = {name: args for name, (args, _) in files.items()}
+    attempts["a NaN row"] = ["nan.parquet"]
     cases = []
     for name, args in attempts.items():
         res = cli(ws, "import-vectors", "mix", *[f / a if "." in a else a for a in args], "--set", "s")

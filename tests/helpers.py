@@ -146,3 +146,40 @@ def app_workspace(path: Path, env: dict | None = None):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def open_app(page: str | None = None, *, timeout: float = 120, **query):
+    """A Streamlit AppTest of app.py, run once with `query` as its URL's query parameters (then switched to `page`
+    when given and run again), with no exception raised by either run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (re-parented to an init that has not reaped it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in state
+
+
+def wait_gone(pid: int, seconds: float = 15.0) -> bool:
+    """Whether the process is gone (see `gone`) within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return False

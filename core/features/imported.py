@@ -22,6 +22,7 @@ import numpy as np
 
 from core.features.unit import unit_rows
 from core.config import stable_hash
+from core.data.readers import file_sha256
 from core.data.store import Store
 
 MAX_DIM = 4096  # DuckDB holds FLOAT[d] rows in vectors of 2,048: past ~4k dims its 2 GB budget runs out on a few rows
@@ -216,16 +217,6 @@ def _read(path: Path, ids_path: Path | None, id_column: str, vector_column: str 
     return ids, unit_rows(X, dtype=np.float32, ids=ids, what=f"{path.name}:")
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_vectors(store: Store, dataset: str, path: str | Path, *, name: str, ids_path: str | Path | None = None,
                    id_column: str = "id", vector_column: str | None = None,
                    expect_dim: int | None = None) -> ImportedFeatures:
@@ -242,7 +233,7 @@ def import_vectors(store: Store, dataset: str, path: str | Path, *, name: str, i
     unknown = [i for i in ids if i not in rows]
     if unknown:
         raise KeyError(f"{len(unknown)} id(s) are not rows of {dataset!r}: {', '.join(unknown[:5])}")
-    features = ImportedFeatures(name=name, file_sha256=_file_sha256(path), dim=int(X.shape[1]))
+    features = ImportedFeatures(name=name, file_sha256=file_sha256(path), dim=int(X.shape[1]))
     _store(store, dataset, features, [rows[i] for i in ids], X)
     return features
 

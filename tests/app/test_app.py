@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import fake_analyse, fake_shipped_file
 from tests.conftest import DATA, ROOT
@@ -28,16 +27,7 @@ def app_workspace(tmp_path_factory):
         yield ws
 
 
-def new_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(page)
-        at.run()
-        assert not at.exception, at.exception
-    return at
+new_app = helpers.open_app
 
 
 def wait_for_jobs(timeout=600):

@@ -4,10 +4,9 @@ reaches for the Hugging Face Hub unless the user turns downloads on: a hub id mi
 before any network access. Each test failed on the code before the fix."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests.conftest import DATA, ROOT
-from tests.helpers import app_workspace
+from tests.helpers import app_workspace, open_app
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 NOT_CACHED = "prism-test-nobody/not-a-cached-model"
@@ -23,16 +22,7 @@ def ws(tmp_path_factory):
         yield ws
 
 
-def new_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(page)
-        at.run()
-        assert not at.exception, at.exception
-    return at
+new_app = open_app
 
 
 def by_label(elements, label):

@@ -24,22 +24,24 @@ def nothing_stored(workspace) -> None:
         assert store.query("SELECT count(*) FROM kv_cache WHERE starts_with(key, 'imported:')")[0][0] == 0
 
 
-def hostile_files(tmp_path) -> dict:
+def hostile_files(tmp_path, ids: list[str] = IDS) -> dict:
+    """Hostile vector files for a dataset of `ids` (also bench/hostile_storage.py's): {case: (import-vectors
+    arguments, what its one-line error says)}."""
     from numpy.lib import format as npy
 
-    n = len(IDS)
+    n = len(ids)
     good = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
     np.save(tmp_path / "good.npy", good)
-    (tmp_path / "ids.txt").write_text("\n".join(IDS))
+    (tmp_path / "ids.txt").write_text("\n".join(ids))
     (tmp_path / "int_ids.json").write_text(json.dumps(list(range(n))))
-    (tmp_path / "nested_ids.json").write_text(json.dumps([[i] for i in IDS]))
+    (tmp_path / "nested_ids.json").write_text(json.dumps([[i] for i in ids]))
     np.save(tmp_path / "strings.npy", np.array([["a"] * 8] * n))
     np.save(tmp_path / "complex.npy", good + 1j)
     with open(tmp_path / "huge.npy", "wb") as fh:  # a header that claims 10^12 rows over 64 bytes of data
         npy.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12, 8)})
         fh.write(bytes(64))
     np.save(tmp_path / "wide.npy", np.ones((n, 200_000), dtype=np.float32))
-    pq.write_table(pa.table({"id": IDS[:20], "emb": list(np.ones((20, 32768), dtype=np.float32))}),
+    pq.write_table(pa.table({"id": ids[:20], "emb": list(np.ones((20, 32768), dtype=np.float32))}),
                    tmp_path / "wide.parquet")
     return {"int ids": (["good.npy", "--ids", "int_ids.json"], "strings"),
             "nested ids": (["good.npy", "--ids", "nested_ids.json"], "strings"),

@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from core.synthesis.generators import Request
-from tests.helpers import DATA, ROOT, fake_features, light_config
+from tests.helpers import DATA, ROOT, fake_features, gone, light_config, wait_gone
 
 FAKE = Path(__file__).with_name("fake_llama_server.py")
 pytestmark = pytest.mark.skipif(os.environ.get("PRISM_SKIP_LLAMA") == "1", reason="llama.cpp explicitly skipped")
@@ -28,24 +27,6 @@ def gguf():
 
 def fake(mode: str) -> list[str]:
     return [sys.executable, str(FAKE), "--mode", mode]
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie (re-parented to an init that has not reaped it yet)."""
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in state
-
-
-def wait_gone(pid: int, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if gone(pid):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_llama_cpp_server_answers_through_the_openai_client_and_stops(store):
