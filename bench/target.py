@@ -1,7 +1,7 @@
 """Aim the data at an eval set (issue 22): targeted selection, the coverage definition, contamination, and time.
 
     python bench/target.py [--target gsm8k|svamp|minerva] [--pool-target 40] [--pool-other 60] [--eval 30]
-                           [--planted 10] [--ks 10,20,40] [--max-length 32] [--scale 10000x1000] [--json]
+                           [--planted 10] [--ks 10,20,30,40,60] [--max-length 32] [--scale 10000x1000] [--json]
 
 Runs for several targets share one workspace (datasets TARGET-pool, TARGET-eval, TARGET-planted), so a row is
 featurised once; on this loaded 2-core machine the first run (GSM8K, 220 rows to featurise) took 8 min, each other
@@ -11,16 +11,23 @@ Pool: `--pool-target` rows of the target source plus `--pool-other` rows of each
 minerva_math); eval: `--eval` held-back rows of the target source (for GSM8K, its test split). Features: the light
 config (top block, 64-wide sketch, 64 dims, `--max-length` tokens), computed once into a bench workspace.
 
-1. Selection: the target source's share of K rows chosen by `select --toward` (greedy facility location), by plain
-   diversity selection (selection.greedy), by LESS-style alignment with the eval mean gradient, and at random (mean of
-   5 seeds), beside the pool's base share; and the eval set's coverage by each selection.
+1. Selection: the target source's share of K rows chosen by `select --toward` (greedy facility location plus the
+   depth term), by facility location alone (--depth 0), with --blend 0.5, by plain diversity selection
+   (selection.greedy), by LESS-style alignment with the eval mean gradient, and at random (mean of 5 seeds), beside
+   the pool's base share (0.25) and the share's ceiling (the pool's target rows / K); and the eval set's coverage by
+   each selection. K: up to the pool's 40 target rows (10, 20, 30, 40), where any share up to 1 is possible; and 60,
+   past them, where the ceiling is 0.67 and 2x the base share (0.5) asks for 30 of the 40 target rows.
 2. Coverage definition: coverage of the eval set by the pool's target-source rows, by its other rows, and by all of
    it, under the product's definition (median within-eval neighbour cosine), a fixed 0.85 and the mean nearest cosine.
 3. Contamination: `--planted` copies of eval rows of each kind are added to the pool (exact copies, reworded copies:
    a lead-in and "How many" rephrased, as bench/dedup.py; copies with every number changed). Per signal (exact,
-   normalised, MinHash, gradient, any): recall per kind and precision. Copies with other numbers are a new problem to
-   the model: they count neither as right nor as wrong in the precision; the share of them each signal flags is
-   reported on its own.
+   normalised, MinHash, gradient, any), before contamination.py's numbers rule and after it (the detector's output):
+   recall per kind and precision. Copies with other numbers are a new problem to the model: they count neither as
+   right nor as wrong in the precision; the share of them each signal flags is reported on its own. Copies that were
+   already in the data (not planted) are labelled by a rule independent of the detector (leaks(): a training row holds
+   the eval row's question, its prompt's last paragraph without a "Subproblem k:" label, and its response, both as
+   normalised substrings): they count as right, and their recall is reported (`recall_existing`); any other hit is a
+   false positive. Unplanted hits and variants are listed with their label.
 4. The CLI on the same workspace: `coverage ... --json` and `select ... --toward ... --json`.
 5. Time at `--scale` train x eval rows: synthetic clustered unit features (1024 dims), real texts.
 """
@@ -30,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -122,14 +130,18 @@ def selection(X, sources, E, ks, target) -> dict:
     out = {"base_share": round(float(is_target.mean()), 3), "threshold": round(threshold, 4), "rows": []}
     for k in ks:
         picks = {"toward": toward(X, E, k).indices, "toward_blend_0.5": toward(X, E, k, blend=0.5).indices,
+                 "facility_only": toward(X, E, k, depth=0.0).indices,
                  "diversity": greedy(X, k), "mean_alignment": aligned[:k].tolist()}
-        row = {"k": k}
+        ceiling = min(1.0, float(is_target.sum()) / k)  # the best share any K rows of this pool can have
+        row = {"k": k, "ceiling": round(ceiling, 3)}
         for name, idx in picks.items():
             row[name] = {"share": round(float(is_target[idx].mean()), 3),
                          "coverage": round(coverage_at(X[idx], E, threshold), 3)}
         rand = [random_pick(len(X), k, seed=s) for s in range(5)]
         row["random"] = {"share": round(float(np.mean([is_target[r].mean() for r in rand])), 3),
                          "coverage": round(float(np.mean([coverage_at(X[r], E, threshold) for r in rand])), 3)}
+        row["toward_meets_2x"] = row["toward"]["share"] >= 2 * out["base_share"] - 1e-9
+        row["toward_above_diversity"] = row["toward"]["share"] > row["diversity"]["share"]
         out["rows"].append(row)
     return out
 
@@ -149,8 +161,33 @@ def definitions(X, sources, E, target) -> dict:
     return out
 
 
+def item_of(text: tuple[str, str]) -> tuple[str, str]:
+    """An eval row's item: the question its prompt ends with (the last paragraph, a "Subproblem k:" label dropped) and
+    its response, both normalised."""
+    from core.analysis.contamination import normalise
+
+    question = [p for p in re.split(r"\n\s*\n", text[0]) if p.strip()][-1:] or [""]
+    return normalise(re.sub(r"^\s*Subproblem \d+:", "", question[0])), normalise(text[1])
+
+
+def leaks(eval_texts: list, train_texts: list, skip: set) -> dict:
+    """The bench's independent label for copies that were already in the data (not planted): a training row holds the
+    eval row's item, its question and its answer both verbatim (normalised substrings of the training row's text).
+    Pairs in `skip` (the planted ones) are labelled by how they were made instead."""
+    from core.analysis.contamination import joined, normalise
+
+    found = {}
+    items = [item_of(t) for t in eval_texts]
+    for i, t in enumerate(train_texts):
+        text = normalise(joined(t))
+        for j, (question, answer) in enumerate(items):
+            if (j, i) not in skip and question and answer and question in text and answer in text:
+                found[(j, i)] = "existing"
+    return found
+
+
 def contamination(store, config, parts, target: str) -> dict:
-    from core.analysis.contamination import KINDS, find_contamination
+    from core.analysis.contamination import KINDS, find_contamination, joined, minhashes
 
     eval_ids, E = store.load_features(names(target)["eval"], config.key(), config.dim)
     ids, T = store.load_features(names(target)["planted"], config.key(), config.dim)
@@ -164,28 +201,44 @@ def contamination(store, config, parts, target: str) -> dict:
     e_index = {i: n for n, i in enumerate(eval_ids)}
     t_index = {i: n for n, i in enumerate(ids)}
     n_pool = len(parts["pool"])
-    truth = {}  # (eval row, training row) -> kind of planted copy
+    truth = {}  # (eval row, training row) -> kind of planted copy, or "existing" (a copy already in the data)
     for c, (_, _, kind, j) in enumerate(parts["planted"]):
         truth[(e_index[f"eval-{j}"], t_index[f"planted-{n_pool + c}"])] = kind
-    out = {"seconds": round(seconds, 2), "gradient_threshold": round(found.gradient_threshold, 4), "signals": {}}
-    for signal in (*KINDS, "any"):
-        pred = {(h.eval_index, h.train_index) for h in found.hits if signal == "any" or signal in h.signals}
-        copies = {p for p, k in truth.items() if k != "numbers"}
-        judged = {p for p in pred if truth.get(p) != "numbers"}
-        row = {"flagged_pairs": len(pred),
-               "precision": round(len(judged & copies) / len(judged), 3) if judged else None}
-        for kind in COPY_KINDS:
-            ks = {p for p, k in truth.items() if k == kind}
-            row[f"recall_{kind}" if kind != "numbers" else "flags_numbers_changed"] = round(len(ks & pred) / len(ks), 3)
-        row["recall_exact_and_reworded"] = round(len(copies & pred) / len(copies), 3)
-        out["signals"][signal] = row
-    false = [h for h in found.hits if (h.eval_index, h.train_index) not in truth]
-    out["unplanted_hits"] = [{"eval": eval_ids[h.eval_index], "train": ids[h.train_index], "kind": h.kind,
-                              "similarity": round(h.similarity, 3)} for h in false[:10]]
+    truth |= leaks(eval_texts, train_texts, set(truth))
+    out = {"seconds": round(seconds, 2), "gradient_threshold": round(found.gradient_threshold, 4),
+           "existing_copies": sum(k == "existing" for k in truth.values()), "signals": {}}
+    copies = {p for p, k in truth.items() if k != "numbers"}
+    planted_copies = {p for p, k in truth.items() if k in ("exact", "reworded")}
+    for stage, pairs in (("raw", found.hits + found.variants), ("final", found.hits)):
+        for signal in (*KINDS, "any"):
+            pred = {(h.eval_index, h.train_index) for h in pairs if signal == "any" or signal in h.signals}
+            judged = {p for p in pred if truth.get(p) != "numbers"}
+            row = {"flagged_pairs": len(pred),
+                   "precision": round(len(judged & copies) / len(judged), 3) if judged else None}
+            for kind in COPY_KINDS:
+                ks = {p for p, k in truth.items() if k == kind}
+                row[f"recall_{kind}" if kind != "numbers" else "flags_numbers_changed"] = round(
+                    len(ks & pred) / len(ks), 3)
+            row["recall_exact_and_reworded"] = round(len(planted_copies & pred) / len(planted_copies), 3)
+            existing = {p for p, k in truth.items() if k == "existing"}
+            row["recall_existing"] = round(len(existing & pred) / len(existing), 3) if existing else None
+            out["signals"][signal if stage == "final" else f"{signal}_before_numbers_rule"] = row
+    out["variants"] = len(found.variants)
+    out["variants_by_label"] = {}
+    for h in found.variants:
+        label = truth.get((h.eval_index, h.train_index), "none")
+        out["variants_by_label"][label] = out["variants_by_label"].get(label, 0) + 1
+
+    def listed(h):
+        return {"eval": eval_ids[h.eval_index], "train": ids[h.train_index], "kind": h.kind,
+                "signals": list(h.signals), "similarity": round(h.similarity, 3), "jaccard": round(h.jaccard, 3),
+                "label": truth.get((h.eval_index, h.train_index), "none")}
+    out["unplanted_hits"] = [listed(h) for h in found.hits if truth.get((h.eval_index, h.train_index)) not in
+                             ("exact", "reworded")][:10]
+    out["unplanted_variants"] = [listed(h) for h in found.variants
+                                 if (h.eval_index, h.train_index) not in truth][:10]
     sims = {k: [float(E[j] @ T[i]) for (j, i), kk in truth.items() if kk == k] for k in COPY_KINDS}
     out["median_gradient_cosine_by_kind"] = {k: round(float(np.median(v)), 3) for k, v in sims.items()}
-    from core.analysis.contamination import joined, minhashes
-
     hashes_e = minhashes([joined(t) for t in eval_texts], found.config)
     hashes_t = minhashes([joined(t) for t in train_texts], found.config)
     jac = {k: [hashes_e[j].jaccard(hashes_t[i]) for (j, i), kk in truth.items() if kk == k] for k in COPY_KINDS}
@@ -217,9 +270,10 @@ def cli(workspace: str, max_length: int, k: int, target: str) -> dict:
             got = {k2: got[k2] for k2 in ("coverage", "threshold", "gradient_threshold", "contaminated_eval_rows",
                                            "contaminating_train_rows", "n_train", "n_eval")} | {
                 "uncovered": len(got["uncovered"]), "uncovered_clusters": len(got["uncovered_clusters"]),
-                "contaminated_by_kind": kinds, "contaminated_first": got["contaminated"][:2]}
+                "contaminated_by_kind": kinds, "variants": len(got["variants"]),
+                "contaminated_first": got["contaminated"][:2]}
         else:
-            got = {k2: got[k2] for k2 in ("budget", "selected", "diversity", "random", "skipped_contaminated",
+            got = {k2: got[k2] for k2 in ("budget", "method", "selected", "diversity", "random", "skipped_contaminated",
                                            "skipped_suspect", "seconds")}
         got["wall_seconds"] = round(time.perf_counter() - started, 1)
         out[name] = got
@@ -268,7 +322,8 @@ def main() -> None:
     ap.add_argument("--pool-other", type=int, default=60)
     ap.add_argument("--eval", type=int, default=30)
     ap.add_argument("--planted", type=int, default=10, help="copies of each kind")
-    ap.add_argument("--ks", default="10,20,40")
+    ap.add_argument("--ks", default="10,20,30,40,60",
+                    help="K for the selection table: up to the pool's target rows (40), and 60 beyond them")
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--scale", default="10000x1000", help="train x eval rows for the timing ('' to skip)")
     ap.add_argument("--skip-cli", action="store_true")
@@ -312,11 +367,11 @@ def report(r: dict) -> None:
     s = r["selection"]
     print(f"\ntarget {r['target']}: base share {s['base_share']}, coverage threshold {s['threshold']}",
           file=sys.stderr)
-    print("  K  " + "  ".join(f"{m:>22}" for m in ("toward", "toward_blend_0.5", "diversity", "mean_alignment",
-                                                   "random")) + "   (share / coverage)", file=sys.stderr)
+    methods = ("toward", "toward_blend_0.5", "facility_only", "diversity", "mean_alignment", "random")
+    print("  K  ceil " + "  ".join(f"{m:>22}" for m in methods) + "   (share / coverage)", file=sys.stderr)
     for row in s["rows"]:
-        print(f"{row['k']:>3}  " + "  ".join(f"{row[m]['share']:>13.3f} / {row[m]['coverage']:.3f}" for m in (
-            "toward", "toward_blend_0.5", "diversity", "mean_alignment", "random")), file=sys.stderr)
+        print(f"{row['k']:>3}  {row['ceiling']:.2f} " + "  ".join(
+            f"{row[m]['share']:>13.3f} / {row[m]['coverage']:.3f}" for m in methods), file=sys.stderr)
     for name, d in r["definitions"].items():
         print(f"coverage by {name:12} {d}", file=sys.stderr)
     print(f"contamination: gradient threshold {r['contamination']['gradient_threshold']}", file=sys.stderr)
