@@ -5,6 +5,11 @@ Signals, strongest first (a pair's `kind` is the strongest that fired; `signals`
 - exact: the same prompt and response, character for character;
 - normalised: the same prompt once case, accents, punctuation and spacing are set aside (whatever the responses):
   the eval question itself is in training;
+- contained: the eval row's text is inside the training row: at least `containment_threshold` (0.9) of its word
+  3-shingles are the training row's (candidates from datasketch's MinHash LSH Ensemble at containment 0.5, each
+  checked on the two texts' shingles), where the training row is longer: minerva rows that quote an eval subproblem with its
+  solution as the context of the next one (Jaccard 0.4-0.5 for the longer rows; the next unplanted pair on
+  bench/target.py's data sits at 0.85, a copy with other numbers);
 - minhash: word 3-shingles of prompt + response with an estimated Jaccard >= minhash_threshold (datasketch MinHash
   LSH, 128 permutations): the text was copied with edits;
 - gradient: cosine of the unit gradient features >= the dedup threshold (dedup.DEFAULT_THRESHOLD), raised where the
@@ -14,9 +19,9 @@ Signals, strongest first (a pair's `kind` is the strongest that fired; `signals`
   SVAMP's short equation answers under the light test features reach 0.93 from one another, while its reworded
   copies sit at 0.96-1.0 (bench/target.py); a threshold given explicitly (CLI --gradient-threshold) is used as is.
 
-Numbers must agree (`numbers_must_agree`): a pair found only by MinHash or the gradient is a copy when every number of
-the eval row's prompt and its final answer (the response's last number) is also in the training row (digits
-normalised: 1,000 = 1000, 6.0 = 6; "five" in the training text counts as 5). Otherwise the pair is a *variant*: the
+Numbers must agree (`numbers_must_agree`): a pair found only by shingles (contained, minhash) or the gradient is a
+copy when every number of the eval row's prompt and its final answer (the response's last number) is also in the
+training row (digits normalised: 1,000 = 1000, 6.0 = 6; "five" in the training text counts as 5). Otherwise the pair is a *variant*: the
 same template with other numbers, or a sibling subproblem that shares the eval row's preamble (or holds it as context)
 but asks another question, is a different problem with a different answer, not the eval item. Variants are listed
 apart (`Contamination.variants`), never excluded. Why: on bench/target.py's data every false hit of the text and
@@ -38,13 +43,14 @@ import numpy as np
 from core.analysis.dedup import DEFAULT_THRESHOLD
 from core.analysis.sparsity import unit
 
-KINDS = ("exact", "normalised", "minhash", "gradient")
+KINDS = ("exact", "normalised", "contained", "minhash", "gradient")
 
 
 @dataclasses.dataclass(frozen=True)
 class ContaminationConfig:
     # bench/target.py: reworded copies sit at a median Jaccard of 0.61-0.97, copies with other numbers at 0.34-0.49
     minhash_threshold: float = 0.5
+    containment_threshold: float | None = 0.9  # None: no containment signal
     num_perm: int = 128
     shingle: int = 3
     gradient_threshold: float = DEFAULT_THRESHOLD
@@ -65,6 +71,7 @@ class Hit:
     signals: tuple[str, ...]
     similarity: float | None  # gradient cosine of the pair (None without features)
     jaccard: float  # MinHash estimate of the pair's word-shingle Jaccard
+    containment: float = 0.0  # the share of the eval row's word shingles that are the training row's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +94,8 @@ class Contamination:
         for h in (self.variants if variants else self.hits):
             row = {"eval_id": eval_ids[h.eval_index], "train_id": train_ids[h.train_index], "kind": h.kind,
                    "similarity": None if h.similarity is None else round(h.similarity, 4),
-                   "signals": list(h.signals), "jaccard": round(h.jaccard, 4)}
+                   "signals": list(h.signals), "jaccard": round(h.jaccard, 4),
+                   "containment": round(h.containment, 4)}
             if eval_texts is not None and train_texts is not None:
                 row["evidence"] = evidence(joined(eval_texts[h.eval_index]), joined(train_texts[h.train_index]),
                                            self.config.evidence_chars)
@@ -140,12 +148,22 @@ def shingles(text: str, size: int) -> set[str]:
     return {" ".join(words[j:j + size]) for j in range(max(1, len(words) - size + 1))}
 
 
-def minhashes(texts: list[str], config: ContaminationConfig) -> list:
+def minhashes(texts: list[str], config: ContaminationConfig, sizes: list[int] | None = None) -> list:
+    """One MinHash per text (word shingles); `sizes`, if given, gets each text's shingle count."""
     from datasketch import MinHash
 
+    def sets():
+        for text in texts:
+            grams = shingles(text, config.shingle)
+            if sizes is not None:
+                sizes.append(len(grams))
+            yield [g.encode() for g in grams]
+
     # bulk: one set of permutations for all (a MinHash each would draw its own: most of the time at 10k rows)
-    return MinHash.bulk(([g.encode() for g in shingles(text, config.shingle)] for text in texts),
-                        num_perm=config.num_perm, seed=1)
+    return MinHash.bulk(sets(), num_perm=config.num_perm, seed=1)
+
+
+
 
 
 def marked_diff(a: str, b: str) -> str:
@@ -196,8 +214,10 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
             for i in by_prompt.get(key, []):
                 add((j, i), "normalised")
 
-    train_hashes = minhashes([joined(t) for t in train_texts], config)
-    eval_hashes = minhashes([joined(t) for t in eval_texts], config)
+    train_sizes: list[int] = []
+    eval_sizes: list[int] = []
+    train_hashes = minhashes([joined(t) for t in train_texts], config, train_sizes)
+    eval_hashes = minhashes([joined(t) for t in eval_texts], config, eval_sizes)
     # LSH weighted toward recall (a missed copy costs more than a candidate checked): every candidate's estimated
     # Jaccard is compared with the threshold below, so precision is kept
     lsh = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm, weights=(0.05, 0.95))
@@ -208,6 +228,25 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
             i = int(key)
             if m.jaccard(train_hashes[i]) >= config.minhash_threshold:  # LSH candidates are approximate
                 add((j, i), "minhash")
+
+    if config.containment_threshold is not None and train_texts and eval_texts:
+        from datasketch import MinHashLSHEnsemble
+
+        # the ensemble's candidates at a far lower bar (from 128 permutations its estimate is rough where the training
+        # row is much longer: an eval item at containment 0.97 in a row 4.5x its size was missed at 0.7), each checked
+        # on the two texts' shingles
+        ensemble = MinHashLSHEnsemble(threshold=min(0.5, config.containment_threshold), num_perm=config.num_perm,
+                                      num_part=16)
+        ensemble.index((str(i), m, max(1, train_sizes[i])) for i, m in enumerate(train_hashes))
+        for j, m in enumerate(eval_hashes):
+            candidates = [int(key) for key in ensemble.query(m, max(1, eval_sizes[j]))]
+            if not candidates:
+                continue
+            mine = shingles(joined(eval_texts[j]), config.shingle)
+            for i in candidates:
+                theirs = shingles(joined(train_texts[i]), config.shingle)
+                if len(mine & theirs) >= config.containment_threshold * len(mine):
+                    add((j, i), "contained")
 
     Tu = Eu = None
     if E is not None and T is not None and len(E) and len(T):
@@ -223,8 +262,10 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
     for (j, i), kinds in found.items():
         signals = tuple(k for k in KINDS if k in kinds)
         sim = float(Eu[j] @ Tu[i]) if Eu is not None else None
-        hit = Hit(j, i, signals[0], signals, sim, float(eval_hashes[j].jaccard(train_hashes[i])))
-        text_only = not kinds & {"exact", "normalised"}  # MinHash or gradient alone: the numbers must agree
+        mine = shingles(joined(eval_texts[j]), config.shingle)
+        share = len(mine & shingles(joined(train_texts[i]), config.shingle)) / max(1, len(mine))
+        hit = Hit(j, i, signals[0], signals, sim, float(eval_hashes[j].jaccard(train_hashes[i])), share)
+        text_only = not kinds & {"exact", "normalised"}  # shingles or gradient alone: the numbers must agree
         if config.numbers_must_agree and text_only and not numbers_agree(eval_texts[j], train_texts[i]):
             variants.append(hit)
         else:

@@ -56,7 +56,7 @@ def test_each_planted_copy_is_found_with_its_kind_and_unrelated_rows_are_not():
     assert sorted(by_eval) == [0, 1, 2, 3]  # rows 4-9 are no copies
     assert [(j, by_eval[j].train_index, by_eval[j].kind) for j in range(4)] == [
         (0, 3, "exact"), (1, 5, "normalised"), (2, 7, "minhash"), (3, 9, "gradient")]
-    assert by_eval[0].signals == ("exact", "normalised", "minhash", "gradient")
+    assert by_eval[0].signals == ("exact", "normalised", "contained", "minhash", "gradient")
     assert by_eval[1].signals == ("normalised",)  # another answer: MinHash of prompt + response stays below 0.5
     assert by_eval[2].signals == ("minhash",) and 0.5 <= by_eval[2].jaccard < 1
     assert by_eval[3].signals == ("gradient",) and by_eval[3].similarity == pytest.approx(0.95, abs=1e-4)
@@ -146,7 +146,8 @@ SUB1 = ("Subproblem 1: What is the first ionization energy (in J, to 2 decimal p
 def test_the_numbers_rule_sets_aside_other_numbers_and_sibling_subproblems_but_keeps_held_items():
     """MinHash pairs: a twin with other numbers (SVAMP's kind) and a sibling subproblem that shares the eval row's
     preamble and holds it as context are variants; a training row that holds the eval row's question and answer as its
-    context is a copy; a reworded copy that writes a number out in words, or with a thousands separator, is a copy."""
+    context is a copy, found by containment alone where that row is much longer; a reworded copy that writes a number
+    out in words, or with a thousands separator, keeps its numbers."""
     from core.analysis.contamination import ContaminationConfig, numbers, numbers_agree
 
     twin_e = ("Jack received 6 emails in the morning and 2 emails in the afternoon. How many more emails did Jack "
@@ -164,9 +165,14 @@ def test_the_numbers_rule_sets_aside_other_numbers_and_sibling_subproblems_but_k
     for e, t, copy in ((twin_e, twin_t, False), (sibling_e, sibling_t, False), (held_e, held_t, True)):
         found = find_contamination([e], [t])
         unruled = find_contamination([e], [t], config=ContaminationConfig(numbers_must_agree=False))
-        assert [h.signals for h in unruled.hits] == [("minhash",)] and unruled.variants == []  # text-alike, all
-        assert ([h.signals for h in found.hits], [h.signals for h in found.variants]) == (
-            ([("minhash",)], []) if copy else ([], [("minhash",)]))
+        assert len(unruled.hits) == 1 and "minhash" in unruled.hits[0].signals  # all three are text-alike
+        assert unruled.variants == []
+        assert (len(found.hits), len(found.variants)) == ((1, 0) if copy else (0, 1))
+    long_t = (held_t[0], held_t[1] + " Then " + " ".join(f"step {k} uses the table row {k} of Mg" for k in range(40)))
+    found = find_contamination([held_e], [long_t])  # the eval item inside a much longer row: Jaccard < 0.5
+    assert [h.signals for h in found.hits] == [("contained",)] and found.hits[0].jaccard < 0.5
+    assert found.hits[0].containment >= 0.9
+    assert find_contamination([held_e], [long_t], config=ContaminationConfig(containment_threshold=None)).hits == []
     assert numbers_agree(words_e, words_t) and not numbers_agree(twin_e, twin_t)
     assert numbers("1,200 and 6.0 and 007 and 0.822, 3") == ["1200", "6", "7", "0.822", "3"]
     assert numbers("five boxes", words=True) == ["5"] and numbers("five boxes") == []
