@@ -9,6 +9,7 @@ from ui.curate import (duplicates_section, flash, import_section, marks_section,
 from ui.curatedata import feature_sets
 from ui.quality import suspects_section
 from ui.state import rows_in_view
+from ui.views import kept_choice
 
 store = get_store()
 st.title("Curate")
@@ -29,27 +30,24 @@ view = "all" if show_all else "kept"
 n = rows_in_view(dataset, view)
 coverage = store.feature_coverage(dataset, fs.config_key, fs.dim, view)
 
-dups, suspects, search, similar, marks, imported = st.tabs(["Duplicates", "Suspect rows", "Search", "More like this",
-                                                           "Tags & exclusions", "Import vectors"])
+SECTIONS = {"duplicates": "Duplicates", "suspects": "Suspect rows", "search": "Search", "similar": "More like this",
+            "marks": "Tags & exclusions", "import": "Import vectors"}
+section = kept_choice("Section", SECTIONS, key="tab")  # kept across actions, and in the URL (?tab=search)
 no_features = (f"**{dataset}** has no features under {fs.label} yet: analyse it on the Gradient space page first "
                "(duplicates and more like this compare the rows' features).")
-with dups:
-    if coverage == 0:
-        st.info(no_features)
-    else:
-        if coverage < n:
-            st.caption(f"Features cover {coverage:,} of the {n:,} rows: only those are compared.")
-        duplicates_section(dataset, fs, view)
-with suspects:  # read with the analysis' features (whose pass gave the losses), whichever set is picked above
+if section in ("duplicates", "similar") and coverage == 0:
+    st.info(no_features)
+elif section == "duplicates":
+    if coverage < n:
+        st.caption(f"Features cover {coverage:,} of the {n:,} rows: only those are compared.")
+    duplicates_section(dataset, fs, view, opts)
+elif section == "suspects":  # read with the analysis' features (whose pass gave the losses), whichever set is picked
     suspects_section(dataset, sets[0].config_key)
-with search:
-    search_section(dataset, view)
-with similar:
-    if coverage == 0:
-        st.info(no_features)
-    else:
-        similar_section(dataset, fs, view)
-with marks:
-    marks_section(dataset)
-with imported:
+elif section == "search":
+    search_section(dataset, view, opts)
+elif section == "similar":
+    similar_section(dataset, fs, view, opts)
+elif section == "marks":
+    marks_section(dataset, opts)
+else:
     import_section(dataset)

@@ -1,5 +1,7 @@
 """The Curate page's sections: duplicates (gradient space and MinHash), search, more like this, tags and exclusions
-with undo, and imported vectors. Every mark goes through the store (core/data/marks.py) and is undoable; the page
+with undo, and imported vectors. A search's results, a duplicate group, a row's neighbours and the dataset's
+selection get the map's action bar (ui/selection_actions.py: tag, exclude, include, more like this, compare with the
+rest, grow this region, undo). Every mark goes through the store (core/data/marks.py) and is undoable; the page
 reruns after it, so every section then describes the kept rows."""
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import streamlit as st
 from core.analysis.dedup import DEFAULT_THRESHOLD
 from ui.curatedata import (FeatureSet, action_text, changed_words, curve_frame, escape_md, exclusion_ids, hits_frame,
                            kept_reason, last_undoable, marked_diff, marks_frame, neighbours_frame, rows_text)
+from ui.selection_actions import action_bar, selection
 from ui.state import get_store
 from ui.tables import no_none, paged
 
@@ -57,14 +60,6 @@ def undo_button(dataset: str, key: str | None = None) -> None:
         st.rerun()
 
 
-def set_selection(dataset: str, ids: list[str], source: str) -> None:
-    st.session_state[f"curate-sel-{dataset}"] = (list(ids), source)
-
-
-def selection(dataset: str) -> tuple[list[str], str]:
-    return st.session_state.get(f"curate-sel-{dataset}", ([], ""))
-
-
 @st.cache_data(max_entries=16, show_spinner="Finding near-duplicates…")
 def _dedup(dataset: str, fingerprint: str, coverage: int, config_key: str, dim: int, threshold: float,
            view: str) -> dict:
@@ -106,7 +101,31 @@ def _group(dataset: str, number: int, group: list[str], report: dict) -> None:
             apply_mark(dataset, group[1:], "exclude")
 
 
-def duplicates_section(dataset: str, fs: FeatureSet, view: str) -> None:
+def group_actions(dataset: str, groups: list[list[str]], opts) -> None:
+    """The action bar on one duplicate group, picked by its number (one bar, not one per group). The group acted on
+    stays selected after its action: when an exclusion took it out of the rows in view, its bar stays (to include
+    it again, or undo), and when it is back in view the picker opens on it."""
+    acted_key = f"dup-acted-{dataset}"
+    acted = st.session_state.get(acted_key)
+    if groups:
+        c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        number = c1.selectbox("Act on a group", [None, *range(1, len(groups) + 1)], key=f"dup-act-{dataset}",
+                              index=groups.index(acted) + 1 if acted in groups else 0,
+                              format_func=lambda g: "act on a group…" if g is None else
+                              f"group {g} ({len(groups[g - 1])} rows)", label_visibility="collapsed")
+        if number is not None and number <= len(groups):
+            ids = st.session_state[acted_key] = groups[number - 1]
+            c2.markdown(f"**Group {number}: {len(ids)} rows**")
+            action_bar(dataset, ids, opts, scope=f"dup-{ids[0]}")
+            return
+        c2.caption("Pick a group to tag, exclude, include, compare or grow all of its rows (kept one included).")
+    if acted and acted not in groups:
+        st.markdown(f"**The group acted on: {len(acted)} rows**, no longer a group of the rows in view (include "
+                    "them again, or undo)")
+        action_bar(dataset, acted, opts, scope=f"dup-{acted[0]}")
+
+
+def duplicates_section(dataset: str, fs: FeatureSet, view: str, opts) -> None:
     store = get_store()
     threshold = st.slider("Duplicate threshold (cosine)", 0.80, 0.99, DEFAULT_THRESHOLD, 0.01, key=f"dup-t-{dataset}")
     try:
@@ -129,6 +148,7 @@ def duplicates_section(dataset: str, fs: FeatureSet, view: str) -> None:
         st.info(f"No near-duplicates at cosine ≥ {report['threshold']:.2f}.")
     elif st.button("Exclude duplicates (keep one per group)", type="primary", key=f"dup-all-{dataset}"):
         apply_mark(dataset, exclusion_ids(groups), "exclude")
+    group_actions(dataset, groups[:MAX_GROUPS], opts)
     for number, group in enumerate(groups[:MAX_GROUPS], 1):
         _group(dataset, number, group, report)
     if len(groups) > MAX_GROUPS:
@@ -139,7 +159,7 @@ def duplicates_section(dataset: str, fs: FeatureSet, view: str) -> None:
             st.markdown(escape_md(", ".join(g)))
 
 
-def search_section(dataset: str, view: str) -> None:
+def search_section(dataset: str, view: str, opts) -> None:
     from core.analysis.search import search
 
     c1, c2 = st.columns([4, 1])
@@ -153,20 +173,27 @@ def search_section(dataset: str, view: str) -> None:
         st.error(str(exc))
         return
     st.caption(f"{len(hits):,} row(s) match" + (" (the first 10,000)" if len(hits) >= 10_000 else ""))
-    if not hits:
-        return
-    ids = [h.id for h in hits]
-    set_selection(dataset, ids, f"search {pattern!r}")
-    paged(hits_frame(get_store(), dataset, hits), f"search-{dataset}-{pattern}-{regex}-{view}-{len(hits)}")
-    c1, c2, c3 = st.columns([2, 1, 1])
-    tag = c1.text_input("Tag", key=f"search-tag-{dataset}", placeholder="a tag for these rows")
-    if c2.button("Tag results", key=f"search-tag-btn-{dataset}", disabled=not tag.strip()):
-        apply_mark(dataset, ids, "tag", tag)
-    if c3.button("Exclude results", key=f"search-ex-{dataset}"):
-        apply_mark(dataset, ids, "exclude")
+    ids = result_set(dataset, (pattern, regex, view), [h.id for h in hits])
+    if len(ids) > len(hits):
+        st.caption(f"The actions below act on the {len(ids):,} row(s) this search found, {len(ids) - len(hits):,} "
+                   "of them since excluded (include them again, or undo).")
+    if ids:
+        action_bar(dataset, ids, opts, scope="search")  # on every match, not the page shown
+    if hits:
+        paged(hits_frame(get_store(), dataset, hits), f"search-{dataset}-{pattern}-{regex}-{view}-{len(hits)}")
 
 
-def similar_section(dataset: str, fs: FeatureSet, view: str) -> None:
+def result_set(dataset: str, query: tuple, ids: list[str]) -> list[str]:
+    """The rows a search acts on: what it finds now, plus what the same query found before (rows it no longer finds
+    because an action excluded them stay selected, so they can be included again); a new query starts afresh."""
+    key = f"search-set-{dataset}"
+    before = st.session_state.get(key)
+    found = list(dict.fromkeys([*(before[1] if before and before[0] == query else []), *ids]))
+    st.session_state[key] = (query, found)
+    return found
+
+
+def similar_section(dataset: str, fs: FeatureSet, view: str, opts) -> None:
     from core.analysis.search import more_like_this
 
     c1, c2 = st.columns([4, 1])
@@ -179,27 +206,25 @@ def similar_section(dataset: str, fs: FeatureSet, view: str) -> None:
     except KeyError as exc:
         st.error(str(exc.args[0]))
         return
-    set_selection(dataset, [i for i, _ in near], f"more like {sid}")
+    action_bar(dataset, [i for i, _ in near], opts, scope="similar")
     st.caption("Cosine similarity of the gradients (1.00: the model learns the same from both); the row itself first.")
     paged(neighbours_frame(get_store(), dataset, near), f"mlt-{dataset}-{sid}-{k}-{view}")
 
 
-def marks_section(dataset: str) -> None:
+def marks_section(dataset: str, opts) -> None:
     store = get_store()
     frame = marks_frame(store, dataset)
     if frame.empty:
         st.caption("No tags or exclusions yet.")
     else:
         st.dataframe(no_none(frame), hide_index=True, key=f"marks-{dataset}")
-    ids, source = selection(dataset)
-    st.caption(f"Selection: {len(ids):,} row(s) from {source}" if ids else
-               "Selection: none (search, or list rows like one, to select them)")
-    c1, c2, c3 = st.columns([2, 1, 1])
-    tag = c1.text_input("Tag the selection", key=f"sel-tag-{dataset}")
-    if c2.button("Tag selection", key=f"sel-tag-btn-{dataset}", disabled=not (ids and tag.strip())):
-        apply_mark(dataset, ids, "tag", tag)
-    if c3.button("Exclude selection", key=f"sel-ex-{dataset}", disabled=not ids):
-        apply_mark(dataset, ids, "exclude")
+    ids = selection(dataset)  # the map's selection (a lasso, a cluster, 'Select these rows')
+    if ids:
+        st.markdown(f"**The selection: {len(ids):,} row{'s' if len(ids) != 1 else ''}** (made on the map, or with "
+                    "'Select these rows')")
+        action_bar(dataset, ids, opts, scope="marks")
+    else:
+        st.caption("Selection: none (select rows on the map, or 'Select these rows' under a 'more like this')")
     undo_button(dataset)
     excluded = store.excluded(dataset)
     if excluded:

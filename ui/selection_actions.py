@@ -1,7 +1,8 @@
-"""What a selection on the map does: the selected rows (a lasso or box, a clicked point's cluster, a list) get an
-action bar: tag, exclude, include (each undoable, through the store's marks as `python -m core tag` does), more like
-this (nearest rows in gradient space), compare with the rest (`python -m core compare-rows`), and grow this region
-(the rows handed to the Synthesis page, whose target picker preselects their clusters).
+"""What a selection does, on the map and on the Curate page: the selected rows (a lasso or box, a clicked point's
+cluster, a list, a text search's results, a duplicate group) get one action bar: tag, exclude, include (each
+undoable, through the store's marks as `python -m core tag` does), more like this (nearest rows in gradient space),
+compare with the rest (`python -m core compare-rows`), and grow this region (the rows handed to the Synthesis page,
+whose target picker preselects their clusters).
 
 The selection is kept in the session by row id, so it survives the rerun an action causes, and the map redrawn
 after an exclusion (a new map: a new chart, whose empty selection does not clear ours)."""
@@ -57,51 +58,71 @@ def _undo(dataset: str) -> None:
     st.toast(f"undone: {what}")
 
 
-def action_bar(dataset: str, ids: list[str], data, opts) -> None:
-    """The buttons acting on the selected rows, and the last action's Undo."""
+def _suffix(scope: str) -> str:
+    """Widget and result keys per place: the map's bar keeps its plain keys; a Curate section's bar adds its scope
+    (a search, a duplicate group), so bars of two places never share a key."""
+    return "" if scope == "map" else f"-{scope}"
+
+
+def _map_of(dataset: str, opts, gmap):
+    """The map whose clusters a comparison counts and a grow hands over: the page's, else the latest of the kept
+    rows under the options' features (None when there is none yet)."""
+    if gmap is not None:
+        return gmap
+    from core.analysis import cache
+
+    return cache.latest_map(get_store(), dataset, opts.feature_config().key())
+
+
+def action_bar(dataset: str, ids: list[str], opts, *, gmap=None, scope: str = "map") -> None:
+    """The buttons acting on the selected rows, and the last action's Undo: the same on the map (scope "map", with
+    its map) and on the Curate page (a search's results, a duplicate group: scope names the place)."""
     store = get_store()
+    sfx = _suffix(scope)
+    result_key = f"selection-result-{dataset}{sfx}"
     excluded = set(store.excluded(dataset))
     n_excluded = sum(i in excluded for i in ids)
     last = st.session_state.get(_last_action_key(dataset))
     cols = st.columns([2.2, 1, 1, 1, 1.3, 1.5, 1.3, 1], vertical_alignment="bottom")
-    tag = cols[0].text_input("Tag", key=f"sel-tag-{dataset}", placeholder="a tag for these rows",
+    tag = cols[0].text_input("Tag", key=f"sel-tag-{dataset}{sfx}", placeholder="a tag for these rows",
                              label_visibility="collapsed")
-    if cols[1].button("Tag", key=f"sel-tag-btn-{dataset}", disabled=not tag.strip(), width="stretch"):
+    if cols[1].button("Tag", key=f"sel-tag-btn-{dataset}{sfx}", disabled=not tag.strip(), width="stretch"):
         _act(dataset, ids, "tag", tag.strip())
         st.rerun()
-    if cols[2].button("Exclude", key=f"sel-exclude-{dataset}", disabled=n_excluded == len(ids), width="stretch",
+    if cols[2].button("Exclude", key=f"sel-exclude-{dataset}{sfx}", disabled=n_excluded == len(ids), width="stretch",
                       help="take these rows out of every score, the map and exports (undoable)"):
         _act(dataset, [i for i in ids if i not in excluded], "exclude")
         st.rerun()
-    if cols[3].button("Include", key=f"sel-include-{dataset}", disabled=n_excluded == 0, width="stretch"):
+    if cols[3].button("Include", key=f"sel-include-{dataset}{sfx}", disabled=n_excluded == 0, width="stretch"):
         _act(dataset, [i for i in ids if i in excluded], "include")
         st.rerun()
-    if cols[4].button("More like this", key=f"sel-more-{dataset}", width="stretch",
+    if cols[4].button("More like this", key=f"sel-more-{dataset}{sfx}", width="stretch",
                       help="the rows nearest these in gradient space (cosine to the selection's mean direction)"):
         try:
-            st.session_state[f"selection-result-{dataset}"] = ("more", more_like(dataset, ids, opts))
+            st.session_state[result_key] = ("more", more_like(dataset, ids, opts))
         except (KeyError, ValueError) as exc:
             st.warning(str(exc.args[0]) if exc.args else str(exc))
-    if cols[5].button("Compare with rest", key=f"sel-compare-{dataset}", width="stretch",
+    if cols[5].button("Compare with rest", key=f"sel-compare-{dataset}{sfx}", width="stretch",
                       help="G-Vendi and clusters of the selection against the other kept rows"):
         from core.analysis.row_detail import compare_selection
 
         cfg = opts.feature_config()
         try:
-            st.session_state[f"selection-result-{dataset}"] = (
-                "compare", compare_selection(store, dataset, ids, cfg.key(), cfg.dim, gmap=data.gmap))
+            st.session_state[result_key] = (
+                "compare", compare_selection(store, dataset, ids, cfg.key(), cfg.dim,
+                                             gmap=_map_of(dataset, opts, gmap)))
         except ValueError as exc:  # every selected row is excluded
             st.warning(str(exc))
-    if cols[6].button("Grow this region", key=f"sel-grow-{dataset}", width="stretch",
+    if cols[6].button("Grow this region", key=f"sel-grow-{dataset}{sfx}", width="stretch",
                       help="open Synthesis with these rows' clusters as the targets"):
-        grow(dataset, ids, data)
-    if cols[7].button("Undo", key=f"sel-undo-{dataset}", disabled=last is None, width="stretch",
+        grow(dataset, ids, _map_of(dataset, opts, gmap))
+    if cols[7].button("Undo", key=f"sel-undo-{dataset}{sfx}", disabled=last is None, width="stretch",
                       help=f"undo the last action here: {last[1]} ({last[2]} rows)" if last else "nothing to undo"):
         _undo(dataset)
         st.rerun()
-    result = st.session_state.get(f"selection-result-{dataset}")
+    result = st.session_state.get(result_key)
     if result:
-        show_result(dataset, *result)
+        show_result(dataset, *result, scope=scope)
 
 
 def more_like(dataset: str, ids: list[str], opts, k: int = 10) -> list[tuple[str, float]]:
@@ -111,16 +132,18 @@ def more_like(dataset: str, ids: list[str], opts, k: int = 10) -> list[tuple[str
     return more_like_rows(get_store(), dataset, ids, cfg.key(), cfg.dim, k=k)
 
 
-def show_result(dataset: str, kind: str, result) -> None:
+def show_result(dataset: str, kind: str, result, *, scope: str = "map") -> None:
     from core.analysis.row_detail import row_names
 
+    sfx = _suffix(scope)
     if kind == "more":
         names = row_names(get_store(), dataset, [i for i, _ in result])
         st.markdown(f"**{len(result)} rows most like the selection** (select them to act on them)")
         frame = pd.DataFrame({"row": [names.get(i, i) for i, _ in result],
                               "similarity": [round(s, 3) for _, s in result]})
-        st.dataframe(frame, hide_index=True, width="stretch", key=f"more-{dataset}")
-        if st.button("Select these rows", key=f"sel-more-take-{dataset}"):
+        st.dataframe(frame, hide_index=True, width="stretch", key=f"more-{dataset}{sfx}")
+        if st.button("Select these rows", key=f"sel-more-take-{dataset}{sfx}",
+                     help="they become the dataset's selection (on the map, and under Curate → Tags & exclusions)"):
             set_selection(dataset, [i for i, _ in result])
             st.rerun()
     else:
@@ -136,12 +159,15 @@ def show_result(dataset: str, kind: str, result) -> None:
                 for c, n in sorted(result.clusters_selected.items(), key=lambda t: -t[1])))
 
 
-def grow(dataset: str, ids: list[str], data) -> None:
-    """Hand the rows (their prompts: the Synthesis page clusters the seed itself) to the Synthesis page."""
-    frame = data.frame.set_index("id")
-    rows = [i for i in ids if i in frame.index]
-    st.session_state[GROW_KEY] = {"dataset": dataset, "prompts": frame.loc[rows, "prompt"].tolist(),
-                                  "clusters": sorted({int(c) for c in frame.loc[rows, "cluster"]})}
+def grow(dataset: str, ids: list[str], gmap) -> None:
+    """Hand the rows (their prompts: the Synthesis page clusters the seed itself) and their clusters on `gmap` (none
+    without a map) to the Synthesis page. Only rows on the map are handed over when there is one (an excluded row is
+    no seed row)."""
+    label = dict(zip(gmap.ids, gmap.labels.tolist())) if gmap is not None else {}
+    rows = [i for i in ids if i in label] if gmap is not None else list(ids)
+    text = get_store().rows_by_id(dataset, rows)
+    st.session_state[GROW_KEY] = {"dataset": dataset, "prompts": [text[i].prompt for i in rows if i in text],
+                                  "clusters": sorted({int(label[i]) for i in rows if i in label})}
     st.switch_page("pages/synthesis.py")
 
 
@@ -198,7 +224,7 @@ def selection_panel(dataset: str, ids: list[str], data, opts) -> None:
         if st.button(f"Select all of cluster {c} ({int(g.sizes[c])} rows)", key=f"sel-its-cluster-{dataset}"):
             set_selection(dataset, [i for i, label in zip(g.ids, g.labels) if int(label) == c])
             st.rerun()
-    action_bar(dataset, ids, data, opts)
+    action_bar(dataset, ids, opts, gmap=data.gmap)
     frame = selected_frame(dataset, ids, data)
     event = st.dataframe(frame.drop(columns="id").head(500), hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key=f"sel-table-{dataset}-{len(ids)}-{hash(tuple(ids))}")

@@ -109,8 +109,8 @@ def target_picker(dataset: str, config, fc):
         targets, other = handed
         if targets:
             st.session_state[key] = targets
-        st.info(f"From the map's selection: {len(targets)} of its clusters are sparse under the {config.rule} rule "
-                f"and preselected ({', '.join(map(str, targets)) or 'none'})" +
+        st.info(f"From the selection (grow this region): {len(targets)} of its clusters are sparse under the "
+                f"{config.rule} rule and preselected ({', '.join(map(str, targets)) or 'none'})" +
                 (f"; {len(other)} are not sparse, so a run could not grow them ({', '.join(map(str, other))})"
                  if other else "") + ".")
     picked = st.multiselect(f"Sparse clusters to grow ({len(sparse)} under the {config.rule} rule; all by default)",

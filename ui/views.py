@@ -26,3 +26,23 @@ def view_tabs(views: dict[str, str], *, key: str = URL_PARAM):
     else:
         st.query_params[key] = slugs[opened]
     return slugs[opened], tabs[opened]
+
+
+def kept_choice(label: str, views: dict[str, str], *, key: str) -> str:
+    """A row of buttons choosing one of `views` (url slug -> label) whose value is kept: keyed (an action's rerun, a
+    message inserted above it, leaves it where it was), always one chosen, and in the URL (`?KEY=slug`, read when the
+    page opens; the first view leaves the URL clean). Return the chosen slug; draw only that view's content. Unlike
+    tabs, the control's identity is its key alone, so nothing a page draws above it sends it back to its first
+    option."""
+    slugs = list(views)
+    if st.session_state.get(key) not in views:  # the page just opened (or a stale value): the URL's, else the first
+        wanted = st.query_params.get(key)
+        st.session_state[key] = wanted if wanted in views else slugs[0]
+    picked = st.segmented_control(label, slugs, required=True, format_func=views.get, key=key,
+                                  label_visibility="collapsed", width="stretch")
+    picked = picked if picked in views else slugs[0]
+    if picked == slugs[0]:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = picked
+    return picked

@@ -48,11 +48,14 @@ def planted(name: str, *, features: bool = True, fixture: str = "mixture_24.json
     return name
 
 
-def new_app(dataset: str) -> AppTest:
+def new_app(dataset: str, tab: str | None = None) -> AppTest:
+    """The Curate page on `dataset`, its section `tab` open (?tab=, as a link would; default: Duplicates)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["dataset"] = dataset
     at.run()
     at.switch_page("pages/curate.py")
+    if tab:
+        at.query_params["tab"] = tab
     at.run()
     assert not at.exception, at.exception
     return at
@@ -72,6 +75,12 @@ def metrics(at) -> dict:
 def marks_table(at, dataset):
     frames = [d.value for d in at.dataframe if list(d.value.columns) == ["mark", "tag", "rows"]]
     return frames[0] if frames else None
+
+
+def open_section(at, slug: str) -> AppTest:
+    """Open a section of the page, as a click on its button would (only the open one is drawn)."""
+    at.session_state["tab"] = slug
+    return run(at)
 
 
 def excluded(dataset: str) -> list[str]:
@@ -109,13 +118,15 @@ def test_duplicates_listed_excluded_then_undone(ws):
     assert after["Rows flagged"] == "0"
     assert after["G-Vendi before"] == before["G-Vendi after"]  # the kept rows are now what is scored
     assert not [e for e in at.expander if e.label.startswith("Group ")]
-    assert list(marks_table(at, name)["rows"]) == [1]
     assert any("1 row excluded" in s.value for s in at.success)
+    open_section(at, "marks")
+    assert list(marks_table(at, name)["rows"]) == [1]
 
     run(at.button(key=f"undo-{name}").click())
     assert excluded(name) == []
-    assert metrics(at) == before
     assert marks_table(at, name) is None
+    open_section(at, "duplicates")
+    assert metrics(at) == before
 
 
 def test_exclude_the_others_of_one_group_and_show_all(ws):
@@ -143,27 +154,28 @@ def test_threshold_slider_moves_the_report(ws):
 
 def test_search_finds_row_tags_and_undo(ws):
     name = planted("search")
-    at = new_app(name)
+    at = new_app(name, tab="search")
     run(at.text_input(key=f"q-{name}").set_value("craft store"))
     table = at.dataframe[0].value
     assert list(table["id"]) == ["g0"]
     assert "craft store" in table["match"][0]
-    run(at.text_input(key=f"search-tag-{name}").set_value("crafts"))
-    run(at.button(key=f"search-tag-btn-{name}").click())
+    run(at.text_input(key=f"sel-tag-{name}-search").set_value("crafts"))
+    run(at.button(key=f"sel-tag-btn-{name}-search").click())
     from ui import get_store
 
     assert get_store().tags(name) == {"g0": ["crafts"]}
-    assert list(marks_table(at, name)["tag"]) == ["crafts"]
-    run(at.button(key=f"search-ex-{name}").click())
+    run(at.button(key=f"sel-exclude-{name}-search").click())
     assert excluded(name) == ["g0"]
     assert any("0 row(s) match" in c.value for c in at.caption)  # the kept view no longer holds it
+    open_section(at, "marks")
+    assert list(marks_table(at, name)["tag"]) == ["crafts", ""]  # the tag, and the exclusion
     run(at.button(key=f"undo-{name}").click())
     assert excluded(name) == [] and get_store().tags(name) == {"g0": ["crafts"]}  # only the last action undone
 
 
 def test_regex_search_and_bad_regex(ws):
     name = planted("search-regex")
-    at = new_app(name)
+    at = new_app(name, tab="search")
     run(at.checkbox(key=f"re-{name}").check())
     run(at.text_input(key=f"q-{name}").set_value(r"craft\s+store"))
     assert list(at.dataframe[0].value["id"]) == ["g0"]
@@ -173,7 +185,7 @@ def test_regex_search_and_bad_regex(ws):
 
 def test_more_like_this_lists_the_row_first(ws):
     name = planted("similar")
-    at = new_app(name)
+    at = new_app(name, tab="similar")
     run(at.text_input(key=f"mlt-id-{name}").set_value("g2"))
     table = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
     assert table["id"][0] == "g2" and table["similarity"][0] == "1.00"
@@ -188,8 +200,10 @@ def test_more_like_this_lists_the_row_first(ws):
 def test_without_features_the_page_says_analyse_first(ws):
     name = planted("bare", features=False, fixture="pool_16.jsonl")  # rows no other dataset has
     at = new_app(name)
-    assert sum("analyse it on the Gradient space page first" in i.value for i in at.info) == 2
+    assert sum("analyse it on the Gradient space page first" in i.value for i in at.info) == 1
     assert not at.metric
+    open_section(at, "similar")
+    assert sum("analyse it on the Gradient space page first" in i.value for i in at.info) == 1
 
 
 def npy(array) -> bytes:
@@ -205,7 +219,7 @@ def test_import_bad_vectors_stores_nothing_then_good_ones(ws):
     name = planted("imports")
     rows = [s.id for s in get_store().samples(name)]
     ids = "\n".join(rows).encode()
-    at = new_app(name)
+    at = new_app(name, tab="import")
     at.file_uploader(key=f"imp-file-{name}").set_value(("vecs.npy", npy(np.ones(24, np.float32)), "application/octet-stream"))
     at.file_uploader(key=f"imp-ids-{name}").set_value(("ids.txt", ids, "text/plain"))
     run(at.text_input(key=f"imp-name-{name}").set_value("mine"))
@@ -223,6 +237,7 @@ def test_import_bad_vectors_stores_nothing_then_good_ones(ws):
     features = at.selectbox(key=f"curate-features-{name}")
     assert len(features.options) == 2
     run(features.select(features.options[1]))
+    open_section(at, "duplicates")
     group = next(e for e in at.expander if e.label.startswith("Group 1"))  # dedup on the imported vectors
     assert group.label.startswith("Group 1: 2 rows") and group.label.rsplit(" ", 1)[-1] in rows[4:6]
 

@@ -45,6 +45,8 @@ def new_app(page: str, dataset: str) -> AppTest:
     at.query_params["dataset"] = dataset
     at.run()
     at.switch_page(page)
+    if page == "pages/curate.py":
+        at.query_params["tab"] = "suspects"  # the Curate page's Suspect rows section, as a link to it opens it
     return run(at)
 
 

@@ -140,6 +140,6 @@ def test_compare_and_grow_this_region(ws):
     button(at, "Grow this region").click()
     at = run(at)
     assert "grow-region" not in at.session_state  # handed over, consumed once by the Synthesis page
-    note = next(i.value for i in at.info if "From the map's selection" in i.value)
+    note = next(i.value for i in at.info if "From the selection" in i.value)
     targets = at.session_state[next(s.key for s in at.multiselect if s.key.startswith(f"targets-{name}-"))]
     assert f"{len(targets)} of its clusters are sparse" in note
