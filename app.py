@@ -5,11 +5,13 @@ from pathlib import Path
 import streamlit as st
 
 from ui import get_runner
+from ui.layout import narrow_window_layout
 from ui.serving import listen_problem
 
 # a local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com (offline: broken)
 FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
 st.set_page_config(page_title="Prism Studio", page_icon=str(FAVICON), layout="wide")
+narrow_window_layout()  # below 1024 px: the sidebar starts collapsed, rows of controls wrap (ui/layout.py)
 refusal = listen_problem(st.get_option("server.address"), os.environ)  # every interface: only on purpose
 if refusal:
     st.error(refusal)

@@ -20,7 +20,7 @@ PREVIOUS_MAP = "workbench-previous-map"  # session key: the map drawn before an 
 def sidebar_settings():
     """The dataset picker, a place for the row inspector, and the analysis settings (a collapsed panel), in the
     sidebar: (dataset, options, the inspector's container)."""
-    st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    st.html(PAGE_CSS)  # style only: Streamlit puts it where it takes no room
     heading = st.empty()  # the page's name while there is no dataset; then it heads the scores' line
     heading.markdown("#### Gradient space")
     with st.sidebar:
@@ -66,7 +66,8 @@ def compact_metrics(dataset: str, overview: dict, gmap, dim: int, label: str) ->
     from ui.insight import metrics_row
 
     n, sparse = len(gmap.ids), int(gmap.sparse_clusters.sum())
-    c0, c1, c2 = st.columns([1.9, 4.3, 0.8], vertical_alignment="center")
+    line = st.container(key="scores-line")  # below 1024 px its columns wrap (ui/layout.py), never cut
+    c0, c1, c2 = line.columns([1.9, 4.3, 0.8], vertical_alignment="center")
     c0.markdown(f"#### Gradient space · {escape_md(dataset)}")
     c1.markdown(f"**G-Vendi** **{overview['g_vendi']:.2f}** · {n:,} samples · k = {gmap.k} · {sparse} sparse "
                 f"cluster{'s' if sparse != 1 else ''} ({gmap.rule} rule) · :gray[{label}]")

@@ -1,0 +1,80 @@
+"""The app's layout in narrow windows (issue 21: usable at 800 px), for every page.
+
+Streamlit's own "auto" sidebar collapses only at 768 px and below: at 800 px its 300 px sidebar left the page 500 px.
+Here, below NARROW px, the sidebar starts collapsed (its toggle opens it): a small script clicks Streamlit's collapse
+button once per page load, unless the user has chosen a state before (Streamlit keeps that choice in localStorage,
+and the script removes the entry its own click left, so a wide window still opens with the sidebar). Rows of small
+controls (the scores' line, the selection's action bar, a row of metrics) wrap instead of squeezing their labels, a
+button's label never breaks inside a word, and a row opened in the inspector (which lives in the sidebar) opens the
+collapsed sidebar.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+NARROW = 1024  # px: below this an open sidebar (300 px) would leave the page under ~700 px
+
+COLLAPSE_SCRIPT = """<script>
+(() => {
+  if (window.prismNarrowChecked) return;  // once per page load (reruns and page changes keep the window)
+  window.prismNarrowChecked = true;
+  const KEY = 'stSidebarCollapsed-';
+  const chosen = () => { try { return Object.keys(localStorage).filter(k => k.startsWith(KEY)); }
+                         catch (e) { return []; } };
+  const collapse = (tries) => {
+    if (window.innerWidth >= %(narrow)d || chosen().length) return;  // wide, or the user's own choice
+    const side = document.querySelector('[data-testid="stSidebar"]');
+    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (!side || !button) { if (tries > 0) setTimeout(() => collapse(tries - 1), 100); return; }
+    if (side.getAttribute('data-collapsed') !== 'false') return;
+    button.click();  // Streamlit stores the click as the user's choice: forget it, so a wide window opens it
+    setTimeout(() => chosen().forEach(k => { try { localStorage.removeItem(k); } catch (e) {} }), 0);
+  };
+  collapse(100);
+  let timer = null;  // narrowed later (not by the user's toggle): collapse again, as Streamlit does at 768 px
+  window.addEventListener('resize', () => { clearTimeout(timer); timer = setTimeout(() => collapse(0), 300); });
+  let opened = null;  // a row opened in the inspector (the sidebar's) while the sidebar is collapsed: show it
+  setInterval(() => {
+    const close = document.querySelector('[data-testid="stSidebar"] [class*="st-key-inspect-close-"]');
+    const row = close ? (close.closest('[data-testid="stHorizontalBlock"]') || close).innerText : null;
+    const side = document.querySelector('[data-testid="stSidebar"]');
+    const expand = document.querySelector('[data-testid="stExpandSidebarButton"]');
+    if (row && row !== opened && side && side.getAttribute('data-collapsed') === 'true' && expand) {
+      expand.click();
+      setTimeout(() => chosen().forEach(k => { try { localStorage.removeItem(k); } catch (e) {} }), 0);
+    }
+    opened = row;
+  }, 400);
+})();
+</script>""" % {"narrow": NARROW}
+
+# rows of metrics (the 'All scores' popover) and of small controls (the selection's action bar, found by its widgets'
+# keys: a key gives its element a st-key-… class) wrap at any width, the scores' line below NARROW; a column there is
+# never narrower than its content, so it moves to the next line instead of cutting its value or label ("57…")
+NARROW_CSS = """<style>
+.st-key-prism-layout {display: none;}
+[data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p,
+[data-testid="stPopoverButton"] p {word-break: normal; overflow-wrap: normal; hyphens: none;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]),
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-exclude-"]),
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-cluster-"]) {
+  flex-wrap: wrap; row-gap: 0.5rem;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"],
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-exclude-"])
+    > [data-testid="stColumn"] {
+  min-width: fit-content; max-width: 100%%; flex: 1 1 auto; width: auto;}
+[data-testid="stColumn"]:has([class*="st-key-sel-cluster-"]) {min-width: min(100%%, 15rem);}
+@media (max-width: %(narrow_max)dpx) {
+  [data-testid="stMainBlockContainer"] {padding-left: 1.25rem; padding-right: 1.25rem;}
+  .st-key-scores-line [data-testid="stHorizontalBlock"] {flex-wrap: wrap; row-gap: 0.5rem;}
+  .st-key-scores-line [data-testid="stColumn"] {min-width: fit-content; max-width: 100%%; flex: 1 1 auto; width: auto;}
+}
+</style>""" % {"narrow_max": NARROW - 1}
+
+
+def narrow_window_layout() -> None:
+    """The CSS (Streamlit puts a style-only element where it takes no room) and the sidebar's script (in a hidden
+    container): call once per run, before the page draws."""
+    st.html(NARROW_CSS)
+    with st.container(key="prism-layout"):
+        st.html(COLLAPSE_SCRIPT, unsafe_allow_javascript=True)
