@@ -1,4 +1,5 @@
-"""Compare page glue: which datasets (kept in the URL), how the shared map is made, and the comparison drawn."""
+"""Compare page glue: which datasets (kept in the URL) and how the shared map is made, in the sidebar; the comparison
+run; its scores as one line and as a table."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,9 +7,19 @@ import streamlit as st
 
 from core.analysis import compare as cmp
 from ui.analysis import PageOptions
+from ui.curatedata import escape_md
 from ui.state import get_store
 
 METHODS = {"union": "fit on all of them together", "reference": "place all onto one dataset's own map"}
+COMPARE_MAP_HEIGHT = 640  # px: under the one-line header it ends above the fold of a 1400x900 window
+
+
+def sidebar_settings(opts: PageOptions) -> tuple[list[str], str, str | None]:
+    """The datasets and the shared map's method, in the sidebar (beside the map, not above it)."""
+    with st.sidebar:
+        picked = pick_datasets(opts)
+        method, reference = map_method(picked)
+    return picked, method, reference
 
 
 def pick_datasets(opts: PageOptions) -> list[str]:
@@ -28,12 +39,11 @@ def pick_datasets(opts: PageOptions) -> list[str]:
 
 
 def map_method(picked: list[str]) -> tuple[str, str | None]:
-    c1, c2 = st.columns([2, 1])
-    method = c1.radio("Shared map", list(METHODS), format_func=METHODS.get, horizontal=True, key="compare-method",
+    method = st.radio("Shared map", list(METHODS), format_func=METHODS.get, key="compare-method",
                       help="fit on all: no dataset's shape is privileged (a fit of up to "
                            f"{cmp.SHARED_FIT_ROWS:,} distinct rows, the rest placed) · onto one map: the map you "
                            "know, but regions it does not cover are squeezed onto its nearest ones")
-    reference = c2.selectbox("Reference map", picked, key=f"compare-ref-{','.join(picked)}") \
+    reference = st.selectbox("Reference map", picked, key=f"compare-ref-{','.join(picked)}") \
         if method == "reference" else None
     return method, reference
 
@@ -48,6 +58,12 @@ def run(picked: list[str], opts: PageOptions, method: str, reference: str | None
     except ValueError as exc:  # e.g. the reference has no map yet
         st.error(str(exc))
         return None
+
+
+def score_line(result: cmp.Comparison) -> str:
+    """The datasets' G-Vendi at the common n on one line, each with its own n ("demo **9.81** (n = 300)")."""
+    parts = [f"{escape_md(s.dataset)} **{s.g_vendi_common:.2f}** :gray[(n = {s.n:,})]" for s in result.scores]
+    return f"**G-Vendi at n = {result.common_n:,}**: " + " · ".join(parts)
 
 
 def scores_table(result: cmp.Comparison) -> pd.DataFrame:

@@ -305,11 +305,18 @@ def test_compare_two_datasets(app_workspace):
     analysed("cmp-a")
     analysed("cmp-b", "gsm8k_8.jsonl")
     at = new_app("pages/compare.py", compare="cmp-a,cmp-b")
-    table = next(d.value for d in at.dataframe if "n" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "n" in d.value.columns)  # the 'All scores' popover's
     assert list(table["dataset"]) == ["cmp-a", "cmp-b"] and "G-Vendi at n = 8" in table.columns
     assert table.loc[table["dataset"] == "cmp-b", "G-Vendi at n = 8"].item() == \
         table.loc[table["dataset"] == "cmp-b", "G-Vendi (own n)"].item()
-    curves, shared = figure(at, 0), figure(at, 1)
+    # map first (issue 21): the settings in the sidebar, the scores on one line, the shared map, then the curves
+    assert [w.label for w in at.sidebar.multiselect][0].startswith("Datasets to compare")
+    assert any(r.label == "Shared map" for r in at.sidebar.radio) and not at.main.multiselect
+    line = next(m.value for m in at.main.markdown if m.value.startswith("**G-Vendi at n = 8**"))
+    for name in ("cmp-a", "cmp-b"):
+        common = table.loc[table["dataset"] == name, "G-Vendi at n = 8"].item()
+        assert f"{name.replace('-', chr(92) + '-')} **{common:.2f}**" in line
+    shared, curves = figure(at, 0), figure(at, 1)
     assert sum(t.get("mode") == "lines+markers" for t in curves["data"]) == 2
     assert {t["name"].split(" (")[0] for t in shared["data"]} == {"cmp-a", "cmp-b"}
 
