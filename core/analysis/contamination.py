@@ -6,8 +6,9 @@ Signals, strongest first (a pair's `kind` is the strongest that fired; `signals`
 - normalised: the same prompt once case, accents, punctuation and spacing are set aside (whatever the responses):
   the eval question itself is in training;
 - contained: the eval row's text is inside the training row: at least `containment_threshold` (0.9) of its word
-  3-shingles are the training row's (candidates from datasketch's MinHash LSH Ensemble at containment 0.5, each
-  checked on the two texts' shingles), where the training row is longer: minerva rows that quote an eval subproblem with its
+  3-shingles are the training row's (hashed shingles counted by a scipy sparse product, each candidate checked on the
+  two texts' shingles; datasketch's MinHash LSH Ensemble took 28 s to index 10k rows and missed such an item at
+  containment 0.97 in a row 4.5x longer at its bar 0.7), where the training row is longer: minerva rows that quote an eval subproblem with its
   solution as the context of the next one (Jaccard 0.4-0.5 for the longer rows; the next unplanted pair on
   bench/target.py's data sits at 0.85, a copy with other numbers);
 - minhash: word 3-shingles of prompt + response with an estimated Jaccard >= minhash_threshold (datasketch MinHash
@@ -35,11 +36,11 @@ reports what each signal calls them before it.
 from __future__ import annotations
 
 import dataclasses
-import re
-import unicodedata
 
 import numpy as np
 
+from core.analysis.contamination_text import (contained_pairs, joined, marked_diff, normalise, numbers,  # noqa: F401
+                                              numbers_agree, shingles)
 from core.analysis.dedup import DEFAULT_THRESHOLD
 from core.analysis.sparsity import unit
 
@@ -103,84 +104,15 @@ class Contamination:
         return out
 
 
-def joined(text: tuple[str, str]) -> str:
-    return text[0] + "\n" + text[1]
-
-
-def normalise(text: str) -> str:
-    """Case, accents, punctuation and spacing set aside."""
-    if not text.isascii():
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
-    "eighteen nineteen twenty".split())} | {w: str(10 * i) for i, w in enumerate(
-        "thirty forty fifty sixty seventy eighty ninety".split(), start=3)} | {"hundred": "100", "thousand": "1000"}
-
-
-def numbers(text: str, words: bool = False) -> list[str]:
-    """The numbers of a text, in order, normalised (1,000 -> 1000, 6.0 -> 6, 007 -> 7); `words`: number words too."""
-    from decimal import Decimal
-
-    out = [format(Decimal(m.replace(",", "")).normalize(), "f") for m in NUMBER.findall(text)]
-    if words:
-        out += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
-    return out
-
-
-def key_numbers(text: tuple[str, str]) -> set[str]:
-    """What an eval row's numbers are for `numbers_agree`: its prompt's numbers and its final answer (the response's
-    last number)."""
-    answer = numbers(text[1])
-    return set(numbers(text[0])) | set(answer[-1:])
-
-
-def numbers_agree(eval_text: tuple[str, str], train_text: tuple[str, str]) -> bool:
-    """Every key number of the eval row appears in the training row (its digits or number words)."""
-    return key_numbers(eval_text) <= set(numbers(joined(train_text), words=True))
-
-
-def shingles(text: str, size: int) -> set[str]:
-    words = re.findall(r"\w+", text.lower())
-    return {" ".join(words[j:j + size]) for j in range(max(1, len(words) - size + 1))}
-
-
-def minhashes(texts: list[str], config: ContaminationConfig, sizes: list[int] | None = None) -> list:
-    """One MinHash per text (word shingles); `sizes`, if given, gets each text's shingle count."""
+def minhashes(texts: list[str], config: ContaminationConfig) -> list:
     from datasketch import MinHash
 
-    def sets():
-        for text in texts:
-            grams = shingles(text, config.shingle)
-            if sizes is not None:
-                sizes.append(len(grams))
-            yield [g.encode() for g in grams]
-
     # bulk: one set of permutations for all (a MinHash each would draw its own: most of the time at 10k rows)
-    return MinHash.bulk(sets(), num_perm=config.num_perm, seed=1)
+    return MinHash.bulk(([g.encode() for g in shingles(text, config.shingle)] for text in texts),
+                        num_perm=config.num_perm, seed=1)
 
 
 
-
-
-def marked_diff(a: str, b: str) -> str:
-    """b against a, word by word: words only in a as [-...-], words only in b as {+...+}, shared words as they are."""
-    import difflib
-
-    wa, wb = re.findall(r"\S+", a), re.findall(r"\S+", b)
-    parts = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
-        if op == "equal":
-            parts.append(" ".join(wa[i1:i2]))
-            continue
-        if i2 > i1:
-            parts.append("[-" + " ".join(wa[i1:i2]) + "-]")
-        if j2 > j1:
-            parts.append("{+" + " ".join(wb[j1:j2]) + "+}")
-    return " ".join(parts)
 
 
 def evidence(eval_text: str, train_text: str, limit: int = 4000) -> dict:
@@ -214,10 +146,8 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
             for i in by_prompt.get(key, []):
                 add((j, i), "normalised")
 
-    train_sizes: list[int] = []
-    eval_sizes: list[int] = []
-    train_hashes = minhashes([joined(t) for t in train_texts], config, train_sizes)
-    eval_hashes = minhashes([joined(t) for t in eval_texts], config, eval_sizes)
+    train_hashes = minhashes([joined(t) for t in train_texts], config)
+    eval_hashes = minhashes([joined(t) for t in eval_texts], config)
     # LSH weighted toward recall (a missed copy costs more than a candidate checked): every candidate's estimated
     # Jaccard is compared with the threshold below, so precision is kept
     lsh = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.num_perm, weights=(0.05, 0.95))
@@ -230,23 +160,8 @@ def find_contamination(eval_texts: list[tuple[str, str]], train_texts: list[tupl
                 add((j, i), "minhash")
 
     if config.containment_threshold is not None and train_texts and eval_texts:
-        from datasketch import MinHashLSHEnsemble
-
-        # the ensemble's candidates at a far lower bar (from 128 permutations its estimate is rough where the training
-        # row is much longer: an eval item at containment 0.97 in a row 4.5x its size was missed at 0.7), each checked
-        # on the two texts' shingles
-        ensemble = MinHashLSHEnsemble(threshold=min(0.5, config.containment_threshold), num_perm=config.num_perm,
-                                      num_part=16)
-        ensemble.index((str(i), m, max(1, train_sizes[i])) for i, m in enumerate(train_hashes))
-        for j, m in enumerate(eval_hashes):
-            candidates = [int(key) for key in ensemble.query(m, max(1, eval_sizes[j]))]
-            if not candidates:
-                continue
-            mine = shingles(joined(eval_texts[j]), config.shingle)
-            for i in candidates:
-                theirs = shingles(joined(train_texts[i]), config.shingle)
-                if len(mine & theirs) >= config.containment_threshold * len(mine):
-                    add((j, i), "contained")
+        for j, i in contained_pairs(eval_texts, train_texts, config):
+            add((j, i), "contained")
 
     Tu = Eu = None
     if E is not None and T is not None and len(E) and len(T):
