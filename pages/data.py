@@ -7,8 +7,8 @@ from core.data.datasets import dataset_name_for, ingest, save_upload
 from core.data.ingest import IngestError
 from core.data.preview import peek_columns
 from ui import get_store, options, select_dataset, start_analysis
-from ui.data import (AUTO, clear_report, datasets_table, default_columns, friendly, load_demo_now, malformed_lines,
-                     manage_dataset, rows_csv)
+from ui.data import (AUTO, clear_report, datasets_table, default_columns, demo_note, friendly, load_demo_now,
+                     malformed_lines, manage_dataset, rows_csv)
 from ui.tables import no_none
 
 store = get_store()
@@ -38,10 +38,7 @@ else:
 
 if st.button("Load the demo: 300 math word problems (270 GSM8K + 30 SVAMP)"):
     open_in_map(load_demo_now(options())["dataset"])
-st.caption("The demo opens already analysed. SVAMP's 30 short problems are a minority: the Sparse rules tab of the "
-           "Gradient space page shows which of them each rule flags, and why the rules disagree (the paper's rule "
-           "flags small clusters, the density rule isolated rows, the mass rule rare kinds of rows). Data: samples "
-           "of GSM8K and SVAMP, both MIT-licensed (see data/ATTRIBUTION.md).")
+st.caption(demo_note(options()))  # what its map flags per source, computed (ui/data.py)
 
 # ---- upload ---------------------------------------------------------------------------------------------------
 st.subheader("Upload")

@@ -154,3 +154,28 @@ def manage_dataset(name: str) -> None:
         if b.button("Cancel", key=f"delete-cancel-{name}"):
             st.session_state.pop("confirm-delete", None)
             st.rerun()
+
+
+DEMO_INTRO = ("The demo opens already analysed: 270 GSM8K and 30 SVAMP math word problems, SVAMP's a minority by "
+              "count. Once it is loaded, this note says how many rows of each its map flags as sparse. Data: samples of GSM8K "
+              "and SVAMP, both MIT-licensed (see data/ATTRIBUTION.md).")
+
+
+def demo_note(opts: AnalysisOptions) -> str:
+    """What the demo's map flags per source, in words (core/analysis/demo_story.py), once the demo has a map under
+    the page's options; before that, what it holds and no claim about what any rule flags."""
+    from core.analysis.demo import DEMO_NAME
+    from core.analysis.demo_story import story, story_text
+    from ui.mapdata import find_map_cached
+
+    store = get_store()
+    if not store.has_dataset(DEMO_NAME):
+        return DEMO_INTRO
+    config = opts.feature_config()
+    gmap = find_map_cached(DEMO_NAME, config.key(), config.dim, opts.cluster_config(), opts.seed)
+    if gmap is None:
+        return DEMO_INTRO
+    sources = {s.id: str(s.meta.get("source", "")) for s in store.samples(DEMO_NAME, "all")}
+    return story_text(story(gmap, sources, density_quantile=opts.density_quantile,
+                            mass_fraction=opts.mass_fraction)) + " Data: samples of GSM8K and SVAMP, both " \
+        "MIT-licensed (see data/ATTRIBUTION.md)."

@@ -151,7 +151,8 @@ def show_result(dataset: str, kind: str, result, *, scope: str = "map") -> None:
             return "—" if v is None else f"{v:.2f}"
 
         st.markdown(f"**Selection vs the rest**: {result.n_selected:,} rows, G-Vendi "
-                    f"**{fmt(result.g_vendi_selected)}** · the other {result.n_rest:,} rows {fmt(result.g_vendi_rest)} "
+                    f"**{fmt(result.g_vendi_selected)}** · the other {result.n_rest:,} rows "
+                    f"{fmt(result.g_vendi_rest)} "
                     f"({fmt(result.g_vendi_rest_at_n)} at the selection's n) · all {result.g_vendi_all:.2f}")
         if result.clusters_selected:
             st.caption("selected rows per cluster: " + ", ".join(
