@@ -5,6 +5,7 @@
     python bench/page_load.py --n 10000 --root /tmp/prism-before --json   # the same measurement of another checkout
     python bench/page_load.py --n 10000 --warm-cache --json   # a returning user: the browser's cache kept
     python bench/page_load.py --floor --json   # the framework's own floor: a page of one metric and one 1-point map
+    python bench/page_load.py --n 100000 --before /tmp/before --repeats 3 --json   # before/after, interleaved
 
 Set-up (not timed, once per workspace): an n-row dataset from GSM8K texts with random unit gradient features and
 random MiniLM embeddings written under the default keys (the page reads caches only; what the vectors are does not
@@ -12,7 +13,10 @@ change what it draws), its G-Vendi, baselines and map computed and cached. Timed
 big) until the metrics and the map (a WebGL scatter) are drawn and the script is idle, in headless Debian Chromium.
 The first load is a warm-up (server imports, the cluster summaries' first computation); the median of the next
 `--runs` loads is reported. `--root` serves another checkout's app.py (e.g. the commit before a change) from the same
-workspace, so before/after numbers come from one set-up.
+workspace, so before/after numbers come from one set-up. `--before ROOT` times that checkout and this one (or
+`--root`) side by side: `--repeats` rounds, each serving before then after in turn (one server at a time: DuckDB lets
+one process open the workspace; each with its warm-up load, then `--runs` timed loads), and reports each one's median
+over all its timed loads and the ratio after/before, so a load on the machine that comes and goes falls on both.
 
 Each load opens a new browser context (a first visit: Streamlit's and plotly.js's bundles fetched and compiled
 again); `--warm-cache` keeps one context for all loads, as a returning user's browser would. `--floor` times
@@ -149,6 +153,8 @@ def main() -> None:
     ap.add_argument("--workspace", default=None, help="default: <tmp>/prism-bench-page-<n>")
     ap.add_argument("--root", default=str(ROOT), help="the checkout whose app.py is served (default: this one)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    ap.add_argument("--before", default=None, help="another checkout timed side by side with --root (interleaved)")
+    ap.add_argument("--repeats", type=int, default=3, help="with --before: rounds of before-then-after")
     ap.add_argument("--warm-cache", action="store_true", help="one browser context for every load (a returning user)")
     ap.add_argument("--floor", action="store_true", help="time bench/floor_app.py instead (no data, no set-up)")
     ap.add_argument("--prepare-only", action="store_true", help="build and cache the workspace, time nothing (a big "
@@ -169,6 +175,23 @@ def main() -> None:
                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
         return
     root = Path(args.root).resolve()
+    if args.before:
+        return interleaved(Path(args.before).resolve(), root, args, log)
+    times = serve_and_measure(root, args, log)
+    out = {"n": 0 if args.floor else args.n, "page": "floor" if args.floor else "gradient-space", "root": str(root),
+           "commit": commit_of(root), "browser_cache": "warm" if args.warm_cache else "cold",
+           "interactive_s": [round(x, 2) for x in times],
+           "median_s": round(float(np.median(times)), 2)}
+    print(json.dumps(out))
+
+
+def commit_of(root: Path) -> str:
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or root.name
+
+
+def serve_and_measure(root: Path, args, log) -> list[float]:
+    """Serve `root`'s app (or the floor app) on a free port, time its loads (after a warm-up), stop it."""
     script = ROOT / "bench" / "floor_app.py" if args.floor else root / "app.py"
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless",
@@ -178,18 +201,35 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_health(url, proc)
-        times = measure(url, args.runs, log, warm_cache=args.warm_cache, path="" if args.floor else MAP_PAGE)
+        return measure(url, args.runs, log, warm_cache=args.warm_cache, path="" if args.floor else MAP_PAGE)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or root.name
-    out = {"n": 0 if args.floor else args.n, "page": "floor" if args.floor else "gradient-space", "root": str(root),
-           "commit": commit, "browser_cache": "warm" if args.warm_cache else "cold",
-           "interactive_s": [round(x, 2) for x in times],
-           "median_s": round(float(np.median(times)), 2)}
-    print(json.dumps(out))
 
+
+def interleaved(before: Path, after: Path, args, log) -> None:
+    """Before and after in turn, `args.repeats` rounds; each one's median over all its loads, and the ratio."""
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    for r in range(args.repeats):
+        for name, root in (("before", before), ("after", after)):
+            got = serve_and_measure(root, args, log)
+            log(f"round {r + 1} {name} ({commit_of(root)}): {', '.join(f'{x:.2f}' for x in got)} s")
+            times[name] += got
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    out = {"n": args.n, "page": "gradient-space", "browser_cache": "warm" if args.warm_cache else "cold",
+           "repeats": args.repeats, "runs_per_repeat": args.runs,
+           "before": {"root": str(before), "commit": commit_of(before), "interactive_s": [round(x, 2) for x in
+                                                                                         times["before"]],
+                      "median_s": round(med["before"], 2)},
+           "after": {"root": str(after), "commit": commit_of(after), "interactive_s": [round(x, 2) for x in
+                                                                                      times["after"]],
+                     "median_s": round(med["after"], 2)},
+           "ratio_after_over_before": round(med["after"] / med["before"], 3)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"n = {args.n:,}: before {out['before']['median_s']} s, after {out['after']['median_s']} s, "
+              f"after/before {out['ratio_after_over_before']}")
 
 if __name__ == "__main__":
     main()
