@@ -21,7 +21,7 @@ if result is None:
     st.stop()
 
 line = st.container(key="scores-line")  # one line: the page, the scores at the common n, every score one click away
-c0, c1, c2 = line.columns([1.3, 4.9, 0.8], vertical_alignment="center")
+c0, c1, c2 = line.columns([1.7, 4.5, 0.8], vertical_alignment="center")
 c0.markdown("#### Compare datasets")
 c1.markdown(score_line(result))
 with c2.popover("All scores", width="stretch"):
