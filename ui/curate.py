@@ -197,10 +197,15 @@ def similar_section(dataset: str, fs: FeatureSet, view: str, opts) -> None:
     from core.analysis.search import more_like_this
 
     c1, c2 = st.columns([4, 1])
-    sid = c1.text_input("Row id", key=f"mlt-id-{dataset}", placeholder="e.g. an id from the search results").strip()
+    asked = c1.text_input("Row: its number (as in 'row 12') or its id", key=f"mlt-id-{dataset}",
+                          placeholder="e.g. 12, or an id; a search's 'More like this' needs neither").strip()
     k = int(c2.number_input("Neighbours", 1, 100, 10, key=f"mlt-k-{dataset}"))
-    if not sid:
+    if not asked:
         return
+    sid = asked
+    number = asked.lower().removeprefix("row").strip()
+    if number.isdigit() and not get_store().rows_by_id(dataset, [asked]):  # a row's number, not an id
+        sid = get_store().id_at_line(dataset, int(number)) or asked
     try:
         near = more_like_this(get_store(), dataset, sid, fs.config_key, fs.dim, k=k, view=view)
     except KeyError as exc:
@@ -229,7 +234,11 @@ def marks_section(dataset: str, opts) -> None:
     excluded = store.excluded(dataset)
     if excluded:
         with st.expander(f"Excluded rows ({len(excluded):,})"):
-            st.markdown(escape_md(", ".join(excluded[:500])) + (" …" if len(excluded) > 500 else ""))
+            from core.analysis.row_detail import row_names
+
+            names = row_names(store, dataset, excluded[:500])
+            st.markdown("  \n".join(escape_md(names.get(i, i)) for i in excluded[:500]) +
+                        (" …" if len(excluded) > 500 else ""))
             if st.button("Include them all again", key=f"include-all-{dataset}"):
                 apply_mark(dataset, excluded, "include")
 

@@ -61,19 +61,23 @@ def rows_text(store: Store, dataset: str, ids: list[str]) -> dict[str, tuple[str
 
 
 def hits_frame(store: Store, dataset: str, hits) -> pd.DataFrame:
-    """Search hits (core.analysis.search.Hit) as id, where it matched, a snippet around the match, the tags."""
+    """Search hits (core.analysis.search.Hit) as the row (its number in its name), id, where it matched, a snippet
+    around the match, the tags."""
     text = rows_text(store, dataset, [h.id for h in hits])
-    tags = store.tags(dataset)
+    tags, lines = store.tags(dataset), store.source_lines(dataset, [h.id for h in hits])
     return pd.DataFrame({
-        "id": [h.id for h in hits], "field": [h.field for h in hits],
+        "row": [lines.get(h.id) for h in hits], "id": [h.id for h in hits], "field": [h.field for h in hits],
         "match": [_snippet(text[h.id][0 if h.field == "prompt" else 1], h.start) for h in hits],
-        "tags": [", ".join(tags.get(h.id, [])) for h in hits]}, columns=["id", "field", "match", "tags"])
+        "tags": [", ".join(tags.get(h.id, [])) for h in hits]}, columns=["row", "id", "field", "match", "tags"])
 
 
 def neighbours_frame(store: Store, dataset: str, near: list[tuple[str, float]]) -> pd.DataFrame:
     text = rows_text(store, dataset, [i for i, _ in near])
-    return pd.DataFrame({"id": [i for i, _ in near], "similarity": [f"{s:.2f}" for _, s in near],
-                         "prompt": [_snippet(text[i][0]) for i, _ in near]}, columns=["id", "similarity", "prompt"])
+    lines = store.source_lines(dataset, [i for i, _ in near])
+    return pd.DataFrame({"row": [lines.get(i) for i, _ in near], "id": [i for i, _ in near],
+                         "similarity": [f"{s:.2f}" for _, s in near],
+                         "prompt": [_snippet(text[i][0]) for i, _ in near]},
+                        columns=["row", "id", "similarity", "prompt"])
 
 
 def marks_frame(store: Store, dataset: str) -> pd.DataFrame:

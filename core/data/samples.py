@@ -255,6 +255,12 @@ class SampleTables:
             "SELECT sample_id, coalesce(source_line, ordinal + 1) FROM samples WHERE dataset = ? AND sample_id IN "
             "(SELECT unnest(?))", [dataset, list(ids)])}
 
+    def id_at_line(self, dataset: str, line: int) -> str | None:
+        """The id of the row a name 'row N' names (source_lines' N: its source line, else its position), or None."""
+        rows = self.query("SELECT sample_id FROM samples WHERE dataset = ? AND coalesce(source_line, ordinal + 1) = ? "
+                          "ORDER BY ordinal LIMIT 1", [dataset, int(line)])
+        return rows[0][0] if rows else None
+
     def rows_by_id(self, dataset: str, ids: list[str]) -> dict[str, Sample]:
         """id -> its Sample, for the ids the dataset holds (any view: an excluded row still has its text)."""
         if not ids:

@@ -146,3 +146,17 @@ def test_grow_this_region_from_a_search_opens_synthesis_with_its_clusters(ws):
     assert "grow-region" not in at.session_state  # handed over, consumed once by the Synthesis page
     note = next(i.value for i in at.info if "From the selection" in i.value)
     assert "of its clusters are sparse" in note
+
+
+def test_more_like_a_row_by_its_number_and_excluded_rows_listed_by_name(ws):
+    name = analysed("by-number")
+    at = curate(name, tab="similar")
+    run(at.text_input(key=f"mlt-id-{name}").set_value("row 3"))  # mixture_24's third line: g2
+    table = next(d.value for d in at.dataframe if "similarity" in d.value.columns)
+    assert table["id"][0] == "g2" and table["row"][0] == 3 and table["similarity"][0] == "1.00"
+    store().mark(name, ["g5"], "exclude")
+    at = curate(name, tab="marks")
+    listed = next(e for e in at.expander if e.label.startswith("Excluded rows"))
+    shown = " ".join(m.value for m in listed.markdown)
+    assert "row 6 · " in shown and "g5" not in shown  # by its number and first words, not its id
+    store().mark(name, ["g5"], "include")

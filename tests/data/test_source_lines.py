@@ -25,6 +25,7 @@ def test_jsonl_rows_keep_their_line_past_a_blank_and_a_bad_line(store, tmp_path)
     ids = store.sample_ids(name)
     assert store.source_lines(name, ids) == dict(zip(ids, [1, 3, 5, 7]))
     assert store.positions(name, ids) == dict(zip(ids, [1, 2, 3, 4]))  # file order stays what it was
+    assert store.id_at_line(name, 5) == ids[2] and store.id_at_line(name, 2) is None  # line 2 was blank
     names = row_names(store, name, ids)
     assert [names[i] for i in ids] == [f"row {line} · Question number {i} about apples?"
                                        for i, line in enumerate([1, 3, 5, 7])]
