@@ -4,6 +4,11 @@ random) and against the mean of `--draws` more random draws of the same size.
 
     python bench/target_growth.py [--target gsm8k|svamp|minerva] [--seed-target 5] [--max-length 32]
                                   [--workspace DIR] [--json]
+    python bench/target_growth.py --source generator [--requests 12] [--solutions 3] [--max-tokens 256] ...
+
+`--source generator`: the same seed grown toward the same eval set by the embedded SmolLM2-135M generator (llama.cpp;
+`synthesize SEED --toward EVAL --generator embedded` on the light features), one round of `--requests` problem-writing
+requests; the eval set's coverage by the seed, the filtered arm and the control arm, with the candidates' reasons.
 
 Rows are bench/target.py's (its pool: 40 rows of the target source + 60 of each other source of GSM8K / SVAMP /
 minerva_math; its eval: 30 held-back rows of the target, GSM8K's test split for GSM8K), featurised with the same light
@@ -27,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from target import light_fields  # noqa: E402
 
 
 def split(parts: dict, target: str, seed_target: int) -> tuple[list, list]:
@@ -77,10 +83,16 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--draws", type=int, default=50, help="random draws beside the run's own control")
     ap.add_argument("--workspace", default=os.path.join(tempfile.gettempdir(), "prism-bench-target"))
+    ap.add_argument("--source", choices=("pool", "generator"), default="pool",
+                    help="candidates drawn from the pool's other rows, or written by the embedded SmolLM2 generator")
+    ap.add_argument("--requests", type=int, default=12, help="generator: problem-writing requests per round")
+    ap.add_argument("--rounds", type=int, default=1, help="generator: rounds")
+    ap.add_argument("--solutions", type=int, default=3, help="generator: solutions per problem (the answer vote)")
+    ap.add_argument("--max-tokens", type=int, default=256, help="generator: tokens per problem and per solution")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ["PRISM_HOME"] = args.workspace
-    from target import featurise, ingest, light_fields, names, rows_of
+    from target import featurise, ingest, names, rows_of
 
     from core.data.store import Store
     from core.features.compute import feature_config
@@ -99,6 +111,8 @@ def main() -> None:
         featurise(store, config, args.target)  # the pool's rows: the seed and the candidates are made of them
         save(store, seed_name, seed_rows)
         save(store, cand_name, cand_rows)
+        if args.source == "generator":
+            return generated(store, args, config, seed_name, seed_rows, d["eval"], started)
         run = SynthesisConfig(source="pool", pool=cand_name, toward=d["eval"], pool_batch=len(cand_rows),
                               rule="paper", k=max(2, len(seed_rows) // 10))
         summary = launch(store, JobRunner(store), seed_name, run, None, config).wait()
@@ -120,13 +134,45 @@ def main() -> None:
                   "control_target_share": round(float(np.mean([sources.get(h) == args.target
                                                                for h in ctrl["source_id"]])), 3) if len(ctrl)
                   else None,
-                  **t, "random_same_size": random_controls(store, config, seed_name, cand_name, frame, E, t["threshold"],
-                                                           summary["accepted"], args.draws)
+                  **t, "random_same_size": random_controls(store, config, seed_name, cand_name, frame, E,
+                                                           t["threshold"], summary["accepted"], args.draws)
                   if summary["accepted"] else None}
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(f"{args.target}: coverage {t['coverage_before']} -> toward {t['coverage_after']} vs control "
           f"{t['coverage_control']} (accepted {result['accepted']}, target share {result['accepted_target_share']} "
           f"vs control {result['control_target_share']})", file=sys.stderr)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+def generated(store, args, config, seed_name: str, seed_rows: list, eval_name: str, started: float) -> None:
+    """Targeted growth with the embedded SmolLM2 generator (llama.cpp): `synthesize SEED --toward EVAL --generator
+    embedded` on the light features; the eval set's coverage by the seed, the filtered arm and the control arm."""
+    from core.jobs import JobRunner
+    from core.synthesis.config import SynthesisConfig
+    from core.synthesis.launch import launch
+    from core.synthesis.settings import GeneratorSettings
+
+    run = SynthesisConfig(source="generator", toward=eval_name, rounds=args.rounds, requests_per_round=args.requests,
+                          solutions_per_problem=args.solutions, max_problem_tokens=args.max_tokens,
+                          max_solution_tokens=args.max_tokens, rule="paper", k=max(2, len(seed_rows) // 10),
+                          answer_mode="exact" if args.target == "svamp" else "math")
+    summary = launch(store, JobRunner(store), seed_name, run, GeneratorSettings(kind="embedded"), config).wait()
+    frame = store.candidates_frame(summary["run_id"])
+    t = summary.get("toward") or {}
+    problems = frame[frame["problem"].notna()] if "problem" in frame else frame.iloc[:0]
+    reasons = frame["reason"].value_counts().to_dict() if len(frame) else {}
+    acc = frame[frame["reason"] == "accepted"]
+    result = {"target": args.target, "source": "generator", "generator": "embedded:smollm2-135m-instruct (llama.cpp)",
+              "seed": {"n": len(seed_rows), "target_rows": args.seed_target}, "eval_name": eval_name,
+              "features": light_fields(args.max_length), "run_id": summary["run_id"], "status": summary["status"],
+              "requests": args.requests * args.rounds, "candidates": len(frame), "problems": len(problems),
+              "reasons": {str(k): int(v) for k, v in reasons.items()}, "accepted": summary["accepted"],
+              "control_accepted": summary["control_accepted"], **t,
+              "accepted_examples": [str(p)[:300] for p in acc["problem"].head(3)] if "problem" in acc else []}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(f"{args.target} (generator): coverage {t.get('coverage_before')} -> toward {t.get('coverage_after')} vs "
+          f"control {t.get('coverage_control')} (accepted {result['accepted']} of {len(frame)} candidates)",
+          file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 
