@@ -26,8 +26,8 @@ config (top block, 64-wide sketch, 64 dims, `--max-length` tokens), computed onc
    count neither as right nor as wrong in the precision; the share of them each signal flags is reported on its own.
    Copies that were already in the data (not planted) are labelled by a rule independent of the detector (leaks(): a
    training row holds the eval row's question, its prompt's last paragraph without a "Subproblem k:" label, and its
-   response, both as normalised substrings): they count as right, and their recall is reported (`recall_existing`); any other hit is a
-   false positive. Unplanted hits and variants are listed with their label.
+   response, both as normalised substrings): they count as right, and their recall is reported (`recall_existing`);
+   any other hit is a false positive. Unplanted hits and variants are listed with their label.
 4. The CLI on the same workspace: `coverage ... --json` and `select ... --toward ... --json`.
 5. Time at `--scale` train x eval rows: synthetic clustered unit features (1024 dims), real texts.
 """
