@@ -178,6 +178,16 @@ def shot(page, name: str) -> None:
         image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(DOCS / f"{name}.png", optimize=True)
 
 
+def waited(page, wait, name: str) -> None:
+    """Run a long wait; when it fails, keep what the page showed (test-artifacts/NAME.png) for the report."""
+    try:
+        wait()
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        raise
+
+
 def lasso_everything(page) -> None:
     drag = page.locator(".js-plotly-plot .nsewdrag").first  # the map: the one chart of the Map tab
     drag.scroll_into_view_if_needed()
@@ -306,7 +316,7 @@ def test_upload_analyse_map_select(server, page):
 
     # the analysis job: progress is polled from DuckDB; the scores' line (its "All scores" popover) appears when it
     # is done (a bare "G-Vendi" is also a hidden column header of the datasets table)
-    page.get_by_role("button", name="All scores").wait_for(timeout=600_000)
+    waited(page, lambda: page.get_by_role("button", name="All scores").wait_for(timeout=600_000), "upload-failure")
     wait_idle(page)
     assert "job=" in page.url and "dataset=mixture_24" in page.url  # a refresh finds the job and the dataset
     page.get_by_role("button", name="All scores").click()  # the metrics, with their meanings, in a popover
@@ -363,15 +373,20 @@ def drawn_names(page, keep: str, name: str) -> list[str]:
 def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
     page.goto(f"{server.url}/compare?compare=demo,mixture_24")
     wait_idle(page, timeout=300_000)
-    page.get_by_text("One shared map").wait_for(timeout=300_000)
+    # map first (issue 21): the scores' line at the common n above the shared map, every score in a popover
+    line = page.locator(".st-key-scores-line")
+    waited(page, lambda: line.get_by_text("G-Vendi at n = 24").wait_for(timeout=300_000), "compare-failure")
     wait_idle(page, timeout=300_000)
     # plotly draws after the script has finished: wait for the drawn traces, then read them
     curves = drawn_names(page, "t => t.mode === 'lines+markers'", "t => t.name")
     assert sorted(curves) == ["demo", "mixture_24"]
     shared = drawn_names(page, "t => t.type === 'scattergl'", "t => t.name.split(' (')[0]")
     assert sorted(shared) == ["demo", "mixture_24"]
-    # the table of scores at the common n: a data grid, whose header cells are in the DOM but not "visible"
+    # the table of scores at the common n, in the 'All scores' popover: a data grid, whose header cells are in the
+    # DOM but not "visible"
+    page.get_by_role("button", name="All scores").click()
     page.locator("th", has_text="G-Vendi at n = 24").first.wait_for(state="attached")
+    page.keyboard.press("Escape")
     shot(page, "compare")
 
 
