@@ -4,12 +4,15 @@ this, tags and exclusions with undo, and vectors imported from elsewhere. Exclus
 default view: every score, map and export then describes the kept rows."""
 import streamlit as st
 
+from ui.frame import through_app
 from ui import get_store, options, pick_dataset
 from ui.curate import (duplicates_section, flash, import_section, marks_section, search_section, similar_section)
 from ui.curatedata import feature_sets
 from ui.quality import suspects_section
 from ui.state import rows_in_view
 from ui.views import kept_choice
+
+through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
 store = get_store()
 st.title("Curate")

@@ -6,10 +6,13 @@ import streamlit as st
 from core.data.datasets import dataset_name_for, ingest, save_upload
 from core.data.ingest import IngestError
 from core.data.preview import peek_columns
+from ui.frame import through_app
 from ui import get_store, options, select_dataset, start_analysis
 from ui.data import (AUTO, clear_report, datasets_table, default_columns, demo_note, friendly, load_demo_now,
                      malformed_lines, manage_dataset, rows_csv)
 from ui.tables import no_none
+
+through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
 store = get_store()
 st.title("Prism Studio")

@@ -5,6 +5,7 @@ and rows, and what each sparse rule finds here."""
 import streamlit as st
 
 from core.config import MIN_MAP_ROWS
+from ui.frame import through_app
 from ui import active_job_id, get_store, job_panel, show_finished_job
 from ui.analysis import recluster_in_place, stop_after_failure
 from ui.clusters import clusters_section, rules_section
@@ -16,6 +17,8 @@ from ui.start import not_analysed
 from ui.state import rows_in_view
 from ui.views import view_tabs
 from ui.workbench import compact_metrics, refreshed_overview, remember_map, sidebar_settings
+
+through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
 VIEWS = {"map": "Map", "curve": "Diversity curve", "clusters": "Clusters", "rules": "Sparse rules"}
 

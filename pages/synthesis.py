@@ -14,10 +14,13 @@ from core.synthesis.export import export_bytes
 from core.synthesis.plan import cost_estimate
 from core.synthesis.runs import candidates_frame, runs_for, summarize
 from core.synthesis.settings import check_settings
+from ui.frame import through_app
 from ui import arms_figure, get_runner, get_store, pick_dataset, source_settings, start_synthesis, \
     synthesis_map
 from ui.synth_live import inspect_candidates, live_run
 from ui.synthesis import add_arm_as_dataset, prompt_preview, target_picker
+
+through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
 store = get_store()
 st.title("Synthesis")

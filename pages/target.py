@@ -3,9 +3,12 @@ into it, and growth toward the uncovered part (core/analysis/target_view.py; the
 synthesize --toward)."""
 import streamlit as st
 
+from ui.frame import through_app
 from ui.analysis import options
 from ui.target import (contamination_table, curve_figure, exclusion_buttons, growth_form, pick_pair, report,
                        shared_map_figure)
+
+through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
 st.title("Target an eval set")
 opts = options()

@@ -215,6 +215,12 @@ def test_a_deep_link_is_the_servers_first_visit_without_page_not_found(server, p
     page.get_by_role("heading", name="Gradient space").wait_for()
     page.wait_for_timeout(1_000)  # the dialog came with the first messages; give a late one time to show
     assert page.get_by_text("Page not found").count() == 0
+    # and app.py ran (in that old mode Streamlit runs the page's file alone: no page config, no check of the
+    # address served, no job runner, no layout): its navigation names the pages, and the layout is wide
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert nav.get_by_text("Gradient space", exact=True).count() == 1, nav.inner_text()
+    width = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').offsetWidth")
+    assert width > 900, width
 
 
 def test_demo_opens_analysed_with_no_analysis_job(server, page):
