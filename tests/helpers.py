@@ -183,3 +183,10 @@ def wait_gone(pid: int, seconds: float = 15.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def ingest_mix(workspace: Path) -> Path:
+    """The 24-row mixture ingested as 'mix' through the real CLI; returns the workspace."""
+    res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
+    assert res.returncode == 0, res.stderr
+    return workspace

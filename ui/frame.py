@@ -5,10 +5,11 @@ Streamlit reads a `pages/` folder as an old-style multipage app until some sessi
 (`PagesManager.uses_pages_directory`, a server-wide flag set when the first session starts; Streamlit's AppTest sets
 it again at every run): until then a URL such as /gradient-space runs pages/gradient-space.py alone, without app.py:
 no page config (a narrow layout), no check of the address served, no job runner, no narrow-window layout, and a
-navigation made of file names. `through_app`, every page's first call, ends that mode: a session's first such run is
-rerun, and the rerun runs app.py, whose st.navigation routes to the same page (a page's URL path is its file's name,
-so both modes give it the same hash); a later one (AppTest's switched pages) draws the frame in place, so that a
-click carried by the run is never dropped by a rerun. Once any session has run app.py this costs nothing.
+navigation made of file names. `through_app`, every page's first call, ends that mode: when the session has never
+run app.py (its first visit), the run is rerun, and the rerun runs app.py, whose st.navigation routes to the same
+page (a page's URL path is its file's name, so both modes give it the same hash); otherwise (AppTest's switched
+pages, run alone at every run) the frame is drawn in place, so that a click or a page switch carried by the run is
+never dropped by a rerun. Once any session has run app.py this costs nothing.
 """
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ import streamlit as st
 
 # a local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com (offline: broken)
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
-_REROUTED = "_prism_rerouted_through_app"
+_FRAMED = "_prism_framed"  # this session has run the frame (app.py)
 
 
 def frame() -> None:
@@ -34,6 +35,7 @@ def frame() -> None:
         st.error(refusal)
         st.stop()
     get_runner()  # marks jobs left running by an earlier server process as interrupted
+    st.session_state[_FRAMED] = True
 
 
 def through_app() -> None:
@@ -42,7 +44,7 @@ def through_app() -> None:
     if not PagesManager.uses_pages_directory:
         return  # app.py ran this page
     PagesManager.uses_pages_directory = False  # what st.navigation's first call does
-    if not st.session_state.get(_REROUTED):
-        st.session_state[_REROUTED] = True
+    if not st.session_state.get(_FRAMED):  # the session's first visit: run it through app.py
+        st.session_state[_FRAMED] = True
         st.rerun()
     frame()

@@ -205,6 +205,19 @@ def lasso_everything(page) -> None:
     page.mouse.up()
 
 
+def select_everything(page, n: int) -> None:
+    """Lasso the whole plot area until the page lists all `n` rows as selected."""
+    for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
+        lasso_everything(page)
+        try:
+            page.get_by_text(f"Selected: {n} samples").wait_for(timeout=10_000)
+            break
+        except Exception:
+            continue
+    page.get_by_text(f"Selected: {n} samples").wait_for(timeout=20_000)
+    wait_idle(page)
+
+
 def test_a_deep_link_is_the_servers_first_visit_without_page_not_found(server, page):
     """The module's server is fresh: its first session opens a page by URL. Beside st.navigation, Streamlit also
     reads pages/ as an old-style multipage app before app.py runs, and showed "Page not found" over the right page
@@ -293,15 +306,7 @@ def test_the_map_fills_the_first_screen_and_a_lasso_gets_the_action_bar(server, 
         side = " ".join(view.locator('[data-testid="stSidebar"]').inner_text().split())
         assert words in side and side.count(" · row ") >= 5, side[-600:]
         shot(view, "gradient-space-inspector")
-        for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
-            lasso_everything(view)
-            try:
-                view.get_by_text("Selected: 300 samples").wait_for(timeout=10_000)
-                break
-            except Exception:
-                continue
-        view.get_by_text("Selected: 300 samples").wait_for(timeout=20_000)
-        wait_idle(view)
+        select_everything(view, 300)
         for label in ("Exclude", "More like this", "Compare with rest", "Grow this region", "Undo"):
             assert view.get_by_role("button", name=label, exact=True).count() == 1, label
     finally:
@@ -336,15 +341,7 @@ def test_upload_analyse_map_select(server, page):
     page.screenshot(path=str(ARTIFACTS / "gradient-space-upload.png"), full_page=True)
 
     # lasso around the whole plot area: every point is selected and listed
-    for _attempt in range(3):  # a lasso drawn while plotly is still laying out is dropped: draw it again
-        lasso_everything(page)
-        try:
-            page.get_by_text("Selected: 24 samples").wait_for(timeout=10_000)
-            break
-        except Exception:
-            continue
-    page.get_by_text("Selected: 24 samples").wait_for(timeout=20_000)
-    wait_idle(page)
+    select_everything(page, 24)
 
     # drill into a cluster through its selectbox, on the Clusters tab
     open_tab(page, "Clusters")

@@ -89,14 +89,20 @@ def assert_nothing_cut(page, **at_least) -> None:
     assert words["words"] >= 10 and not words["broken"], words
 
 
-def test_at_800_px_the_sidebar_starts_collapsed_and_nothing_is_cut(server, browser):  # noqa: F811
-    view = browser.new_page(viewport={"width": 800, "height": 900})  # a new context: no stored sidebar choice
+def demo_map(server, browser, width: int):
+    """A new page (its own context) at `width` x 900 on Gradient space with the demo's 300 rows drawn."""
+    view = browser.new_page(viewport={"width": width, "height": 900})
     view.set_default_timeout(90_000)
+    ensure_demo(server, view)
+    view.goto(f"{server.url}/gradient-space?dataset=demo")
+    wait_idle(view, timeout=120_000)
+    assert map_points(view) == 300
+    return view
+
+
+def test_at_800_px_the_sidebar_starts_collapsed_and_nothing_is_cut(server, browser):  # noqa: F811
+    view = demo_map(server, browser, 800)  # a new context: no stored sidebar choice
     try:
-        ensure_demo(server, view)
-        view.goto(f"{server.url}/gradient-space?dataset=demo")
-        wait_idle(view, timeout=120_000)
-        assert map_points(view) == 300
         view.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]')"
                                ".getAttribute('data-collapsed') === 'true'", timeout=30_000)
         layout = view.evaluate(SIDEBAR)
@@ -191,13 +197,8 @@ def value_changes(page, script: str, before) -> str:
 
 @pytest.mark.slow  # a real lasso; AppTest covers exclude, its refresh and undo (tests/app/test_workbench.py)
 def test_a_lasso_is_tagged_excluded_and_undone_with_the_score_refreshed(server, browser):  # noqa: F811
-    view = browser.new_page(viewport={"width": 1400, "height": 900})
-    view.set_default_timeout(90_000)
+    view = demo_map(server, browser, 1400)
     try:
-        ensure_demo(server, view)
-        view.goto(f"{server.url}/gradient-space?dataset=demo")
-        wait_idle(view, timeout=120_000)
-        assert map_points(view) == 300
         view.evaluate(WATCH_NOT_ANALYSED)
         first = view.evaluate(G_VENDI)
         assert first is not None

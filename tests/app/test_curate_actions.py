@@ -9,8 +9,7 @@ duplicate group) and a fake analysis on top (a map, for the clusters that compar
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.test_curate import planted
-from tests.conftest import ROOT
+from tests.app.test_curate import new_app, planted, run
 from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -32,20 +31,7 @@ def analysed(name: str) -> str:
     return name
 
 
-def curate(name: str, tab: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["dataset"] = name
-    at.run()
-    at.switch_page("pages/curate.py")
-    if tab:
-        at.query_params["tab"] = tab  # a link to the section
-    return run(at)
-
-
-def run(at) -> AppTest:
-    at = at.run()
-    assert not at.exception, at.exception
-    return at
+curate = new_app  # the Curate page on a dataset, a section open as a link would
 
 
 def open_section(at, slug: str) -> AppTest:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.fakes import fake_analyse, fake_losses, grouped_vectors
 from tests.conftest import DATA, ROOT
-from tests.helpers import app_workspace
+from tests.helpers import app_workspace, open_app
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -137,12 +137,17 @@ def test_a_tiny_dataset_opened_in_gradient_space_starts_no_job(ws):
     at = rerun(open_page("pages/gradient-space.py", dataset=name), 3)
     assert jobs_of(name) == []
     assert any("at least 3" in w.value for w in at.warning)
-def test_upload_mapping_without_text_is_refused(ws):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.file_uploader[0].set_value(("ids.csv", b"id,label\n1,a\n2,b\n", "text/csv"))
+def uploaded(name: str, content: bytes) -> AppTest:
+    """The Data page with a CSV file given to its uploader."""
+    at = open_app()
+    at.file_uploader[0].set_value((name, content, "text/csv"))
     at.run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_upload_mapping_without_text_is_refused(ws):
+    at = uploaded("ids.csv", b"id,label\n1,a\n2,b\n")
     next(b for b in at.button if b.label == "Ingest and analyse").click()
     at.run()
     assert not at.exception, at.exception
@@ -154,11 +159,7 @@ def test_upload_mapping_without_text_is_refused(ws):
 
 
 def test_upload_of_an_empty_file_says_it_is_empty(ws):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.file_uploader[0].set_value(("nothing.csv", b"", "text/csv"))
-    at.run()
-    assert not at.exception, at.exception
+    at = uploaded("nothing.csv", b"")
     assert any("empty" in e.value for e in at.error), [e.value for e in at.error]
 
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import DATA, run_cli
+from tests.helpers import DATA, ingest_mix, run_cli
 
 IDS = [json.loads(line)["id"] for line in (DATA / "mixture_24.jsonl").read_text().splitlines()]
 
@@ -54,9 +54,7 @@ def hostile_files(tmp_path, ids: list[str] = IDS) -> dict:
 
 @pytest.fixture()
 def ingested(workspace):
-    res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
-    assert res.returncode == 0, res.stderr
-    return workspace
+    return ingest_mix(workspace)
 
 
 def test_hostile_vector_files_are_one_line_errors_with_exit_2_and_store_nothing(ingested, tmp_path):

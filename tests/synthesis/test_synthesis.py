@@ -8,7 +8,7 @@ import pytest
 
 from core.synthesis.answers import extract_answer, majority, parse_problems
 from core.synthesis.loop import REASONS
-from tests.helpers import DATA, fake_features, kill_after_progress, light_config, run_cli
+from tests.helpers import DATA, fake_features, ingest_mix, kill_after_progress, light_config, run_cli
 from tests.openai_stub import Stub
 
 SECRET = "sk-prism-test-SECRET-0042"
@@ -57,9 +57,7 @@ def test_openai_generator_retries_what_is_retryable(store):
 
 @pytest.fixture()
 def seeded(workspace):
-    res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
-    assert res.returncode == 0, res.stderr
-    return workspace
+    return ingest_mix(workspace)
 
 
 def test_stub_run_survives_faults_exports_provenance_and_never_leaks_the_key(seeded, tmp_path):
