@@ -190,3 +190,15 @@ def ingest_mix(workspace: Path) -> Path:
     res = run_cli(workspace, "ingest", str(DATA / "mixture_24.jsonl"), "--name", "mix")
     assert res.returncode == 0, res.stderr
     return workspace
+
+
+def module_app_workspace(name: str):
+    """A module-scoped pytest fixture: a fresh workspace named `name` for the module's AppTests (app_workspace)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def ws(tmp_path_factory):
+        with app_workspace(tmp_path_factory.mktemp(name)) as path:
+            yield path
+
+    return ws

@@ -10,15 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.test_curate import new_app, planted, run
-from tests.helpers import app_workspace
+from tests.helpers import module_app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    with app_workspace(tmp_path_factory.mktemp("curate-actions-ws")) as ws:
-        yield ws
+ws = module_app_workspace("curate-actions-ws")
 
 
 def analysed(name: str) -> str:

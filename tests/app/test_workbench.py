@@ -9,15 +9,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import DATA, ROOT
-from tests.helpers import app_workspace
+from tests.helpers import module_app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    with app_workspace(tmp_path_factory.mktemp("workbench-ws")) as ws:
-        yield ws
+ws = module_app_workspace("workbench-ws")
 
 
 def analysed(name: str) -> str:
