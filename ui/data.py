@@ -156,9 +156,9 @@ def manage_dataset(name: str) -> None:
             st.rerun()
 
 
+DEMO_DATA = "Data: samples of GSM8K and SVAMP, both MIT-licensed (see data/ATTRIBUTION.md)."
 DEMO_INTRO = ("The demo opens already analysed: 270 GSM8K and 30 SVAMP math word problems, SVAMP's a minority by "
-              "count. Once it is loaded, this note says how many rows of each its map flags as sparse. Data: samples of GSM8K "
-              "and SVAMP, both MIT-licensed (see data/ATTRIBUTION.md).")
+              "count. Once it is loaded, this note says how many rows of each its map flags as sparse. " + DEMO_DATA)
 
 
 def demo_note(opts: AnalysisOptions) -> str:
@@ -177,5 +177,4 @@ def demo_note(opts: AnalysisOptions) -> str:
         return DEMO_INTRO
     sources = {s.id: str(s.meta.get("source", "")) for s in store.samples(DEMO_NAME, "all")}
     return story_text(story(gmap, sources, density_quantile=opts.density_quantile,
-                            mass_fraction=opts.mass_fraction)) + " Data: samples of GSM8K and SVAMP, both " \
-        "MIT-licensed (see data/ATTRIBUTION.md)."
+                            mass_fraction=opts.mass_fraction)) + " " + DEMO_DATA

@@ -116,15 +116,14 @@ def find_duplicates(X: np.ndarray, threshold: float = DEFAULT_THRESHOLD, *, neig
 
 def minhash_groups(texts: list[str], *, threshold: float = 0.8, num_perm: int = 128, shingle: int = 3) -> list[list[int]]:
     """Text near-duplicates: groups of rows whose word-shingle sets have MinHash Jaccard >= threshold (datasketch LSH)."""
-    import re
-
     from datasketch import MinHash, MinHashLSH
+
+    from core.analysis.contamination_text import shingles
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     hashes = []
     for i, text in enumerate(texts):
-        words = re.findall(r"\w+", text.lower())
-        grams = {" ".join(words[j:j + shingle]) for j in range(max(1, len(words) - shingle + 1))}
+        grams = shingles(text, shingle)
         m = MinHash(num_perm=num_perm, seed=1)
         m.update_batch([g.encode() for g in grams])
         lsh.insert(str(i), m)
