@@ -1,7 +1,8 @@
-"""Targeted selection (issue 22): greedy facility location (plus the depth term) picks the training rows that cover
-the eval set's regions (every region, not the biggest one many times), then more rows near them rather than far ones,
-honours a seed set and exclusions, matches a brute-force greedy, and blends into the diversity greedy; `select
---toward` skips training copies of eval rows."""
+"""Targeted selection (issue 22): greedy facility location (plus the depth term) picks the training rows that cover the
+eval set's regions (every region, not the biggest one many times), then more rows near them rather than far ones or
+ones as close to everything (the depth term counts similarity above a row's background), honours a seed set and
+exclusions, matches a brute-force greedy, and blends into the diversity greedy; `select --toward` skips training
+copies of eval rows."""
 import json
 
 import numpy as np
@@ -45,17 +46,21 @@ def test_facility_location_covers_every_region_where_mean_alignment_takes_the_bi
 
 
 def brute_force(X, E, k, depth=DEPTH, seed_X=None, blend=0.0):
-    """The plain greedy on F = Σ_e max s(e, x) + depth Σ_e log(1 + Σ s(e, x)), every gain recomputed each step;
-    with `blend`, on (1 - w)·gain / largest gain + w·(least mass x_iᵀSx_i, min-max scaled)."""
+    """The plain greedy on F = Σ_e max s(e, x) + depth Σ_e log(1 + Σ r(e, x)), r(e, x) = max(0, s(e, x) - b(x)) and
+    b(x) = max(0, mean cosine of x to the candidates), every gain recomputed each step; with `blend`, on
+    (1 - w)·gain / largest gain + w·(least mass x_iᵀSx_i, min-max scaled)."""
     Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
     Eu = E / np.linalg.norm(E, axis=1, keepdims=True)
     S = np.maximum(Xu @ Eu.T, 0)
+    mean = Xu.mean(axis=0)
+    R = np.maximum(S - np.maximum(Xu @ mean, 0)[:, None], 0)
     best, mass, out = np.zeros(len(E)), np.zeros(len(E)), []
     if seed_X is not None:
-        Y = np.maximum((seed_X / np.linalg.norm(seed_X, axis=1, keepdims=True)) @ Eu.T, 0)
-        best, mass = Y.max(axis=0), Y.sum(axis=0)
+        Yu = seed_X / np.linalg.norm(seed_X, axis=1, keepdims=True)
+        Y = np.maximum(Yu @ Eu.T, 0)
+        best, mass = Y.max(axis=0), np.maximum(Y - np.maximum(Yu @ mean, 0)[:, None], 0).sum(axis=0)
     for _ in range(k):
-        gains = np.maximum(S - best, 0).sum(axis=1) + depth * (np.log1p(mass + S) - np.log1p(mass)).sum(axis=1)
+        gains = np.maximum(S - best, 0).sum(axis=1) + depth * (np.log1p(mass + R) - np.log1p(mass)).sum(axis=1)
         if blend:
             left = np.setdiff1d(np.arange(len(X)), out)
             div = ((Xu @ Xu[out].T) ** 2).sum(axis=1) if out else np.zeros(len(X))
@@ -64,7 +69,7 @@ def brute_force(X, E, k, depth=DEPTH, seed_X=None, blend=0.0):
         gains[out] = -np.inf
         out.append(int(np.argmax(gains)))
         best = np.maximum(best, S[out[-1]])
-        mass = mass + S[out[-1]]
+        mass = mass + R[out[-1]]
     return out
 
 
@@ -87,6 +92,32 @@ def test_once_every_region_is_served_the_depth_term_adds_rows_near_the_eval_set_
     assert {region_of(i) for i in alone} == {0, 1, 2, -1}  # and some go to far rows
     with pytest.raises(ValueError, match="depth"):
         toward(X, E, 3, depth=-0.1)
+
+
+def hub(seed):
+    """Eval: 30 spread rows around one centre. Candidates: 40 rows near single eval rows (0-39: each close to one
+    eval row, ~0.25 to the rest), then 40 rows of a tight group off to the side (40-79: a hub, ~0.4 to every eval
+    row and ~0.99 to each other, as close to the eval set as to any row of the data)."""
+    rng = np.random.default_rng(seed)
+    centre, side = np.eye(D)[0], np.eye(D)[1]
+    E = centre + 1.5 * rng.normal(size=(30, D)) / np.sqrt(D)
+    E[:, 1] = 0
+    near = E[rng.permutation(np.arange(40) % 30)] + 1.2 * rng.normal(size=(40, D)) / np.sqrt(D)
+    near[:, 1] = 0
+    group = centre + side + 0.2 * rng.normal(size=(40, D)) / np.sqrt(D)
+    return np.concatenate([near, group]).astype(np.float32), E.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_depth_term_counts_similarity_above_a_rows_background_so_a_hub_does_not_take_the_budget(seed):
+    """With the depth term on plain clipped cosines (before issue 22's follow-up), a hub's ~0.4 to all 30 eval rows
+    outweighed a near row's ~0.8 to one of them once facility location had saturated: 8-10 of 40 picks were hub rows.
+    Counted above each row's background (its mean cosine to the candidates: ~0.65 for the hub's rows, ~0.3 for the
+    others), the hub earns no depth: at most the one row facility location takes (it serves every eval row at ~0.4)."""
+    X, E = hub(seed)
+    picks = toward(X, E, 40).indices
+    assert sum(i >= 40 for i in picks) <= 1
+    assert sum(i >= 40 for i in brute_force(X, E, 40, depth=DEPTH)) <= 1
 
 
 def test_a_seed_that_covers_the_big_region_and_exclusions_are_honoured():
