@@ -1,12 +1,12 @@
-"""Target: how well a training set covers an eval set in gradient space, where it does not, which eval rows leaked
-into it, and growth toward the uncovered part (core/analysis/target_view.py; the CLI: coverage, select --toward,
-synthesize --toward)."""
+"""Target: how well a training set covers an eval set in gradient space, where it does not, which eval rows leaked into
+it (and which only look alike: variants with other numbers), and growth toward the uncovered part
+(core/analysis/target_view.py; the CLI: coverage, select --toward, synthesize --toward)."""
 import streamlit as st
 
 from ui.frame import through_app
 from ui.analysis import options
 from ui.target import (contamination_table, curve_figure, exclusion_buttons, growth_form, pick_pair, report,
-                       shared_map_figure)
+                       shared_map_figure, variants_table)
 
 through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
@@ -44,6 +44,15 @@ if rep.contaminated:
 else:
     st.success(f"No eval row of {evals} has a copy in {train} (exact, normalised, MinHash or gradient).")
 exclusion_buttons(rep)
+
+st.subheader("Variants: not contamination")
+st.caption("Eval rows with a near-copy in training whose numbers or final answer differ (the same template with other "
+           "numbers, or a sibling subproblem asking something else): a new problem to the model, not a leak. Listed "
+           "for review, never excluded. Diff: [-eval words-] {+training words+}.")
+if rep.variants:
+    st.dataframe(variants_table(rep), hide_index=True, width="stretch")
+else:
+    st.caption(f"No eval row of {evals} has a near-copy with other numbers in {train}.")
 
 st.subheader("Grow toward the uncovered part")
 st.caption(f"A pool run that accepts only candidates landing in the eval clusters {train} leaves uncovered, with a "

@@ -1,6 +1,6 @@
 """Target page glue: the training and eval datasets (kept in the URL), the report (core/analysis/target_view.py,
-memoised per content), its figures, the contamination list with an undoable exclusion, and targeted growth (a pool
-run toward the eval set, launched through core/synthesis/launch.py)."""
+memoised per content), its figures, the contamination list with an undoable exclusion, the variants beside it, and
+targeted growth (a pool run toward the eval set, launched through core/synthesis/launch.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -93,6 +93,16 @@ def contamination_table(rep: tv.TargetReport) -> pd.DataFrame:
              "training text (vs eval)": (h.get("evidence") or {}).get("diff", "")[:300]} for h in rep.contaminated]
     return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
                                        "training text (vs eval)"])
+
+
+def variants_table(rep: tv.TargetReport) -> pd.DataFrame:
+    """The variants: eval rows with a near-copy in training whose numbers or answer differ (not contamination)."""
+    rows = [{"eval row": h["eval_id"], "training row": h["train_id"], "kind": h["kind"],
+             "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"], "Jaccard": h["jaccard"],
+             "numbers only in eval": ", ".join((h.get("evidence") or {}).get("numbers_only_in_eval", [])),
+             "training text (vs eval)": (h.get("evidence") or {}).get("diff", "")[:300]} for h in rep.variants]
+    return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
+                                       "numbers only in eval", "training text (vs eval)"])
 
 
 def exclusion_buttons(rep: tv.TargetReport) -> None:

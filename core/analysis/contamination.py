@@ -100,6 +100,8 @@ class Contamination:
             if eval_texts is not None and train_texts is not None:
                 row["evidence"] = evidence(joined(eval_texts[h.eval_index]), joined(train_texts[h.train_index]),
                                            self.config.evidence_chars)
+                row["evidence"]["numbers_only_in_eval"] = missing_numbers(eval_texts[h.eval_index],
+                                                                          train_texts[h.train_index])
             out.append(row)
         return out
 
@@ -113,6 +115,18 @@ def minhashes(texts: list[str], config: ContaminationConfig) -> list:
 
 
 
+
+
+def missing_numbers(eval_text: tuple[str, str], train_text: tuple[str, str]) -> list[str]:
+    """The eval row's key numbers (its prompt's numbers and final answer) that the training row lacks, in the eval
+    row's order: what makes a variant a variant (empty for a copy that keeps its numbers)."""
+    have = set(numbers(joined(train_text), words=True))
+    seen, out = set(), []
+    for n in numbers(eval_text[0]) + numbers(eval_text[1])[-1:]:
+        if n not in have and n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
 
 
 def evidence(eval_text: str, train_text: str, limit: int = 4000) -> dict:

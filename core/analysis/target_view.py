@@ -1,7 +1,8 @@
 """One training set against one eval set, as the Target page shows it: coverage (coverage.py), the eval rows left
 uncovered, a coverage-against-budget curve (greedy facility location from the training rows, target_selection.py,
-beside random rows of it), the contamination list (contamination.py) and the exclusion of the training copies (one
-action each for the tag and the exclusion, both undoable). The CLI gives the same: `coverage NAME --eval EVAL
+beside random rows of it), the contamination list (contamination.py), the variants (near-copies whose numbers or
+answer differ: a new problem to the model, listed apart, never excluded) and the exclusion of the training copies
+(one action each for the tag and the exclusion, both undoable). The CLI gives the same: `coverage NAME --eval EVAL
 [--exclude-contaminated]` and `select NAME --budget K --toward EVAL` (its `curve`)."""
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class TargetReport:
     coverage: Coverage
     contaminated: list[dict]  # contamination.Contamination.to_json, with evidence
     curve: dict  # {"k": [...], "toward": [...], "random": [...]} coverage of the eval set by k training rows
+    variants: list[dict] = dataclasses.field(default_factory=list)  # near-copies with other numbers: not contamination
 
     @property
     def uncovered_ids(self) -> list[str]:
@@ -63,8 +65,10 @@ def target_report(store: Store, train: str, eval_name: str, feature_config, eval
         raise ValueError(f"{train} needs rows with features and {eval_name} at least 2: analyse them first")
     cov = coverage(T, E, CoverageConfig())
     found = find_contamination(texts(store, eval_name, eval_ids), texts(store, train, train_ids), E, T, contamination)
-    hits = found.to_json(eval_ids, train_ids, texts(store, eval_name, eval_ids), texts(store, train, train_ids))
-    return TargetReport(train, eval_name, train_ids, eval_ids, cov, hits, budget_curve(T, E, cov.threshold))
+    eval_texts, train_texts = texts(store, eval_name, eval_ids), texts(store, train, train_ids)
+    hits = found.to_json(eval_ids, train_ids, eval_texts, train_texts)
+    variants = found.to_json(eval_ids, train_ids, eval_texts, train_texts, variants=True)
+    return TargetReport(train, eval_name, train_ids, eval_ids, cov, hits, budget_curve(T, E, cov.threshold), variants)
 
 
 def exclude_copies(store: Store, train: str, eval_name: str, train_ids: list[str]) -> list[str]:

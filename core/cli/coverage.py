@@ -86,8 +86,9 @@ def coverage(args, store) -> int:
     eval_ids, E = store.load_features(args.eval_name, eval_cfg.key(), eval_cfg.dim)
     train_texts, eval_texts = texts_of(store, args.name, train_ids), texts_of(store, args.eval_name, eval_ids)
     found = find_contamination(eval_texts, train_texts, E, T, contamination_config(args))
-    contaminated = found.to_json(eval_ids, train_ids, *(() if args.no_evidence else (eval_texts, train_texts)))
-    variants = found.to_json(eval_ids, train_ids, variants=True)  # other numbers: listed, never excluded
+    texts = () if args.no_evidence else (eval_texts, train_texts)
+    contaminated = found.to_json(eval_ids, train_ids, *texts)
+    variants = found.to_json(eval_ids, train_ids, *texts, variants=True)  # other numbers: listed, never excluded
     excluded = None
     if args.exclude_contaminated and found.hits:
         copies = [train_ids[i] for i in found.train_indices()]

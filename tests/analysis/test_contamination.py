@@ -99,6 +99,11 @@ def test_cli_excludes_the_training_copies_and_the_exclusion_can_be_undone(worksp
         ("ev0", "train3", "exact"), ("ev1", "train5", "normalised"), ("ev2", "train7", "minhash"),
         ("ev3", "train9", "gradient")}
     assert [(v["eval_id"], v["train_id"], v["kind"]) for v in out["variants"]] == [("ev4", "train11", "gradient")]
+    variant = out["variants"][0]["evidence"]  # with evidence, as the copies: the texts, the diff, the numbers
+    assert variant["eval_text"].startswith(evals[4][0]) and variant["diff"]
+    assert variant["numbers_only_in_eval"] and all(n in evals[4][0] + evals[4][1]
+                                                   for n in variant["numbers_only_in_eval"])
+    assert out["contaminated"][0]["evidence"]["numbers_only_in_eval"] == []  # the exact copy keeps its numbers
     assert out["excluded"]["rows"] == 4 and out["n_train"] == 36  # variants are listed, never excluded
     assert main(["coverage", "train", "--eval", "ev", "--features", "g", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)

@@ -1,6 +1,7 @@
 """The Target page (issue 22) on two small datasets with synthetic features (fakes.fake_analyse, no model): coverage
 as a number, the curve, the shared map with uncovered eval rows marked, the contamination list (planted exact
-copies), and the exclusion of the training copies with its undo."""
+copies), the variants beside it (a planted copy with other numbers: not contamination), and the exclusion of the
+training copies with its undo."""
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from tests.helpers import app_workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 COPIED = 3  # the eval set's first rows are exact copies of the training set's first rows
+VARIANT = ("g3", "6 sentences per minute", "7 sentences per minute")  # eval row v0: training row g3, another number
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,10 @@ def target_workspace(tmp_path_factory):
         lines = (DATA / "mixture_24.jsonl").read_text().splitlines()[:COPIED]
         lines += [json.dumps({**json.loads(l), "id": f"e{i}"})
                   for i, l in enumerate((DATA / "gsm8k_8.jsonl").read_text().splitlines())]
+        source = next(json.loads(l) for l in (DATA / "mixture_24.jsonl").read_text().splitlines()
+                      if json.loads(l)["id"] == VARIANT[0])
+        assert VARIANT[1] in source["question"]
+        lines.append(json.dumps({**source, "id": "v0", "question": source["question"].replace(*VARIANT[1:])}))
         path = ws.parent / "evalset.jsonl"
         path.write_text("\n".join(lines) + "\n")
         ingest(store, DATA / "mixture_24.jsonl", name="train")
@@ -47,7 +53,12 @@ def page() -> AppTest:
 
 
 def contamination(at):
-    return next((d.value for d in at.dataframe if "kind" in d.value.columns), None)
+    return next((d.value for d in at.dataframe if "kind" in d.value.columns
+                 and "numbers only in eval" not in d.value.columns), None)
+
+
+def variants(at):
+    return next((d.value for d in at.dataframe if "numbers only in eval" in d.value.columns), None)
 
 
 def test_the_target_page_shows_coverage_contamination_and_excludes_the_copies(target_workspace):
@@ -85,6 +96,25 @@ def test_the_target_page_shows_coverage_contamination_and_excludes_the_copies(ta
     assert not at.exception, at.exception
     assert store.excluded("train") == []
     assert len(contamination(at)) == COPIED
+
+
+def test_variants_are_listed_beside_the_contamination_list_and_not_as_contamination(target_workspace):
+    """Eval row v0 is training row g3 with one number changed: its shingles find it, the numbers rule calls it a
+    variant (a new problem to the model). The page lists it apart, labelled as no contamination, with its kind and the
+    two texts' differing words marked; it is neither in the contamination list nor among the copies excluded."""
+    at = page()
+    table = variants(at)
+    assert table is not None and len(table) == 1
+    row = table.iloc[0]
+    assert (row["eval row"], row["training row"], row["kind"]) == ("v0", "g3", "contained")  # the strongest signal
+    assert "minhash" in row["signals"]
+    assert row["numbers only in eval"] == "7"
+    assert "[-7-] {+6+}" in row["training text (vs eval)"]
+    assert "v0" not in set(contamination(at)["eval row"])
+    assert any(s.value.startswith("Variants") and "not contamination" in s.value for s in at.subheader)
+    assert any("not a leak" in c.value and "never excluded" in c.value for c in at.caption)
+    assert next(b for b in at.button if b.label.startswith("Exclude training copies")).label.endswith(
+        f"({COPIED})")  # the variant's training row is no copy
 
 
 def test_the_grow_button_launches_a_pool_run_toward_the_eval_set(target_workspace, monkeypatch):
