@@ -87,10 +87,19 @@ def shared_map_figure(rep: tv.TargetReport, opts: PageOptions):
     return fig
 
 
+def around_change(diff: str, width: int = 300) -> str:
+    """`width` characters of a marked diff, from a little before its first change (a long row's change can sit past
+    the first `width` characters)."""
+    marks = [i for i in (diff.find("[-"), diff.find("{+")) if i >= 0]
+    start = max(0, min(marks) - 60) if marks else 0
+    return ("…" if start else "") + diff[start:start + width]
+
+
 def contamination_table(rep: tv.TargetReport) -> pd.DataFrame:
     rows = [{"eval row": h["eval_id"], "training row": h["train_id"], "kind": h["kind"],
              "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"], "Jaccard": h["jaccard"],
-             "training text (vs eval)": (h.get("evidence") or {}).get("diff", "")[:300]} for h in rep.contaminated]
+             "training text (vs eval)": around_change((h.get("evidence") or {}).get("diff", ""))}
+            for h in rep.contaminated]
     return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
                                        "training text (vs eval)"])
 
@@ -100,7 +109,7 @@ def variants_table(rep: tv.TargetReport) -> pd.DataFrame:
     rows = [{"eval row": h["eval_id"], "training row": h["train_id"], "kind": h["kind"],
              "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"], "Jaccard": h["jaccard"],
              "numbers only in eval": ", ".join((h.get("evidence") or {}).get("numbers_only_in_eval", [])),
-             "training text (vs eval)": (h.get("evidence") or {}).get("diff", "")[:300]} for h in rep.variants]
+             "training text (vs eval)": around_change((h.get("evidence") or {}).get("diff", ""))} for h in rep.variants]
     return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
                                        "numbers only in eval", "training text (vs eval)"])
 

@@ -111,6 +111,10 @@ def test_variants_are_listed_beside_the_contamination_list_and_not_as_contaminat
     assert row["numbers only in eval"] == "7"
     assert "[-7-] {+6+}" in row["training text (vs eval)"]
     assert "v0" not in set(contamination(at)["eval row"])
+    from ui.target import around_change
+
+    long = "word " * 200 + "[-7-] {+6+} tail"
+    assert around_change(long).startswith("…") and "[-7-] {+6+}" in around_change(long)  # a late change is shown
     assert any(s.value.startswith("Variants") and "not contamination" in s.value for s in at.subheader)
     assert any("not a leak" in c.value and "never excluded" in c.value for c in at.caption)
     assert next(b for b in at.button if b.label.startswith("Exclude training copies")).label.endswith(
