@@ -32,13 +32,15 @@ def parse_problems(text: str, limit: int) -> list[str]:
 
 
 def extract_answer(text: str, mode: str):
-    """A comparable final answer, or None. math: math-verify's parse of the \\boxed{} (or last) expression."""
+    """A comparable final answer, or None. math: math-verify's parse of the \\boxed{} (or last) expression: a list of
+    the parsed value(s) and, last, the string of the *first match it tried* (its fallback: not necessarily the match it
+    parsed; see answer_text). A parse with no value, only that string, is no answer: nothing to compare."""
     if mode == "math":
         from math_verify import parse
 
         # parsing_timeout=None: math-verify's timeout uses signals, which only work on the main thread
         parsed = parse(text, parsing_timeout=None)
-        return parsed if parsed else None
+        return parsed if any(not isinstance(p, str) for p in parsed) else None
     if mode == "exact":
         lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
         return re.sub(r"\s+", " ", lines[-1].lower()).strip(" .") if lines else None
@@ -54,29 +56,52 @@ def _same(a, b, mode: str) -> bool:
 
 
 def majority(answers: list, mode: str) -> tuple[int | None, int]:
-    """(index of a solution holding the majority answer, its votes); None when no answer has > half the votes."""
+    """(index of the solution whose answer the most samples agree with, its votes); None when it has no more than half
+    the votes of all samples (those without an answer count against: 2 of 3 wins, 2 of 4 does not).
+
+    A solution's votes are the samples whose answer agrees with its answer (itself included; math: math-verify's
+    verify with its answer as the gold), every pair compared, ties to the earliest. That is the acceptance rule of
+    Prismatic Synthesis (a problem is kept when its majority-voted answer agrees with a majority of the samples), and
+    it does not depend on the samples' order: math-verify's equivalence is neither transitive nor symmetric (it rounds
+    the target to the gold's precision), so grouping each answer with the first group head it matches could miss the
+    answer most samples agree with."""
     if mode == "none":
         first = next((i for i, a in enumerate(answers) if a is not None), None)
         return first, 1 if first is not None else 0
-    groups: list[list[int]] = []
-    for i, a in enumerate(answers):
-        if a is None:
-            continue
-        for g in groups:
-            if _same(answers[g[0]], a, mode):
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-    if not groups:
+    given = [i for i, a in enumerate(answers) if a is not None]
+    if not given:
         return None, 0
-    best = max(groups, key=len)
-    return (best[0], len(best)) if len(best) * 2 > len(answers) else (None, len(best))
+    votes = {i: sum(1 for j in given if j == i or _same(answers[i], answers[j], mode)) for i in given}
+    best = max(given, key=lambda i: (votes[i], -i))
+    return (best, votes[best]) if votes[best] * 2 > len(answers) else (None, votes[best])
 
 
 def answer_text(answer, mode: str) -> str | None:
+    """The answer as text: math, the value that was compared. math-verify's trailing string is its first match's
+    (the rightmost it tried), which need not be the one it parsed: "the answer is 6 ... $4.00\\cdot B. The total$"
+    parses to 6 with the string "4.00\\cdot B. The total". That string is shown only where it parses to the same
+    value (so "\\frac{1}{3}" and "6.0" keep their written form); otherwise the value's own text."""
     if answer is None:
         return None
     if mode == "math":
-        return str(answer[-1]) if isinstance(answer, list) else str(answer)
+        if not isinstance(answer, list):
+            return str(answer)
+        values = [a for a in answer if not isinstance(a, str)]
+        written = answer[-1] if isinstance(answer[-1], str) else None
+        if not values:
+            return written
+        if written is not None and _written_is(written, values[0]):
+            return written
+        return str(values[0])
     return str(answer)
+
+
+def _written_is(written: str, value) -> bool:
+    """Whether the string math-verify kept parses, alone, to this very value."""
+    from math_verify import parse
+
+    again = parse(f"${written}$", parsing_timeout=None)
+    try:
+        return bool(again) and not isinstance(again[0], str) and again[0] == value
+    except Exception:  # sympy comparisons of odd objects
+        return False
