@@ -8,11 +8,9 @@ from ui.frame import through_app
 from ui.analysis import options
 from ui.compare import COMPARE_MAP_HEIGHT, run, score_line, scores_table, sidebar_settings
 from ui.insight import g_vendi_help
-from ui.workbench import PAGE_CSS
 
 through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
-st.html(PAGE_CSS)  # the main column starts near the top, as on Gradient space: the map fits above the fold
 opts = options()
 picked, method, reference = sidebar_settings(opts)
 if len(picked) < 2:

@@ -14,6 +14,7 @@ from core.synthesis.export import export_bytes
 from core.synthesis.plan import cost_estimate
 from core.synthesis.runs import candidates_frame, runs_for, summarize
 from core.synthesis.settings import check_settings
+from ui.layout import metric_columns
 from ui.frame import through_app
 from ui import arms_figure, get_runner, get_store, pick_dataset, source_settings, start_synthesis, \
     synthesis_map
@@ -87,7 +88,7 @@ elif summary["status"] == "stopped (budget)":
     st.warning("This run stopped when its budget ran out; launch it again with a larger budget to finish it.")
 for notice in summary.get("notices") or []:  # e.g. llama.cpp could not run here and transformers took over
     st.warning(notice)
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = metric_columns(4, "run")
 c1.metric("Accepted (filtered)", summary["accepted"])
 c2.metric("Rejected", sum(summary["rejected"].values()))
 if summary["per_round"]:

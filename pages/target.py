@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.frame import through_app
 from ui.analysis import options
+from ui.layout import metric_columns
 from ui.target import (contamination_table, curve_figure, exclusion_buttons, growth_form, pick_pair, report,
                        shared_map_figure, variants_table)
 
@@ -22,7 +23,7 @@ if rep is None:
     st.stop()
 
 cov = rep.coverage
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = metric_columns(4, "coverage")
 c1.metric("Coverage", f"{cov.coverage:.1%}", help="share of eval rows covered (README: Coverage)")
 c2.metric("Uncovered eval rows", f"{len(rep.uncovered_ids)} of {len(rep.eval_ids)}")
 c3.metric("Uncovered eval clusters", len(cov.uncovered_clusters))

@@ -13,6 +13,7 @@ import streamlit as st
 from core.analysis.dedup import DEFAULT_THRESHOLD
 from ui.curatedata import (FeatureSet, action_text, changed_words, curve_frame, escape_md, exclusion_ids, hits_frame,
                            kept_reason, last_undoable, marked_diff, marks_frame, neighbours_frame, rows_text)
+from ui.layout import metric_columns
 from ui.selection_actions import action_bar, selection
 from ui.state import get_store
 from ui.tables import no_none, paged
@@ -136,7 +137,7 @@ def duplicates_section(dataset: str, fs: FeatureSet, view: str, opts) -> None:
         st.info(str(exc))
         return
     st.caption(DUPLICATE_NOTE)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = metric_columns(3, "duplicates")
     c1.metric("Rows flagged", f"{report['rows_flagged']:,}", help=f"in {len(report['groups'])} groups, one row "
               f"kept per group ({report['index']} neighbour search)")
     c2.metric("G-Vendi before", f"{report['g_vendi_before']:.2f}")

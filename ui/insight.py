@@ -11,6 +11,7 @@ from core.analysis.curves import Curve
 from core.analysis.demo import DEMO_NAME
 from core.plots import curves_figure
 from ui.jobs import background
+from ui.layout import metric_columns
 from ui.state import get_store, rows_in_view
 
 INLINE_CURVE_ROWS = 3_000  # ~50 Vendi scores of subsets up to n: about a second up to here
@@ -100,7 +101,7 @@ def metrics_row(overview: dict, gmap, dim: int, label: str) -> None:
                ("Compression", fmt("compression_ratio", 2), "raw / gzip bytes (higher = more repetitive)"),
                ("Samples", f"{n:,}", None), ("Clusters k", f"{gmap.k}", None),
                ("Sparse clusters", f"{int(gmap.sparse_clusters.sum())}", f"{gmap.rule} rule: {RULE_HELP[gmap.rule]}")]
-    for col, (name, value, help_text) in zip(st.columns(len(metrics)), metrics):
+    for col, (name, value, help_text) in zip(metric_columns(len(metrics), "scores"), metrics):
         col.metric(name, value, help=help_text)
     suspect_line(overview, gmap, dim)
     st.caption(f"Scores of this dataset computed with **{label}** · {dim}-dim features. G-Vendi grows with n: the "

@@ -48,22 +48,24 @@ COLLAPSE_SCRIPT = """<script>
 })();
 </script>""" % {"narrow": NARROW}
 
-# rows of metrics (the 'All scores' popover) and of small controls (the selection's action bar, found by its widgets'
-# keys: a key gives its element a st-key-… class) wrap at any width, the scores' line below NARROW; a column there is
-# never narrower than its content, so it moves to the next line instead of cutting its value or label ("57…")
-NARROW_CSS = """<style>
+# rows of metrics and of small controls (the selection's action bar) wrap at any width, the scores' line below NARROW;
+# a column there is never narrower than its content, so it moves to the next line instead of cutting its value or
+# label ("57…"). Each such row sits in a keyed container (a key gives its element a st-key-… class: metric_columns,
+# the action bar's "sel-bar-…", the selection's heading "sel-head-…"), so plain class selectors find it: an earlier
+# `:has()` form re-matched the whole page on every element Streamlit added, and the page's load paid for it
+# (bench/page_load.py, issue 21). The main column starts near the top on every page (Streamlit's default leaves ~6rem),
+# so a map fits above the fold.
+LAYOUT_CSS = """<style>
 .st-key-prism-layout {display: none;}
+[data-testid="stMainBlockContainer"] {padding: 2.2rem 2rem 1rem 2rem;}
 [data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p,
 [data-testid="stPopoverButton"] p {word-break: normal; overflow-wrap: normal; hyphens: none;}
-[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]),
-[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-exclude-"]),
-[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-cluster-"]) {
-  flex-wrap: wrap; row-gap: 0.5rem;}
-[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"],
-[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [class*="st-key-sel-exclude-"])
-    > [data-testid="stColumn"] {
+[class*="st-key-metrics-"] [data-testid="stHorizontalBlock"],
+[class*="st-key-sel-bar-"] [data-testid="stHorizontalBlock"],
+[class*="st-key-sel-head-"] [data-testid="stHorizontalBlock"] {flex-wrap: wrap; row-gap: 0.5rem;}
+[class*="st-key-metrics-"] [data-testid="stColumn"], [class*="st-key-sel-bar-"] [data-testid="stColumn"] {
   min-width: fit-content; max-width: 100%%; flex: 1 1 auto; width: auto;}
-[data-testid="stColumn"]:has([class*="st-key-sel-cluster-"]) {min-width: min(100%%, 15rem);}
+[class*="st-key-sel-head-"] [data-testid="stColumn"]:last-child {min-width: min(100%%, 15rem);}
 @media (max-width: %(narrow_max)dpx) {
   [data-testid="stMainBlockContainer"] {padding-left: 1.25rem; padding-right: 1.25rem;}
   .st-key-scores-line [data-testid="stHorizontalBlock"] {flex-wrap: wrap; row-gap: 0.5rem;}
@@ -73,8 +75,13 @@ NARROW_CSS = """<style>
 
 
 def narrow_window_layout() -> None:
-    """The CSS (Streamlit puts a style-only element where it takes no room) and the sidebar's script (in a hidden
-    container): call once per run, before the page draws."""
-    st.html(NARROW_CSS)
+    """The CSS and the sidebar's script, as one element in a hidden container: call once per run, before the page
+    draws."""
     with st.container(key="prism-layout"):
-        st.html(COLLAPSE_SCRIPT, unsafe_allow_javascript=True)
+        st.html(LAYOUT_CSS + COLLAPSE_SCRIPT, unsafe_allow_javascript=True)
+
+
+def metric_columns(spec, key: str):
+    """st.columns(spec) for a row of metrics, in a keyed container whose columns wrap instead of cutting a value
+    (LAYOUT_CSS); `key` names the row, unique on its page."""
+    return st.container(key=f"metrics-{key}").columns(spec)

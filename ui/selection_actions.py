@@ -83,7 +83,8 @@ def action_bar(dataset: str, ids: list[str], opts, *, gmap=None, scope: str = "m
     excluded = set(store.excluded(dataset))
     n_excluded = sum(i in excluded for i in ids)
     last = st.session_state.get(_last_action_key(dataset))
-    cols = st.columns([2.2, 1, 1, 1, 1.3, 1.5, 1.3, 1], vertical_alignment="bottom")
+    cols = st.container(key=f"sel-bar-{dataset}{sfx}").columns([2.2, 1, 1, 1, 1.3, 1.5, 1.3, 1],
+                                                         vertical_alignment="bottom")  # wraps (ui/layout.py)
     tag = cols[0].text_input("Tag", key=f"sel-tag-{dataset}{sfx}", placeholder="a tag for these rows",
                              label_visibility="collapsed")
     if cols[1].button("Tag", key=f"sel-tag-btn-{dataset}{sfx}", disabled=not tag.strip(), width="stretch"):
@@ -208,12 +209,15 @@ def selection_panel(dataset: str, ids: list[str], data, opts) -> None:
     from ui.inspector import inspect
 
     g = data.gmap
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1, c2 = st.container(key=f"sel-head-{dataset}").columns([3, 1], vertical_alignment="bottom")
     c1.markdown(f"**Selected: {len(ids):,} sample{'s' if len(ids) != 1 else ''}**" if ids else
                 "**Select rows**: the lasso or box in the map's toolbar (a click opens a point), or pick a cluster")
-    pick = c2.selectbox("Select a cluster", [None, *range(g.k)], key=f"sel-cluster-{dataset}-{data.key}",
-                        format_func=lambda c: "select a cluster…" if c is None else
-                        f"cluster {c} ({int(g.sizes[c])} rows)", label_visibility="collapsed")
+    # a number, not a list of k clusters: a select box of up to 1,000 options added ~23 KB and its rendering to every
+    # load of the page (bench/page_load.py, issue 21); the selection's line then gives the cluster's size
+    pick = c2.number_input("Select a cluster", min_value=0, max_value=g.k - 1, value=None, step=1,
+                           key=f"sel-cluster-{dataset}-{data.key}", placeholder=f"select a cluster (0–{g.k - 1})…",
+                           label_visibility="collapsed",
+                           help=f"a cluster's number, 0 to {g.k - 1} (the Clusters tab lists them with their sizes)")
     if pick is not None and st.session_state.get(f"sel-cluster-last-{dataset}") != (data.key, pick):
         st.session_state[f"sel-cluster-last-{dataset}"] = (data.key, pick)
         set_selection(dataset, [i for i, c in zip(g.ids, g.labels) if int(c) == pick])

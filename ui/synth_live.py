@@ -11,6 +11,7 @@ import streamlit as st
 from core.synthesis.runs import REASONS, candidates_frame
 from ui.curatedata import escape_md
 from ui.jobs import cancel_button, job_status, polled_job
+from ui.layout import metric_columns
 from ui.state import get_store
 
 WHY = {"accepted": "its nearest cluster is sparse: kept", "dense cluster": "its nearest cluster is dense: rejected",
@@ -70,7 +71,7 @@ def counts_by_reason(frame: pd.DataFrame) -> None:
     if not shown:
         st.caption("No candidate yet: the first step's replies are being written.")
         return
-    for col, reason in zip(st.columns(len(shown)), shown):
+    for col, reason in zip(metric_columns(len(shown), "reasons"), shown):
         col.metric(reason, int(counts[reason]))
 
 

@@ -10,17 +10,12 @@ from ui.analysis import INLINE_RECLUSTER_ROWS, PageOptions, options_form, start_
 from ui.curatedata import escape_md
 from ui.state import get_store, pick_dataset
 
-# the main column starts closer to the top (Streamlit's default leaves ~6rem), so the map fits above the fold
-PAGE_CSS = """<style>
-[data-testid="stMainBlockContainer"] {padding: 2.2rem 2rem 1rem 2rem;}
-</style>"""
 PREVIOUS_MAP = "workbench-previous-map"  # session key: the map drawn before an action, whose places a refresh reuses
 
 
 def sidebar_settings():
     """The dataset picker, a place for the row inspector, and the analysis settings (a collapsed panel), in the
     sidebar: (dataset, options, the inspector's container)."""
-    st.html(PAGE_CSS)  # style only: Streamlit puts it where it takes no room
     heading = st.empty()  # the page's name while there is no dataset; then it heads the scores' line
     heading.markdown("#### Gradient space")
     with st.sidebar:
