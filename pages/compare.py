@@ -8,6 +8,7 @@ from ui.frame import through_app
 from ui.analysis import options
 from ui.compare import COMPARE_MAP_HEIGHT, run, score_line, scores_table, sidebar_settings
 from ui.insight import g_vendi_help
+from ui.layout import gl_config
 
 through_app()  # a deep link as the server's first visit: app.py runs first (ui/frame.py)
 
@@ -33,7 +34,7 @@ with c2.popover("All scores", width="stretch"):
 
 shared = result.shared
 st.plotly_chart(datasets_map_figure(shared.names, shared.owner, shared.xy, height=COMPARE_MAP_HEIGHT),
-                width="stretch", key="compare-map")
+                width="stretch", key="compare-map", config=gl_config())
 how = ("fitted on the distinct rows of all of them together" if shared.method == "union"
        else f"every row placed onto {shared.reference}'s own map")
 st.caption(f"A point per row, {how}; rows the datasets share sit on top of each other. Where only one colour shows, "

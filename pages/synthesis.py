@@ -14,7 +14,7 @@ from core.synthesis.export import export_bytes
 from core.synthesis.plan import cost_estimate
 from core.synthesis.runs import candidates_frame, runs_for, summarize
 from core.synthesis.settings import check_settings
-from ui.layout import metric_columns
+from ui.layout import gl_config, metric_columns
 from ui.frame import through_app
 from ui import arms_figure, get_runner, get_store, pick_dataset, source_settings, start_synthesis, \
     synthesis_map
@@ -103,7 +103,7 @@ if summary["per_round"]:
 placed = synthesis_map(dataset, run["run_id"])
 if placed is not None:
     st.caption("Accepted samples (stars) placed on the seed's map")
-    st.plotly_chart(placed, width="stretch", key="synth-map")
+    st.plotly_chart(placed, width="stretch", key="synth-map", config=gl_config())
 
 inspect_candidates(run["run_id"], candidates_frame(store, run["run_id"]))
 

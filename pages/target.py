@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui.frame import through_app
 from ui.analysis import options
-from ui.layout import metric_columns
+from ui.layout import gl_config, metric_columns
 from ui.target import (contamination_table, curve_figure, exclusion_buttons, growth_form, pick_pair, report,
                        shared_map_figure, variants_table)
 
@@ -36,7 +36,7 @@ st.caption(f"Eval coverage by the first k rows of {train} chosen toward {evals} 
            "`select --toward` does) and by k random rows of it.")
 
 st.subheader("One shared map")
-st.plotly_chart(shared_map_figure(rep, opts), width="stretch", key="target-map")
+st.plotly_chart(shared_map_figure(rep, opts), width="stretch", key="target-map", config=gl_config())
 st.caption("Both datasets fitted on one layout (as Compare does); red crosses are eval rows no training row is near.")
 
 st.subheader("Contamination")

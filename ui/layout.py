@@ -13,11 +13,16 @@ from __future__ import annotations
 import streamlit as st
 
 NARROW = 1024  # px: below this an open sidebar (300 px) would leave the page under ~700 px
+DPR_COOKIE = "prism_dpr"  # the screen's device pixel ratio, written by COLLAPSE_SCRIPT
 
 COLLAPSE_SCRIPT = """<script>
 (() => {
   if (window.prismNarrowChecked) return;  // once per page load (reruns and page changes keep the window)
   window.prismNarrowChecked = true;
+  try {  // the screen's pixel ratio, for the WebGL maps of the next sessions (gl_config)
+    document.cookie = '%(cookie)s=' + Math.min(4, Math.max(1, window.devicePixelRatio || 1)) +
+                      '; path=/; max-age=31536000; SameSite=Lax';
+  } catch (e) {}
   const KEY = 'stSidebarCollapsed-';
   const chosen = () => { try { return Object.keys(localStorage).filter(k => k.startsWith(KEY)); }
                          catch (e) { return []; } };
@@ -46,7 +51,7 @@ COLLAPSE_SCRIPT = """<script>
     opened = row;
   }, 400);
 })();
-</script>""" % {"narrow": NARROW}
+</script>""" % {"narrow": NARROW, "cookie": DPR_COOKIE}
 
 # rows of metrics and of small controls (the selection's action bar) wrap at any width, the scores' line below NARROW;
 # a column there is never narrower than its content, so it moves to the next line instead of cutting its value or
@@ -85,3 +90,25 @@ def metric_columns(spec, key: str):
     """st.columns(spec) for a row of metrics, in a keyed container whose columns wrap instead of cutting a value
     (LAYOUT_CSS); `key` names the row, unique on its page."""
     return st.container(key=f"metrics-{key}").columns(spec)
+
+
+def gl_pixel_ratio(cookies) -> float:
+    """The WebGL maps' pixel ratio: the screen's device pixel ratio (the cookie the layout script writes), else 1;
+    within plotly's 1-4. Plotly's own default is 2 whatever the screen: on a 1x screen every map then rendered 4x the
+    pixels it shows, which in software WebGL (a browser without a GPU) was the largest cost of the map-first page's
+    load (bench/page_load.py, issue 21: the canvas's fill grows with its area). A 2x screen's first session draws at 1
+    (the cookie comes with the next)."""
+    try:
+        ratio = float(cookies.get(DPR_COOKIE, 1))
+    except (TypeError, ValueError):
+        return 1.0
+    return min(4.0, max(1.0, ratio)) if ratio == ratio else 1.0  # NaN: 1
+
+
+def gl_config() -> dict:
+    """Plotly config for a chart of WebGL traces (the maps): its pixel ratio (gl_pixel_ratio)."""
+    try:
+        cookies = st.context.cookies
+    except Exception:  # noqa: BLE001  (no session context: AppTest, bare mode)
+        cookies = {}
+    return {"plotGlPixelRatio": gl_pixel_ratio(cookies)}

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.analysis.sparsity import RULE_HELP
 from core.plots import map_figure, plan_points, selected_row
+from ui.layout import gl_config
 from ui.mapdata import MapData
 from ui.qualitydata import SIGNAL_HELP, SIGNAL_PREFIX, SIGNALS, signal_choices
 
@@ -97,7 +98,7 @@ def map_section(dataset: str, data: MapData, summaries, opts) -> None:
     plan = plan_points(data.gmap.sparse_rows, suspect=data.frame["suspect"].to_numpy(dtype=bool))
     chart_key = f"map-{dataset}-{data.key}"
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=chart_key,
-                            width="stretch")
+                            width="stretch", config=gl_config())
     points = (event.selection.points if event and event.selection else []) or []
     rows = sorted({r for r in map(selected_row, points) if r is not None})
     ids = [data.gmap.ids[r] for r in rows if r < len(data.gmap.ids)]

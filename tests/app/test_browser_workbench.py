@@ -6,7 +6,9 @@
   on one line, measured with a Range); a row opened from the map opens the collapsed sidebar with the inspector;
 - a lasso over part of the map is tagged, excluded and undone: the G-Vendi on the page changes after the exclusion
   and the map loses exactly the selected rows, the undo brings back the first value and all 300 points, and the page
-  never says "not analysed" / "no analysis" in between (watched by a MutationObserver the whole time).
+  never says "not analysed" / "no analysis" in between (watched by a MutationObserver the whole time);
+- the WebGL map renders at the screen's pixel ratio, not plotly's fixed 2: at 1x its canvas holds as many pixels as it
+  shows; on a 2x screen the first session draws at 1x and the next (the layout script's cookie read) at 2x.
 
 The 800 px test is in the default run (the demo, no model); the lasso test is marked slow (AppTest covers exclude
 and undo faster: tests/app/test_workbench.py). PRISM_SCREENSHOTS=docs also writes the 800 px shots to docs/.
@@ -146,6 +148,33 @@ def test_at_800_px_the_sidebar_starts_collapsed_and_nothing_is_cut(server, brows
         shot(view, "gradient-space-800-inspector")
     finally:
         view.close()
+
+
+GL_RATIO = """() => { const c = document.querySelector('.js-plotly-plot canvas.gl-canvas-context');
+  return c && c.getBoundingClientRect().width ? c.width / c.getBoundingClientRect().width : null; }"""
+
+
+def test_the_map_renders_at_the_screens_pixel_ratio(server, browser):  # noqa: F811
+    view = demo_map(server, browser, 1400)  # 1x: plotly's default (2) drew 4x the pixels shown
+    try:
+        assert view.evaluate(GL_RATIO) == pytest.approx(1, abs=0.02)
+    finally:
+        view.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, device_scale_factor=2)
+    try:
+        view = context.new_page()
+        view.set_default_timeout(90_000)
+        view.goto(f"{server.url}/gradient-space?dataset=demo")
+        wait_idle(view, timeout=120_000)
+        assert map_points(view) == 300
+        assert view.evaluate(GL_RATIO) == pytest.approx(1, abs=0.02)  # a first session: no cookie yet
+        assert "prism_dpr=2" in view.evaluate("() => document.cookie")
+        view.reload()  # a new session: the cookie came with it
+        wait_idle(view, timeout=120_000)
+        assert map_points(view) == 300
+        view.wait_for_function(f"() => ({GL_RATIO})() > 1.9", timeout=30_000)
+    finally:
+        context.close()
 
 
 G_VENDI = """() => { const line = document.querySelector('.st-key-scores-line');

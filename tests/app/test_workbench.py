@@ -140,3 +140,14 @@ def test_compare_and_grow_this_region(ws):
     note = next(i.value for i in at.info if "From the selection" in i.value)
     targets = at.session_state[next(s.key for s in at.multiselect if s.key.startswith(f"targets-{name}-"))]
     assert f"{len(targets)} of its clusters are sparse" in note
+
+
+def test_the_maps_pixel_ratio_is_the_screens_from_its_cookie_else_1():
+    from ui.layout import DPR_COOKIE, gl_config, gl_pixel_ratio
+
+    assert gl_pixel_ratio({}) == 1.0  # a first session: no cookie yet
+    assert gl_pixel_ratio({DPR_COOKIE: "2"}) == 2.0
+    assert gl_pixel_ratio({DPR_COOKIE: "1.25"}) == 1.25
+    for bad, ratio in (("nan", 1.0), ("abc", 1.0), ("", 1.0), ("0.5", 1.0), ("9", 4.0), ("inf", 4.0)):
+        assert gl_pixel_ratio({DPR_COOKIE: bad}) == ratio, bad  # plotly's range is 1-4
+    assert gl_config() == {"plotGlPixelRatio": 1.0}  # no session: 1
