@@ -385,6 +385,13 @@ def test_compare_two_datasets_shows_two_curves_and_one_shared_map(server, page):
     assert sorted(curves) == ["demo", "mixture_24"]
     shared = drawn_names(page, "t => t.type === 'scattergl'", "t => t.name.split(' (')[0]")
     assert sorted(shared) == ["demo", "mixture_24"]
+    page.set_viewport_size({"width": 1400, "height": 900})  # the shared map fills the first screen at 1400x900
+    page.wait_for_timeout(500)
+    box = page.evaluate("""() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+        g => g.data && g.data.some(t => t.type === 'scattergl')); const r = g.getBoundingClientRect();
+        return {top: r.top, bottom: r.bottom, width: r.width}; }""")
+    assert box["top"] < 250 and box["bottom"] <= 900 and box["width"] >= 900, box
+    page.set_viewport_size({"width": 1400, "height": 1300})
     # the table of scores at the common n, in the 'All scores' popover: a data grid, whose header cells are in the
     # DOM but not "visible"
     page.get_by_role("button", name="All scores").click()
