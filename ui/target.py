@@ -95,23 +95,32 @@ def around_change(diff: str, width: int = 300) -> str:
     return ("…" if start else "") + diff[start:start + width]
 
 
+def _pairs_frame(rep: tv.TargetReport, pairs: list[dict], extra: dict) -> pd.DataFrame:
+    """One row per (eval row, training row) pair: both named 'row N · first words' (their ids last), the kind, the
+    signals, the scores, `extra`'s columns (name -> f(pair)) and the marked diff from just before its first change."""
+    from core.analysis.row_detail import row_names
+
+    store = get_store()
+    evals = row_names(store, rep.eval, sorted({h["eval_id"] for h in pairs}))
+    trains = row_names(store, rep.train, sorted({h["train_id"] for h in pairs}))
+    columns = ["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard", *extra,
+               "training text (vs eval)", "eval id", "training id"]
+    rows = [{"eval row": evals.get(h["eval_id"], h["eval_id"]), "training row": trains.get(h["train_id"], h["train_id"]),
+             "kind": h["kind"], "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"],
+             "Jaccard": h["jaccard"], **{name: f(h) for name, f in extra.items()},
+             "training text (vs eval)": around_change((h.get("evidence") or {}).get("diff", "")),
+             "eval id": h["eval_id"], "training id": h["train_id"]} for h in pairs]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def contamination_table(rep: tv.TargetReport) -> pd.DataFrame:
-    rows = [{"eval row": h["eval_id"], "training row": h["train_id"], "kind": h["kind"],
-             "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"], "Jaccard": h["jaccard"],
-             "training text (vs eval)": around_change((h.get("evidence") or {}).get("diff", ""))}
-            for h in rep.contaminated]
-    return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
-                                       "training text (vs eval)"])
+    return _pairs_frame(rep, rep.contaminated, {})
 
 
 def variants_table(rep: tv.TargetReport) -> pd.DataFrame:
     """The variants: eval rows with a near-copy in training whose numbers or answer differ (not contamination)."""
-    rows = [{"eval row": h["eval_id"], "training row": h["train_id"], "kind": h["kind"],
-             "signals": ", ".join(h["signals"]), "gradient cosine": h["similarity"], "Jaccard": h["jaccard"],
-             "numbers only in eval": ", ".join((h.get("evidence") or {}).get("numbers_only_in_eval", [])),
-             "training text (vs eval)": around_change((h.get("evidence") or {}).get("diff", ""))} for h in rep.variants]
-    return pd.DataFrame(rows, columns=["eval row", "training row", "kind", "signals", "gradient cosine", "Jaccard",
-                                       "numbers only in eval", "training text (vs eval)"])
+    return _pairs_frame(rep, rep.variants, {"numbers only in eval": lambda h: ", ".join(
+        (h.get("evidence") or {}).get("numbers_only_in_eval", []))})
 
 
 def exclusion_buttons(rep: tv.TargetReport) -> None:

@@ -76,8 +76,10 @@ def test_the_target_page_shows_coverage_contamination_and_excludes_the_copies(ta
     assert metric.value == f"{expected:.1%}"
     table = contamination(at)
     assert table is not None and len(table) == COPIED
-    assert set(table["kind"]) == {"exact"} and set(table["eval row"]) == {"g0", "g1", "g2"}
-    assert set(table["training row"]) == {"g0", "g1", "g2"}
+    assert set(table["kind"]) == {"exact"} and set(table["eval id"]) == {"g0", "g1", "g2"}
+    assert set(table["training id"]) == {"g0", "g1", "g2"}
+    assert all(name.startswith("row ") and " · " in name for name in [*table["eval row"], *table["training row"]])
+    assert not set(table["eval row"]) & {"g0", "g1", "g2"}  # rows named by line and first words, never a bare id
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     curve, shared = specs[0], specs[1]
     assert {t["name"].split(" (")[0] for t in curve["data"]} >= {"random rows"}
@@ -106,11 +108,12 @@ def test_variants_are_listed_beside_the_contamination_list_and_not_as_contaminat
     table = variants(at)
     assert table is not None and len(table) == 1
     row = table.iloc[0]
-    assert (row["eval row"], row["training row"], row["kind"]) == ("v0", "g3", "contained")  # the strongest signal
+    assert (row["eval id"], row["training id"], row["kind"]) == ("v0", "g3", "contained")  # the strongest signal
+    assert row["training row"].startswith("row 4 · ")  # g3: the 4th line of its file
     assert "minhash" in row["signals"]
     assert row["numbers only in eval"] == "7"
     assert "[-7-] {+6+}" in row["training text (vs eval)"]
-    assert "v0" not in set(contamination(at)["eval row"])
+    assert "v0" not in set(contamination(at)["eval id"])
     from ui.target import around_change
 
     long = "word " * 200 + "[-7-] {+6+} tail"
