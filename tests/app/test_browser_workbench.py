@@ -9,8 +9,10 @@
   never says "not analysed" / "no analysis" in between (watched by a MutationObserver the whole time);
 - the WebGL map renders at the screen's pixel ratio, not plotly's fixed 2: at 1x its canvas holds as many pixels as it
   shows; on a 2x screen the first session draws at 1x and the next (the layout script's cookie read) at 2x.
+- Curate: a search's matches get the action bar; Exclude takes them out and Undo brings them back, the page staying on
+  its Search section (in the URL) with its query.
 
-The 800 px test is in the default run (the demo, no model); the lasso test is marked slow (AppTest covers exclude
+The 800 px, pixel-ratio and Curate tests are in the default run (the demo, no model); the lasso test is marked slow (AppTest covers exclude
 and undo faster: tests/app/test_workbench.py). PRISM_SCREENSHOTS=docs also writes the 800 px shots to docs/.
 """
 from pathlib import Path
@@ -266,5 +268,35 @@ def test_a_lasso_is_tagged_excluded_and_undone_with_the_score_refreshed(server, 
         view.wait_for_function(f"() => ({MAP_POINTS})() === 300", timeout=120_000)
         assert "300 samples" in view.locator(".st-key-scores-line").inner_text()
         assert view.evaluate("() => window.prismSaid") == []  # never "not analysed" in between
+    finally:
+        view.close()
+
+
+def test_curate_a_search_is_excluded_and_undone_and_the_section_stays(server, browser):  # noqa: F811
+    """Curate in a real browser: a search's rows get the map's action bar; Exclude takes every match out (the page
+    stays on Search, in the URL too, and says how many of the found rows are now excluded), Undo brings them back."""
+    view = browser.new_page(viewport={"width": 1400, "height": 900})
+    view.set_default_timeout(90_000)
+    try:
+        ensure_demo(server, view)
+        view.goto(f"{server.url}/curate?dataset=demo&tab=search")
+        wait_idle(view, timeout=120_000)
+        box = view.get_by_label("Search prompts and responses")
+        box.fill("apples")
+        box.press("Enter")
+        found = view.wait_for_function("() => { const m = document.body.innerText.match(/([0-9,]+) row\\(s\\) match/);"
+                                       " return m ? m[1] : null; }", timeout=60_000)
+        n = int(found.json_value().replace(",", ""))
+        assert 0 < n < 300
+        wait_idle(view)
+        view.locator(".st-key-sel-exclude-demo-search button").first.click()
+        view.get_by_text(f"of them since excluded").wait_for(timeout=60_000)
+        wait_idle(view)
+        assert f"The actions below act on the {n:,} row(s) this search found, {n:,} of them" in view.inner_text("body")
+        assert "tab=search" in view.url and box.input_value() == "apples"  # the section and the query stay
+        view.locator(".st-key-sel-undo-demo-search button").first.click()
+        view.get_by_text("of them since excluded").wait_for(state="detached", timeout=60_000)
+        wait_idle(view)
+        assert f"{n:,} row(s) match" in view.inner_text("body") and "tab=search" in view.url
     finally:
         view.close()
