@@ -165,7 +165,6 @@ def demo_note(opts: AnalysisOptions) -> str:
     """What the demo's map flags per source, in words (core/analysis/demo_story.py), once the demo has a map under
     the page's options; before that, what it holds and no claim about what any rule flags."""
     from core.analysis.demo import DEMO_NAME
-    from core.analysis.demo_story import story, story_text
     from ui.mapdata import find_map_cached
 
     store = get_store()
@@ -175,6 +174,15 @@ def demo_note(opts: AnalysisOptions) -> str:
     gmap = find_map_cached(DEMO_NAME, config.key(), config.dim, opts.cluster_config(), opts.seed)
     if gmap is None:
         return DEMO_INTRO
-    sources = {s.id: str(s.meta.get("source", "")) for s in store.samples(DEMO_NAME, "all")}
-    return story_text(story(gmap, sources, density_quantile=opts.density_quantile,
-                            mass_fraction=opts.mass_fraction)) + " " + DEMO_DATA
+    return _story_text(gmap.key, opts.density_quantile, opts.mass_fraction, gmap) + " " + DEMO_DATA
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _story_text(map_key: str, density_quantile: float, mass_fraction: float, _gmap) -> str:
+    """The story of the demo's map (keyed by it: the demo's rows and their sources are its content), so the Data
+    page's every run does not read the demo's rows again."""
+    from core.analysis.demo import DEMO_NAME
+    from core.analysis.demo_story import story, story_text
+
+    sources = {s.id: str(s.meta.get("source", "")) for s in get_store().samples(DEMO_NAME, "all")}
+    return story_text(story(_gmap, sources, density_quantile=density_quantile, mass_fraction=mass_fraction))

@@ -26,14 +26,17 @@ COLLAPSE_SCRIPT = """<script>
   const KEY = 'stSidebarCollapsed-';
   const chosen = () => { try { return Object.keys(localStorage).filter(k => k.startsWith(KEY)); }
                          catch (e) { return []; } };
+  // a click of ours is stored by Streamlit as the user's choice: forget it, so a wide window opens the sidebar
+  const forget = () => setTimeout(
+    () => chosen().forEach(k => { try { localStorage.removeItem(k); } catch (e) {} }), 0);
   const collapse = (tries) => {
     if (window.innerWidth >= %(narrow)d || chosen().length) return;  // wide, or the user's own choice
     const side = document.querySelector('[data-testid="stSidebar"]');
     const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
     if (!side || !button) { if (tries > 0) setTimeout(() => collapse(tries - 1), 100); return; }
     if (side.getAttribute('data-collapsed') !== 'false') return;
-    button.click();  // Streamlit stores the click as the user's choice: forget it, so a wide window opens it
-    setTimeout(() => chosen().forEach(k => { try { localStorage.removeItem(k); } catch (e) {} }), 0);
+    button.click();
+    forget();
   };
   collapse(100);
   let timer = null;  // narrowed later (not by the user's toggle): collapse again, as Streamlit does at 768 px
@@ -46,7 +49,7 @@ COLLAPSE_SCRIPT = """<script>
     const expand = document.querySelector('[data-testid="stExpandSidebarButton"]');
     if (row && row !== opened && side && side.getAttribute('data-collapsed') === 'true' && expand) {
       expand.click();
-      setTimeout(() => chosen().forEach(k => { try { localStorage.removeItem(k); } catch (e) {} }), 0);
+      forget();
     }
     opened = row;
   }, 400);

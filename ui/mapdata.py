@@ -18,7 +18,7 @@ import streamlit as st
 from core.analysis import cache
 from core.analysis.gradient_map import GradientMap
 from core.analysis.layout import MapConfig
-from core.analysis.sparsity import RULE_HELP, RULES, Scores, apply_rule, relative_mass
+from core.analysis.sparsity import RULE_HELP, relative_mass, rules_on_map
 from core.analysis.summaries import ClusterSummary, cached_summaries, guess_label_columns
 from core.data.store import Store
 from ui.qualitydata import map_quality
@@ -118,12 +118,10 @@ class RuleReport:
 def rule_reports(map_key: str, density_quantile: float, mass_fraction: float, _data: MapData) -> list[RuleReport]:
     """What each rule flags on this map's clusters and per-sample scores (no re-clustering: k-means is shared),
     with the label mix of the flagged rows, so a user sees on their own data what each rule finds."""
-    g, frame = _data.gmap, _data.frame
-    scores = Scores(density=g.density, mass=g.mass if g.mass is not None else np.ones(len(g.ids)))
+    frame = _data.frame
     out = []
-    for rule in RULES:
-        rows, clusters = apply_rule(rule, g.labels, np.bincount(g.labels, minlength=g.k), scores,
-                                    quantile=density_quantile, mass_fraction=mass_fraction)
+    for rule, (rows, clusters) in rules_on_map(_data.gmap, quantile=density_quantile,
+                                                mass_fraction=mass_fraction).items():
         mix = {}
         for col in _data.label_cols:
             values = frame[col].astype(str)

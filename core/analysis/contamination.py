@@ -39,8 +39,8 @@ import dataclasses
 
 import numpy as np
 
-from core.analysis.contamination_text import (contained_pairs, joined, marked_diff, normalise, numbers,  # noqa: F401
-                                              numbers_agree, shingles)
+from core.analysis.contamination_text import (contained_pairs, joined, marked_diff, missing_numbers,  # noqa: F401
+                                              normalise, numbers, numbers_agree, shingles)
 from core.analysis.dedup import DEFAULT_THRESHOLD
 from core.analysis.sparsity import unit
 
@@ -112,21 +112,6 @@ def minhashes(texts: list[str], config: ContaminationConfig) -> list:
     # bulk: one set of permutations for all (a MinHash each would draw its own: most of the time at 10k rows)
     return MinHash.bulk(([g.encode() for g in shingles(text, config.shingle)] for text in texts),
                         num_perm=config.num_perm, seed=1)
-
-
-
-
-
-def missing_numbers(eval_text: tuple[str, str], train_text: tuple[str, str]) -> list[str]:
-    """The eval row's key numbers (its prompt's numbers and final answer) that the training row lacks, in the eval
-    row's order: what makes a variant a variant (empty for a copy that keeps its numbers)."""
-    have = set(numbers(joined(train_text), words=True))
-    seen, out = set(), []
-    for n in numbers(eval_text[0]) + numbers(eval_text[1])[-1:]:
-        if n not in have and n not in seen:
-            seen.add(n)
-            out.append(n)
-    return out
 
 
 def evidence(eval_text: str, train_text: str, limit: int = 4000) -> dict:

@@ -38,16 +38,22 @@ def numbers(text: str, words: bool = False) -> list[str]:
     return out
 
 
-def key_numbers(text: tuple[str, str]) -> set[str]:
-    """What an eval row's numbers are for `numbers_agree`: its prompt's numbers and its final answer (the response's
-    last number)."""
-    answer = numbers(text[1])
-    return set(numbers(text[0])) | set(answer[-1:])
+def key_numbers(text: tuple[str, str]) -> list[str]:
+    """What an eval row's numbers are for the numbers rule: its prompt's numbers and its final answer (the response's
+    last number), each once, in order."""
+    return list(dict.fromkeys(numbers(text[0]) + numbers(text[1])[-1:]))
+
+
+def missing_numbers(eval_text: tuple[str, str], train_text: tuple[str, str]) -> list[str]:
+    """The eval row's key numbers that the training row lacks (its digits or number words), in the eval row's order:
+    what makes a variant a variant (empty for a copy that keeps its numbers)."""
+    have = set(numbers(joined(train_text), words=True))
+    return [n for n in key_numbers(eval_text) if n not in have]
 
 
 def numbers_agree(eval_text: tuple[str, str], train_text: tuple[str, str]) -> bool:
-    """Every key number of the eval row appears in the training row (its digits or number words)."""
-    return key_numbers(eval_text) <= set(numbers(joined(train_text), words=True))
+    """Every key number of the eval row appears in the training row."""
+    return not missing_numbers(eval_text, train_text)
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -108,5 +114,3 @@ def marked_diff(a: str, b: str) -> str:
         if j2 > j1:
             parts.append("{+" + " ".join(wb[j1:j2]) + "+}")
     return " ".join(parts)
-
-

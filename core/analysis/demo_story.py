@@ -29,7 +29,7 @@ class DemoStory:
 
 def story(gmap, sources: dict[str, str], *, density_quantile: float = 0.5, mass_fraction: float = 0.5) -> DemoStory:
     """What `gmap` flags per source (`sources`: row id -> its source label)."""
-    from core.analysis.sparsity import RULES, Scores, apply_rule
+    from core.analysis.sparsity import rules_on_map
 
     labels = np.array([sources.get(i, "") for i in gmap.ids])
     names = sorted(set(labels.tolist()))
@@ -37,11 +37,9 @@ def story(gmap, sources: dict[str, str], *, density_quantile: float = 0.5, mass_
     def counts(rows: np.ndarray) -> dict[str, int]:
         return {s: int(np.sum(rows & (labels == s))) for s in names}
 
-    scores = Scores(density=gmap.density, mass=gmap.mass if gmap.mass is not None else np.ones(len(gmap.ids)))
-    sizes = np.bincount(gmap.labels, minlength=gmap.k)
-    others = {rule: counts(apply_rule(rule, gmap.labels, sizes, scores, quantile=density_quantile,
-                                      mass_fraction=mass_fraction)[0])
-              for rule in RULES if rule != gmap.rule}
+    others = {rule: counts(rows) for rule, (rows, _) in rules_on_map(gmap, quantile=density_quantile,
+                                                                      mass_fraction=mass_fraction).items()
+              if rule != gmap.rule}
     return DemoStory(gmap.rule, {s: int(np.sum(labels == s)) for s in names},
                      counts(np.asarray(gmap.sparse_rows, dtype=bool)), others)
 

@@ -149,3 +149,13 @@ def apply_rule(rule: str, labels: np.ndarray, sizes: np.ndarray, scores: Scores,
         rows = relative_mass(scores.mass) < mass_fraction
         return rows, majority_sparse(labels, rows, k)
     raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+
+
+def rules_on_map(gmap, *, quantile: float = 0.5,
+                 mass_fraction: float = 0.5) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """rule -> (sparse rows, sparse clusters) of every rule on a map's clusters and per-sample scores (no
+    re-clustering: k-means is shared), as the Sparse rules tab and the demo's story read them."""
+    scores = Scores(density=gmap.density, mass=gmap.mass if gmap.mass is not None else np.ones(len(gmap.ids)))
+    sizes = np.bincount(gmap.labels, minlength=gmap.k)
+    return {rule: apply_rule(rule, gmap.labels, sizes, scores, quantile=quantile, mass_fraction=mass_fraction)
+            for rule in RULES}

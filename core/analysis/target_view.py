@@ -64,8 +64,8 @@ def target_report(store: Store, train: str, eval_name: str, feature_config, eval
     if len(T) == 0 or len(E) < 2:
         raise ValueError(f"{train} needs rows with features and {eval_name} at least 2: analyse them first")
     cov = coverage(T, E, CoverageConfig())
-    found = find_contamination(texts(store, eval_name, eval_ids), texts(store, train, train_ids), E, T, contamination)
     eval_texts, train_texts = texts(store, eval_name, eval_ids), texts(store, train, train_ids)
+    found = find_contamination(eval_texts, train_texts, E, T, contamination)
     hits = found.to_json(eval_ids, train_ids, eval_texts, train_texts)
     variants = found.to_json(eval_ids, train_ids, eval_texts, train_texts, variants=True)
     return TargetReport(train, eval_name, train_ids, eval_ids, cov, hits, budget_curve(T, E, cov.threshold), variants)
